@@ -1,0 +1,180 @@
+// Package journal is a crash-safe, one-file-per-container store of opaque
+// bytes. braid records what it attached for each container here so that DEL
+// and GC can undo an ADD even when the pod or its network attachments are
+// gone. The store knows nothing about the records it keeps.
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// tempPrefix starts the name of every file Write creates before renaming it
+// into place. A leading dot is never a valid id, so List and Read cannot
+// mistake a temp file left by a crash for an entry.
+const tempPrefix = ".tmp-"
+
+// maxIDLen is the longest file name common Linux file systems accept.
+const maxIDLen = 255
+
+// Store keeps one file per container ID in Dir.
+type Store struct {
+	Dir string
+}
+
+// New returns a Store that keeps its entries in dir. The directory is
+// created by the first Write.
+func New(dir string) *Store {
+	return &Store{Dir: dir}
+}
+
+// Write stores data for id atomically: a crash at any point leaves either
+// the previous entry or the new one, never a mix.
+func (s *Store) Write(id string, data []byte) error {
+	path, err := s.path(id)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("journal: write %q: %w", id, err)
+	}
+	tmp, err := os.CreateTemp(s.Dir, tempPrefix+"*")
+	if err != nil {
+		return fmt.Errorf("journal: write %q: %w", id, err)
+	}
+	if err := fill(tmp, data); err != nil {
+		// The rename never happened, so the temp file is ours to delete
+		// and the previous entry, if any, is untouched.
+		return errors.Join(
+			fmt.Errorf("journal: write %q: %w", id, err),
+			removeIfExists(tmp.Name()),
+		)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return errors.Join(
+			fmt.Errorf("journal: write %q: %w", id, err),
+			removeIfExists(tmp.Name()),
+		)
+	}
+	if err := syncDir(s.Dir); err != nil {
+		return fmt.Errorf("journal: write %q: %w", id, err)
+	}
+	return nil
+}
+
+// fill writes data to f, flushes it to disk, sets the entry's mode and
+// closes f. f is closed on every path.
+func fill(f *os.File, data []byte) error {
+	_, err := f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	return errors.Join(err, f.Close())
+}
+
+// syncDir flushes dir so that a rename inside it survives a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Read returns the data stored for id. When there is no entry the error
+// satisfies errors.Is(err, fs.ErrNotExist).
+func (s *Store) Read(id string) ([]byte, error) {
+	path, err := s.path(id)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("journal: read %q: %w", id, err)
+	}
+	return data, nil
+}
+
+// Remove deletes the entry for id. A missing entry is not an error: DEL is
+// retried by runtimes and must succeed when a previous DEL already ran.
+func (s *Store) Remove(id string) error {
+	path, err := s.path(id)
+	if err != nil {
+		return err
+	}
+	if err := removeIfExists(path); err != nil {
+		return fmt.Errorf("journal: remove %q: %w", id, err)
+	}
+	return nil
+}
+
+// List returns the ids of all entries, sorted. It skips temp files,
+// directories (libcni keeps its cache in Dir/results) and any name that is
+// not a valid id. A missing Dir holds no entries.
+func (s *Store) List() ([]string, error) {
+	if s.Dir == "" {
+		return nil, errors.New("journal: list: no directory configured")
+	}
+	entries, err := os.ReadDir(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return []string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: list %s: %w", s.Dir, err)
+	}
+	ids := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if !e.Type().IsRegular() || validateID(e.Name()) != nil {
+			continue
+		}
+		ids = append(ids, e.Name())
+	}
+	slices.Sort(ids) // os.ReadDir sorts already; do not depend on it.
+	return ids, nil
+}
+
+// path returns the file that holds id's entry.
+func (s *Store) path(id string) (string, error) {
+	if s.Dir == "" {
+		return "", fmt.Errorf("journal: entry %q: no directory configured", id)
+	}
+	if err := validateID(id); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.Dir, id), nil
+}
+
+// validateID returns an error unless id can name a journal entry: a single,
+// non-hidden path element of at most 255 bytes. Container IDs are usually
+// 64 hex characters, but runtimes are free to choose others.
+func validateID(id string) error {
+	var reason string
+	switch {
+	case id == "":
+		reason = "empty"
+	case len(id) > maxIDLen:
+		reason = fmt.Sprintf("longer than %d bytes", maxIDLen)
+	case strings.HasPrefix(id, "."):
+		reason = `starts with "."`
+	case strings.ContainsAny(id, "/\x00"):
+		reason = `contains "/" or NUL`
+	default:
+		return nil
+	}
+	return fmt.Errorf("journal: invalid id %q: %s", id, reason)
+}

@@ -1,0 +1,190 @@
+// Package netconf parses braid's own plugin configuration: the file the
+// runtime hands to braid on stdin. Its keys are spelled as Multus spells
+// them so that an existing Multus thin-plugin config works unchanged.
+package netconf
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/types"
+)
+
+// Defaults filled in by Parse when the key is absent.
+const (
+	DefaultConfDir         = "/etc/cni/multus/net.d"
+	DefaultCNIDir          = "/var/lib/cni/braid"
+	DefaultBinDir          = "/opt/cni/bin"
+	DefaultMultusNamespace = "kube-system"
+	DefaultSystemNamespace = "kube-system"
+)
+
+// NetConf is braid's plugin configuration.
+type NetConf struct {
+	types.NetConf
+
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// ConfDir holds delegate configs named by file. Default DefaultConfDir.
+	ConfDir string `json:"confDir,omitempty"`
+	// CNIDir holds braid's journal and libcni's result cache. Default
+	// DefaultCNIDir.
+	CNIDir string `json:"cniDir,omitempty"`
+	// BinDir is one directory or a ':'-separated list of them where
+	// delegate plugins are looked up. Default DefaultBinDir.
+	BinDir string `json:"binDir,omitempty"`
+	// ClusterNetwork names the pod's primary network: a NAD name, a
+	// namespace/name, a config name in ConfDir or a path to a config file.
+	ClusterNetwork  string   `json:"clusterNetwork,omitempty"`
+	DefaultNetworks []string `json:"defaultNetworks,omitempty"`
+	// Delegates is the legacy way to give the cluster network inline: the
+	// first entry is the cluster network config.
+	Delegates       []json.RawMessage `json:"delegates,omitempty"`
+	MultusNamespace string            `json:"multusNamespace,omitempty"`
+	// SystemNamespaces is ["kube-system"] when the key is absent; an
+	// explicit empty list stays empty.
+	SystemNamespaces   []string `json:"systemNamespaces,omitempty"`
+	NamespaceIsolation bool     `json:"namespaceIsolation,omitempty"`
+	// GlobalNamespaces is a comma-separated list; see GlobalNamespaceList.
+	GlobalNamespaces       string `json:"globalNamespaces,omitempty"`
+	ReadinessIndicatorFile string `json:"readinessindicatorfile,omitempty"`
+	LogFile                string `json:"logFile,omitempty"`
+	// LogLevel is "", debug, verbose, info, warn, error or panic. Parse
+	// stores it in lower case.
+	LogLevel    string `json:"logLevel,omitempty"`
+	LogToStderr bool   `json:"logToStderr,omitempty"`
+	// RuntimeConfig holds the runtime's capability arguments (portMappings,
+	// bandwidth, ...), passed through to delegates.
+	RuntimeConfig map[string]any `json:"runtimeConfig,omitempty"`
+}
+
+// MarshalJSON encodes every field. Without it the MarshalJSON that
+// *types.NetConf promotes would encode only the embedded CNI fields.
+func (c NetConf) MarshalJSON() ([]byte, error) {
+	// plain has no methods of its own, and a value (not a pointer) does not
+	// pick up the embedded pointer-receiver MarshalJSON either.
+	type plain NetConf
+	return json.Marshal(plain(c))
+}
+
+// Parse decodes data, fills in defaults and validates the result. Every
+// error is a *types.Error with code types.ErrInvalidNetworkConfig whose
+// message names the offending key.
+func Parse(data []byte) (*NetConf, error) {
+	var c NetConf
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, decodeError(err)
+	}
+	c.setDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *NetConf) setDefaults() {
+	if c.ConfDir == "" {
+		c.ConfDir = DefaultConfDir
+	}
+	if c.CNIDir == "" {
+		c.CNIDir = DefaultCNIDir
+	}
+	if c.BinDir == "" {
+		c.BinDir = DefaultBinDir
+	}
+	if c.MultusNamespace == "" {
+		c.MultusNamespace = DefaultMultusNamespace
+	}
+	// An absent key decodes to nil, an explicit [] to an empty slice.
+	if c.SystemNamespaces == nil {
+		c.SystemNamespaces = []string{DefaultSystemNamespace}
+	}
+	c.LogLevel = strings.ToLower(c.LogLevel)
+}
+
+// GlobalNamespaceList returns the namespaces in GlobalNamespaces, trimmed,
+// without empty entries.
+func (c *NetConf) GlobalNamespaceList() []string {
+	return splitNonEmpty(c.GlobalNamespaces, ",")
+}
+
+// BinDirs returns the directories in BinDir, without empty entries.
+func (c *NetConf) BinDirs() []string {
+	return splitNonEmpty(c.BinDir, ":")
+}
+
+// IsSystemNamespace reports whether ns is one of SystemNamespaces.
+func (c *NetConf) IsSystemNamespace(ns string) bool {
+	return slices.Contains(c.SystemNamespaces, ns)
+}
+
+// NamespaceAllowed reports whether a pod in podNS may use a network
+// attachment defined in netNS. Without NamespaceIsolation every namespace
+// is allowed; with it only the pod's own namespace and the global ones.
+func (c *NetConf) NamespaceAllowed(podNS, netNS string) bool {
+	if !c.NamespaceIsolation || netNS == podNS {
+		return true
+	}
+	return slices.Contains(c.GlobalNamespaceList(), netNS)
+}
+
+func splitNonEmpty(s, sep string) []string {
+	var out []string
+	for _, part := range strings.Split(s, sep) {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// decodeError turns a json.Unmarshal error into a code 7 error that names
+// the key whose value has the wrong type.
+func decodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return invalid(fmt.Sprintf("want a JSON object, got %s", typeErr.Value))
+	case errors.As(err, &typeErr):
+		// Keys of the embedded types.NetConf come back as
+		// "NetConf.cniVersion"; the user wrote "cniVersion".
+		key := strings.TrimPrefix(typeErr.Field, "NetConf.")
+		return invalidKey(key, "want %s, got %s", jsonKind(typeErr.Type), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return invalid(fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, err))
+	default:
+		return invalid(fmt.Sprintf("decode JSON: %v", err))
+	}
+}
+
+// jsonKind names the JSON value that decodes into t.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "bool"
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "number"
+	default:
+		return t.String()
+	}
+}
+
+func invalid(msg string) *types.Error {
+	return types.NewError(types.ErrInvalidNetworkConfig, "invalid braid config: "+msg, "")
+}
+
+func invalidKey(key, format string, args ...any) *types.Error {
+	return invalid(fmt.Sprintf("key %q: ", key) + fmt.Sprintf(format, args...))
+}
