@@ -1,0 +1,212 @@
+package attach
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+
+	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/gateway"
+	"github.com/braid-cni/braid/plan"
+	"github.com/braid-cni/braid/result"
+	"github.com/braid-cni/braid/status"
+)
+
+// Add attaches every network of the plan and returns the merged result at
+// cniVersion. On any failure everything already attached is deleted again,
+// in reverse order, and the journal entry is removed.
+func (a *Attacher) Add(ctx context.Context, p *plan.Plan, cniVersion string) (types.Result, error) {
+	if err := a.save(p); err != nil {
+		return nil, err
+	}
+	results, err := a.invokeAll(ctx, p)
+	if err == nil {
+		err = a.finish(ctx, p, results)
+	}
+	if err != nil {
+		a.rollback(ctx, p, len(results)-1)
+		return nil, err
+	}
+	merged, err := result.Merge(cniVersion, toResults(results))
+	if err != nil {
+		a.rollback(ctx, p, len(results)-1)
+		return nil, types.NewError(types.ErrInternal, fmt.Sprintf("merge results for container %s", p.ContainerID), err.Error())
+	}
+	return merged, nil
+}
+
+// invokeAll runs ADD for each attachment in order. On failure the returned
+// slice holds the results so far plus a nil for the one that failed, so the
+// rollback covers it too (a failed ADD may have left something behind).
+func (a *Attacher) invokeAll(ctx context.Context, p *plan.Plan) ([]*current.Result, error) {
+	results := make([]*current.Result, 0, len(p.Attachments))
+	for i := range p.Attachments {
+		att := &p.Attachments[i]
+		d, err := delegate.Load(att.Config)
+		if err != nil {
+			return results, delegate.Rebuild(err, att.Network, att.IfName)
+		}
+		a.Log.Debug("adding", "container", p.ContainerID, "network", att.Network, "ifname", att.IfName, "plugins", d.Types())
+		res, err := a.Invoker.Add(ctx, d, runtimeFor(p, att, p.NetNS))
+		if err != nil {
+			return append(results, nil), delegate.Rebuild(err, att.Network, att.IfName)
+		}
+		cur, err := current.NewResultFromResult(res)
+		if err != nil {
+			return append(results, nil), types.NewError(types.ErrDecodingFailure, fmt.Sprintf("network %s (interface %s): result", att.Network, att.IfName), err.Error())
+		}
+		results = append(results, cur)
+	}
+	return results, nil
+}
+
+// finish moves default routes where the pod asked, journals the results and
+// records status.
+func (a *Attacher) finish(ctx context.Context, p *plan.Plan, results []*current.Result) error {
+	if err := a.defaultRoutes(p, results); err != nil {
+		return err
+	}
+	for i := range p.Attachments {
+		raw, err := json.Marshal(results[i])
+		if err != nil {
+			return types.NewError(types.ErrInternal, fmt.Sprintf("encode result of %s", p.Attachments[i].Network), err.Error())
+		}
+		p.Attachments[i].Result = raw
+	}
+	if err := a.save(p); err != nil {
+		return err
+	}
+	return a.record(ctx, p, results)
+}
+
+func (a *Attacher) defaultRoutes(p *plan.Plan, results []*current.Result) error {
+	ifNames := make([]string, len(p.Attachments))
+	gws := make([][]net.IP, len(p.Attachments))
+	for i, att := range p.Attachments {
+		ifNames[i], gws[i] = att.IfName, att.DefaultRoute
+	}
+	reqs, err := gateway.Requests(ifNames, gws)
+	if err != nil {
+		return types.NewError(types.ErrInvalidNetworkConfig, "default-route", err.Error())
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	if err := a.Routes(p.NetNS, reqs); err != nil {
+		return types.NewError(types.ErrInternal, fmt.Sprintf("set default route in %s", p.NetNS), err.Error())
+	}
+	if err := gateway.ApplyToResults(results, reqs); err != nil {
+		return types.NewError(types.ErrInternal, "default route in results", err.Error())
+	}
+	// libcni's cache must say what the netns says, or DEL and CHECK would
+	// be handed a prevResult that no longer matches.
+	for i := range p.Attachments {
+		att := &p.Attachments[i]
+		d, err := delegate.Load(att.Config)
+		if err != nil {
+			return delegate.Rebuild(err, att.Network, att.IfName)
+		}
+		if err := a.Invoker.SetCachedResult(d, runtimeFor(p, att, p.NetNS), results[i]); err != nil {
+			return types.NewError(types.ErrIOFailure, fmt.Sprintf("network %s (interface %s): update cached result", att.Network, att.IfName), err.Error())
+		}
+	}
+	return nil
+}
+
+// record writes network-status and one event per attachment. A pod deleted
+// meanwhile is not an error: there is nothing left to record on.
+func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.Result) error {
+	if a.Recorder == nil || p.Pod.Name == "" {
+		return nil
+	}
+	holder := defaultHolder(results)
+	atts := make([]status.Attachment, len(p.Attachments))
+	for i, att := range p.Attachments {
+		atts[i] = status.Attachment{Network: att.Network, IfName: att.IfName, Default: i == holder, Result: results[i]}
+	}
+	statuses, err := status.Build(atts)
+	if err != nil {
+		return types.NewError(types.ErrInternal, "build network-status", err.Error())
+	}
+	ref := podRef(p)
+	if err := a.Recorder.Record(ctx, ref, statuses); err != nil {
+		if apierrors.IsNotFound(errors.Unwrap(err)) {
+			a.Log.Info("pod deleted before its network-status was written", "pod", p.Pod.Namespace+"/"+p.Pod.Name)
+			return nil
+		}
+		return types.NewError(types.ErrTryAgainLater, "record network-status", err.Error())
+	}
+	for _, att := range p.Attachments {
+		if att.Cluster {
+			continue
+		}
+		msg := fmt.Sprintf("Add %s [%s] from %s", att.IfName, ipList(results, p, att.IfName), att.Network)
+		if err := a.Recorder.Event(ctx, ref, "Normal", "AddedInterface", msg); err != nil {
+			a.Log.Warn("event not recorded", "pod", p.Pod.Namespace+"/"+p.Pod.Name, "error", err)
+		}
+	}
+	return nil
+}
+
+// defaultHolder is the attachment that holds the pod's IPv4 default route,
+// else its IPv6 one, else the cluster network.
+func defaultHolder(results []*current.Result) int {
+	for _, want := range []bool{true, false} {
+		for i, r := range results {
+			for _, rt := range r.Routes {
+				if gateway.IsDefault(&rt.Dst) && (rt.Dst.IP.To4() != nil) == want {
+					return i
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func ipList(results []*current.Result, p *plan.Plan, ifName string) string {
+	for i, att := range p.Attachments {
+		if att.IfName != ifName {
+			continue
+		}
+		out := ""
+		for _, ip := range results[i].IPs {
+			if out != "" {
+				out += " "
+			}
+			out += ip.Address.String()
+		}
+		return out
+	}
+	return ""
+}
+
+// rollback deletes attachments last..0 and the journal entry.
+func (a *Attacher) rollback(ctx context.Context, p *plan.Plan, last int) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	trimmed := *p
+	trimmed.Attachments = p.Attachments[:last+1]
+	if err := a.Del(ctx, &trimmed, p.NetNS); err != nil {
+		a.Log.Error("rollback left something behind", "container", p.ContainerID, "error", err)
+	}
+	if err := a.Journal.Remove(p.ContainerID); err != nil {
+		a.Log.Error("journal entry not removed", "container", p.ContainerID, "error", err)
+	}
+}
+
+func toResults(rs []*current.Result) []types.Result {
+	out := make([]types.Result, len(rs))
+	for i, r := range rs {
+		out[i] = r
+	}
+	return out
+}
+
+func typesUID(uid string) k8stypes.UID { return k8stypes.UID(uid) }

@@ -1,0 +1,96 @@
+package attach
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+
+	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/gateway"
+	"github.com/braid-cni/braid/plan"
+	"github.com/braid-cni/braid/status"
+)
+
+// Invoker runs delegates (delegate.Invoker in production, a fake in tests).
+type Invoker interface {
+	Add(ctx context.Context, d *delegate.Delegate, rt delegate.Runtime) (types.Result, error)
+	Del(ctx context.Context, d *delegate.Delegate, rt delegate.Runtime) error
+	Check(ctx context.Context, d *delegate.Delegate, rt delegate.Runtime) error
+	Status(ctx context.Context, d *delegate.Delegate) error
+	GC(ctx context.Context, d *delegate.Delegate, valid []types.GCAttachment) error
+	SetCachedResult(d *delegate.Delegate, rt delegate.Runtime, res types.Result) error
+}
+
+// Journal stores plans by container ID (journal.Store).
+type Journal interface {
+	Write(id string, data []byte) error
+	Read(id string) ([]byte, error)
+	Remove(id string) error
+	List() ([]string, error)
+}
+
+// Recorder tells the API server what happened (status.Writer).
+type Recorder interface {
+	Record(ctx context.Context, pod status.PodRef, statuses []nadv1.NetworkStatus) error
+	Event(ctx context.Context, pod status.PodRef, eventType, reason, message string) error
+}
+
+var (
+	_ Invoker  = (*delegate.Invoker)(nil)
+	_ Recorder = (*status.Writer)(nil)
+)
+
+// Attacher carries out plans.
+type Attacher struct {
+	Invoker Invoker
+	Journal Journal
+	// Recorder is nil without API access: then nothing is recorded.
+	Recorder Recorder
+	// Routes applies default-route requests inside the pod's netns;
+	// gateway.ApplyToNetns in production.
+	Routes func(netnsPath string, reqs []gateway.Request) error
+	Log    *slog.Logger
+}
+
+// cleanupTimeout bounds a rollback or DEL that runs after the verb's own
+// deadline has passed: cleaning up must not be cut short by the failure
+// that made it necessary.
+const cleanupTimeout = 30 * time.Second
+
+func runtimeFor(p *plan.Plan, a *plan.Attachment, netns string) delegate.Runtime {
+	return delegate.Runtime{
+		ContainerID:    p.ContainerID,
+		NetNS:          netns,
+		IfName:         a.IfName,
+		Args:           p.Args,
+		CapabilityArgs: a.CapabilityArgs,
+	}
+}
+
+func podRef(p *plan.Plan) status.PodRef {
+	return status.PodRef{Namespace: p.Pod.Namespace, Name: p.Pod.Name, UID: typesUID(p.Pod.UID)}
+}
+
+func (a *Attacher) save(p *plan.Plan) error {
+	data, err := p.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := a.Journal.Write(p.ContainerID, data); err != nil {
+		return types.NewError(types.ErrIOFailure, fmt.Sprintf("write journal for container %s", p.ContainerID), err.Error())
+	}
+	return nil
+}
+
+// Load reads the journaled plan of a container.
+func (a *Attacher) Load(containerID string) (*plan.Plan, error) {
+	data, err := a.Journal.Read(containerID)
+	if err != nil {
+		return nil, err
+	}
+	return plan.Unmarshal(data)
+}

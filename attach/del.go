@@ -1,0 +1,98 @@
+package attach
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/plan"
+)
+
+// Del deletes every attachment of the plan in reverse order, going on past
+// failures, and removes the journal entry once all succeeded (a failed DEL
+// keeps it, so the runtime's retry finds the same plan). netns is the one the
+// runtime gives now; it may be empty or gone, and delegates treat that as
+// already deleted.
+func (a *Attacher) Del(ctx context.Context, p *plan.Plan, netns string) error {
+	var errs []*types.Error
+	for i := len(p.Attachments) - 1; i >= 0; i-- {
+		att := &p.Attachments[i]
+		d, err := delegate.Load(att.Config)
+		if err == nil {
+			err = a.Invoker.Del(ctx, d, runtimeFor(p, att, netns))
+		}
+		if err != nil {
+			errs = append(errs, delegate.Rebuild(err, att.Network, att.IfName))
+		}
+	}
+	if len(errs) > 0 {
+		return joinCNI("DEL", p.ContainerID, errs)
+	}
+	if err := a.Journal.Remove(p.ContainerID); err != nil {
+		return types.NewError(types.ErrIOFailure, fmt.Sprintf("remove journal of container %s", p.ContainerID), err.Error())
+	}
+	return nil
+}
+
+// Check runs CHECK for every attachment, cluster network first.
+func (a *Attacher) Check(ctx context.Context, p *plan.Plan, netns string) error {
+	for i := range p.Attachments {
+		att := &p.Attachments[i]
+		if len(att.Result) == 0 {
+			return types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("network %s (interface %s): no result was journaled; ADD did not finish", att.Network, att.IfName), "")
+		}
+		d, err := delegate.Load(att.Config)
+		if err == nil {
+			err = a.Invoker.Check(ctx, d, runtimeFor(p, att, netns))
+		}
+		if err != nil {
+			return delegate.Rebuild(err, att.Network, att.IfName)
+		}
+	}
+	return nil
+}
+
+// Status asks the cluster network of a plan whether it is ready.
+func (a *Attacher) Status(ctx context.Context, p *plan.Plan) error {
+	for i := range p.Attachments {
+		att := &p.Attachments[i]
+		if !att.Cluster {
+			continue
+		}
+		d, err := delegate.Load(att.Config)
+		if err == nil {
+			err = a.Invoker.Status(ctx, d)
+		}
+		if err != nil {
+			return delegate.Rebuild(err, att.Network, att.IfName)
+		}
+	}
+	return nil
+}
+
+// joinCNI folds several delegate errors into one *types.Error: skel prints
+// only one, so its message carries all of them; the first code is kept.
+func joinCNI(verb, containerID string, errs []*types.Error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Msg
+		if e.Details != "" {
+			msgs[i] += " (" + e.Details + ")"
+		}
+	}
+	return types.NewError(errs[0].Code, fmt.Sprintf("%s of container %s: %d networks failed: %s", verb, containerID, len(errs), strings.Join(msgs, "; ")), "")
+}
+
+// errorsAsCNI is errors.As for *types.Error.
+func errorsAsCNI(err error) (*types.Error, bool) {
+	var te *types.Error
+	ok := errors.As(err, &te)
+	return te, ok
+}

@@ -1,0 +1,95 @@
+package attach
+
+import (
+	"context"
+
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/plan"
+)
+
+// GC deletes, with a full DEL of all its delegates, every journaled container
+// that is not among valid; then it sends GC to each delegate network braid
+// knows of, with that network's attachments that are still valid. libcni
+// issues the GC verb only to networks of version 1.1.0 or later.
+func (a *Attacher) GC(ctx context.Context, valid []types.GCAttachment) error {
+	keep := map[string]bool{}
+	for _, v := range valid {
+		keep[v.ContainerID] = true
+	}
+	ids, err := a.Journal.List()
+	if err != nil {
+		return types.NewError(types.ErrIOFailure, "list journal", err.Error())
+	}
+	var errs []*types.Error
+	nets := newNetworkSet()
+	for _, id := range ids {
+		p, err := a.Load(id)
+		if err != nil {
+			a.Log.Warn("journal entry unreadable; left for doctor", "container", id, "error", err)
+			continue
+		}
+		nets.add(p, keep[id])
+		if keep[id] {
+			continue
+		}
+		a.Log.Info("garbage-collecting container", "container", id)
+		if err := a.Del(ctx, p, p.NetNS); err != nil {
+			te, _ := errorsAsCNI(err)
+			errs = append(errs, te)
+		}
+	}
+	for _, n := range nets.list() {
+		if err := a.Invoker.GC(ctx, n.d, n.valid); err != nil {
+			errs = append(errs, delegate.Rebuild(err, n.network, "*"))
+		}
+	}
+	if len(errs) > 0 {
+		return joinCNI("GC", "*", errs)
+	}
+	return nil
+}
+
+type gcNetwork struct {
+	network string
+	d       *delegate.Delegate
+	valid   []types.GCAttachment
+}
+
+// networkSet collects the delegate networks of journaled plans by CNI name.
+type networkSet struct {
+	order []string
+	byKey map[string]*gcNetwork
+}
+
+func newNetworkSet() *networkSet { return &networkSet{byKey: map[string]*gcNetwork{}} }
+
+func (s *networkSet) add(p *plan.Plan, valid bool) {
+	for _, att := range p.Attachments {
+		d, err := delegate.Load(att.Config)
+		if err != nil {
+			continue
+		}
+		// libcni's GC deletes every cached attachment of a network name
+		// that is not in the valid list, so one name gets one list.
+		key := d.Name()
+		n, ok := s.byKey[key]
+		if !ok {
+			n = &gcNetwork{network: att.Network, d: d}
+			s.byKey[key] = n
+			s.order = append(s.order, key)
+		}
+		if valid {
+			n.valid = append(n.valid, types.GCAttachment{ContainerID: p.ContainerID, IfName: att.IfName})
+		}
+	}
+}
+
+func (s *networkSet) list() []*gcNetwork {
+	out := make([]*gcNetwork, len(s.order))
+	for i, k := range s.order {
+		out[i] = s.byKey[k]
+	}
+	return out
+}

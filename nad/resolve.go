@@ -1,0 +1,134 @@
+package nad
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nadutils "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/utils"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// Getter reads one NetworkAttachmentDefinition.
+type Getter interface {
+	GetNAD(ctx context.Context, namespace, name string) (*nadv1.NetworkAttachmentDefinition, error)
+}
+
+// Resolver turns network names into delegate config bytes.
+type Resolver struct {
+	NADs    Getter // nil: no API access (no kubeconfig)
+	ConfDir string // where NADs with an empty spec and cluster network names are looked up
+}
+
+// Network is a resolved network: its name as braid reports it and the
+// delegate config bytes.
+type Network struct {
+	Name   string // "namespace/name" for a NAD, the config's name otherwise
+	Config []byte
+	NAD    *nadv1.NetworkAttachmentDefinition // nil when the network came from a file
+}
+
+// NAD resolves namespace/name. A missing NAD or an unreachable API server is
+// CNI error 11 (try again later: the kubelet retries, and the NAD may be
+// created meanwhile); a config that does not parse is error 7.
+func (r *Resolver) NAD(ctx context.Context, namespace, name string) (*Network, error) {
+	id := namespace + "/" + name
+	if r.NADs == nil {
+		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("network %s: no API access to read NetworkAttachmentDefinitions (kubeconfig not set)", id), "")
+	}
+	obj, err := r.NADs.GetNAD(ctx, namespace, name)
+	if apierrors.IsNotFound(err) {
+		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("network-attachment-definition %s not found", id), "")
+	}
+	if err != nil {
+		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("get network-attachment-definition %s: %v", id, err), "")
+	}
+	conf, err := r.config(obj)
+	if err != nil {
+		return nil, err
+	}
+	return &Network{Name: id, Config: conf, NAD: obj}, nil
+}
+
+func (r *Resolver) config(obj *nadv1.NetworkAttachmentDefinition) ([]byte, error) {
+	id := obj.Namespace + "/" + obj.Name
+	if strings.TrimSpace(obj.Spec.Config) == "" {
+		conf, err := nadutils.GetCNIConfigFromFile(obj.Name, r.ConfDir)
+		if err != nil {
+			return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("network-attachment-definition %s has no spec.config and no config named %q was found in %s", id, obj.Name, r.ConfDir), err.Error())
+		}
+		return conf, nil
+	}
+	conf, err := nadutils.GetCNIConfigFromSpec(obj.Spec.Config, obj.Name)
+	if err != nil {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("network-attachment-definition %s: spec.config is not valid JSON", id), err.Error())
+	}
+	return conf, nil
+}
+
+// ClusterNetwork resolves the clusterNetwork key: an absolute path to a
+// config file or a directory (first config wins), else a NAD in namespace,
+// else the config named ref in confDir.
+func (r *Resolver) ClusterNetwork(ctx context.Context, ref, namespace string) (*Network, error) {
+	if filepath.IsAbs(ref) {
+		return fromPath(ref)
+	}
+	if r.NADs != nil {
+		obj, err := r.NADs.GetNAD(ctx, namespace, ref)
+		switch {
+		case err == nil:
+			conf, err := r.config(obj)
+			if err != nil {
+				return nil, err
+			}
+			return &Network{Name: namespace + "/" + ref, Config: conf, NAD: obj}, nil
+		case !apierrors.IsNotFound(err):
+			// Falling back to a file while the API server does not answer
+			// could pick a different network than the operator meant.
+			return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("get cluster network network-attachment-definition %s/%s: %v", namespace, ref, err), "")
+		}
+	}
+	conf, err := nadutils.GetCNIConfigFromFile(ref, r.ConfDir)
+	if err != nil {
+		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("cluster network %q: no NetworkAttachmentDefinition %s/%s and no config of that name in %s", ref, namespace, ref, r.ConfDir), err.Error())
+	}
+	return named(conf, "cluster network "+ref)
+}
+
+func fromPath(path string) (*Network, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("cluster network %s", path), err.Error())
+	}
+	if info.IsDir() {
+		files, err := libcni.ConfFiles(path, []string{".conf", ".conflist", ".json"})
+		if err != nil || len(files) == 0 {
+			return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("cluster network directory %s holds no CNI config", path), fmt.Sprint(err))
+		}
+		path = files[0]
+	}
+	conf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("read cluster network %s", path), err.Error())
+	}
+	return named(conf, "cluster network "+path)
+}
+
+// named reads the config's name, which is how the cluster network is reported.
+func named(conf []byte, what string) (*Network, error) {
+	list, err := libcni.NetworkConfFromBytes(conf)
+	if err != nil || list.Name == "" {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, what+": not a CNI config with a name", fmt.Sprint(err))
+	}
+	return &Network{Name: list.Name, Config: conf}, nil
+}
+
+// Inline takes a config given inline (the legacy "delegates" key).
+func Inline(conf []byte) (*Network, error) {
+	return named(conf, "inline delegate")
+}

@@ -1,0 +1,170 @@
+package plan
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/containernetworking/cni/pkg/types"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/braid-cni/braid/annotations"
+	"github.com/braid-cni/braid/nad"
+	"github.com/braid-cni/braid/netconf"
+)
+
+// PodGetter reads one pod.
+type PodGetter interface {
+	GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error)
+}
+
+// Request is what the runtime asked for.
+type Request struct {
+	ContainerID string
+	NetNS       string
+	IfName      string
+	Args        [][2]string // CNI_ARGS, passed on to every delegate
+	Pod         PodRef
+	// RuntimeConfig is the runtime's own capability args; they go to the
+	// cluster network.
+	RuntimeConfig map[string]any
+}
+
+// Builder builds plans.
+type Builder struct {
+	Conf     *netconf.NetConf
+	Pods     PodGetter // nil: no API access; only the cluster network and inline delegates
+	Resolver *nad.Resolver
+	Log      *slog.Logger
+}
+
+// Build resolves everything the pod asks for. It touches no network; any
+// error means nothing may be attached.
+func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
+	p := &Plan{
+		Version:     Version,
+		ContainerID: req.ContainerID,
+		NetNS:       req.NetNS,
+		IfName:      req.IfName,
+		Args:        req.Args,
+		Pod:         req.Pod,
+	}
+	pod, err := b.pod(ctx, req.Pod)
+	if err != nil {
+		return nil, err
+	}
+	cluster, err := b.clusterNetwork(ctx, pod)
+	if err != nil {
+		return nil, err
+	}
+	p.Attachments = append(p.Attachments, Attachment{
+		IfName:         req.IfName,
+		Network:        cluster.Name,
+		Cluster:        true,
+		Config:         cluster.Config,
+		CapabilityArgs: req.RuntimeConfig,
+	})
+	inline, err := b.inlineDelegates()
+	if err != nil {
+		return nil, err
+	}
+	sels, err := b.selections(pod, req.IfName)
+	if err != nil {
+		return nil, err
+	}
+	names, err := interfaceNames(req.IfName, len(inline), sels)
+	if err != nil {
+		return nil, err
+	}
+	for i, n := range inline {
+		p.Attachments = append(p.Attachments, Attachment{IfName: names[i], Network: n.Name, Config: n.Config})
+	}
+	for i, sel := range sels {
+		a, err := b.attachment(ctx, sel, names[len(inline)+i])
+		if err != nil {
+			return nil, err
+		}
+		p.Attachments = append(p.Attachments, *a)
+	}
+	return p, nil
+}
+
+// pod reads the pod. No API access or no pod args: nil, nil. A pod that is
+// not there (deleted before its sandbox came up) gets the cluster network
+// only, so the runtime can finish; other API errors are "try again later".
+func (b *Builder) pod(ctx context.Context, ref PodRef) (*corev1.Pod, error) {
+	if b.Pods == nil || ref.Name == "" || ref.Namespace == "" {
+		return nil, nil
+	}
+	pod, err := b.Pods.GetPod(ctx, ref.Namespace, ref.Name)
+	if apierrors.IsNotFound(err) {
+		b.Log.Info("pod not found; attaching the cluster network only", "pod", ref.Namespace+"/"+ref.Name)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("get pod %s/%s: %v", ref.Namespace, ref.Name, err), "")
+	}
+	if ref.UID != "" && string(pod.UID) != ref.UID {
+		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("pod %s/%s has UID %s, the runtime asked for %s (the pod was recreated)", ref.Namespace, ref.Name, pod.UID, ref.UID), "")
+	}
+	return pod, nil
+}
+
+// clusterNetwork picks the network for CNI_IFNAME: the pod's default-network
+// annotation, else clusterNetwork, else the first inline delegate.
+func (b *Builder) clusterNetwork(ctx context.Context, pod *corev1.Pod) (*nad.Network, error) {
+	if pod != nil {
+		raw := pod.Annotations[annotations.DefaultNetworkKey]
+		sel, err := annotations.ParseDefaultNetwork(raw, b.Conf.MultusNamespace)
+		if err != nil {
+			return nil, invalid("pod %s/%s: annotation %s: %v", pod.Namespace, pod.Name, annotations.DefaultNetworkKey, err)
+		}
+		if sel != nil {
+			if sel.Namespace != b.Conf.MultusNamespace && !b.Conf.NamespaceAllowed(pod.Namespace, sel.Namespace) {
+				return nil, b.isolationError(pod, sel)
+			}
+			return b.Resolver.NAD(ctx, sel.Namespace, sel.Name)
+		}
+	}
+	if b.Conf.ClusterNetwork != "" {
+		return b.Resolver.ClusterNetwork(ctx, b.Conf.ClusterNetwork, b.Conf.MultusNamespace)
+	}
+	all, err := b.allInline()
+	if err != nil {
+		return nil, err
+	}
+	return all[0], nil
+}
+
+// inlineDelegates are the legacy "delegates" entries after the first: every
+// pod gets them.
+func (b *Builder) inlineDelegates() ([]*nad.Network, error) {
+	if b.Conf.ClusterNetwork != "" || len(b.Conf.Delegates) < 2 {
+		return nil, nil
+	}
+	all, err := b.allInline()
+	if err != nil {
+		return nil, err
+	}
+	return all[1:], nil
+}
+
+func (b *Builder) allInline() ([]*nad.Network, error) {
+	out := make([]*nad.Network, 0, len(b.Conf.Delegates))
+	for i, raw := range b.Conf.Delegates {
+		n, err := nad.Inline(raw)
+		if err != nil {
+			return nil, invalid("delegates[%d]: %v", i, err)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, invalid("no cluster network: set clusterNetwork or delegates")
+	}
+	return out, nil
+}
+
+func invalid(format string, args ...any) error {
+	return types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf(format, args...), "")
+}

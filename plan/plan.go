@@ -1,0 +1,74 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+)
+
+// Version is the journal format version this package writes.
+const Version = 1
+
+// Plan is everything braid does for one container, in order.
+type Plan struct {
+	Version     int          `json:"version"`
+	ContainerID string       `json:"containerID"`
+	NetNS       string       `json:"netns,omitempty"`
+	IfName      string       `json:"ifName"` // the runtime's CNI_IFNAME
+	Args        [][2]string  `json:"cniArgs,omitempty"`
+	Pod         PodRef       `json:"pod"`
+	Attachments []Attachment `json:"attachments"`
+}
+
+// PodRef names the pod; empty when the runtime sent no K8S_POD_* args.
+type PodRef struct {
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name,omitempty"`
+	UID       string `json:"uid,omitempty"`
+}
+
+// Attachment is one network on one interface.
+type Attachment struct {
+	IfName  string `json:"ifName"`
+	Network string `json:"network"` // "namespace/name" for a NAD, else the config's name
+	// Cluster marks the cluster network (CNI_IFNAME, usually eth0).
+	Cluster bool `json:"cluster,omitempty"`
+	// Config is the delegate config exactly as it will be run.
+	Config json.RawMessage `json:"config"`
+	// CapabilityArgs go to the plugins of the chain that declare them.
+	CapabilityArgs map[string]any `json:"capabilityArgs,omitempty"`
+	// DefaultRoute lists the gateways the pod asked for on this attachment.
+	DefaultRoute []net.IP `json:"defaultRoute,omitempty"`
+	// Result is filled in after a successful ADD.
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// Marshal encodes a plan for the journal.
+func (p *Plan) Marshal() ([]byte, error) {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode plan for container %s: %w", p.ContainerID, err)
+	}
+	return data, nil
+}
+
+// Unmarshal decodes a journaled plan. A plan of another version, or one that
+// does not decode, is an error: the caller falls back rather than guess.
+func Unmarshal(data []byte) (*Plan, error) {
+	var p Plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("decode plan: %w", err)
+	}
+	if p.Version != Version {
+		return nil, fmt.Errorf("decode plan: version %d, want %d", p.Version, Version)
+	}
+	if p.ContainerID == "" {
+		return nil, fmt.Errorf("decode plan: no container ID")
+	}
+	for i, a := range p.Attachments {
+		if a.IfName == "" || len(a.Config) == 0 {
+			return nil, fmt.Errorf("decode plan: attachment %d has no interface or config", i)
+		}
+	}
+	return &p, nil
+}

@@ -1,0 +1,133 @@
+package plan
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/types"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/braid-cni/braid/annotations"
+	"github.com/braid-cni/braid/delegate"
+)
+
+// selections lists the secondary networks: defaultNetworks (not in system
+// namespaces), then the networks annotation, validated together so that
+// interface names are unique across both.
+func (b *Builder) selections(pod *corev1.Pod, runtimeIfName string) ([]*annotations.Selection, error) {
+	if pod == nil {
+		return nil, nil
+	}
+	var sels []*annotations.Selection
+	if !b.Conf.IsSystemNamespace(pod.Namespace) && len(b.Conf.DefaultNetworks) > 0 {
+		defaults, err := annotations.ParseNetworks(strings.Join(b.Conf.DefaultNetworks, ","), b.Conf.MultusNamespace)
+		if err != nil {
+			return nil, invalid("defaultNetworks: %v", err)
+		}
+		sels = append(sels, defaults...)
+	}
+	own, err := annotations.ParseNetworks(pod.Annotations[annotations.NetworksKey], pod.Namespace)
+	if err != nil {
+		return nil, invalid("pod %s/%s: annotation %s: %v", pod.Namespace, pod.Name, annotations.NetworksKey, err)
+	}
+	if err := annotations.Validate(own, runtimeIfName); err != nil {
+		return nil, invalid("pod %s/%s: annotation %s: %v", pod.Namespace, pod.Name, annotations.NetworksKey, err)
+	}
+	for _, sel := range own {
+		if !b.Conf.NamespaceAllowed(pod.Namespace, sel.Namespace) {
+			return nil, b.isolationError(pod, sel)
+		}
+	}
+	sels = append(sels, own...)
+	if err := annotations.Validate(sels, runtimeIfName); err != nil {
+		return nil, invalid("pod %s/%s: defaultNetworks with the networks annotation: %v", pod.Namespace, pod.Name, err)
+	}
+	return sels, nil
+}
+
+func (b *Builder) isolationError(pod *corev1.Pod, sel *annotations.Selection) error {
+	allowed := append([]string{pod.Namespace}, b.Conf.GlobalNamespaceList()...)
+	return invalid("namespace isolation: pod %s/%s may not use network %s/%s from namespace %q (allowed namespaces: %s)",
+		pod.Namespace, pod.Name, sel.Namespace, sel.Name, sel.Namespace, strings.Join(allowed, ", "))
+}
+
+// interfaceNames names the secondary interfaces: inline delegates and
+// unnamed selections get net<position>, counting from 1 after the cluster
+// network. A generated name that collides with a requested one is an error.
+func interfaceNames(runtimeIfName string, inline int, sels []*annotations.Selection) ([]string, error) {
+	taken := map[string]string{runtimeIfName: "the cluster network"}
+	for _, sel := range sels {
+		if sel.InterfaceRequest != "" {
+			taken[sel.InterfaceRequest] = sel.String()
+		}
+	}
+	names := make([]string, 0, inline+len(sels))
+	for i := 0; i < inline+len(sels); i++ {
+		if i >= inline && sels[i-inline].InterfaceRequest != "" {
+			names = append(names, sels[i-inline].InterfaceRequest)
+			continue
+		}
+		name := "net" + strconv.Itoa(i+1)
+		if owner, ok := taken[name]; ok {
+			return nil, invalid("interface %s for network %d would collide with the one requested by %s; name the interfaces explicitly", name, i+1, owner)
+		}
+		taken[name] = name
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// attachment resolves one selection into an attachment.
+func (b *Builder) attachment(ctx context.Context, sel *annotations.Selection, ifName string) (*Attachment, error) {
+	n, err := b.Resolver.NAD(ctx, sel.Namespace, sel.Name)
+	if err != nil {
+		return nil, err
+	}
+	config := n.Config
+	if sel.CNIArgs != nil {
+		config, err = delegate.InjectCNIArgs(config, *sel.CNIArgs)
+		if err != nil {
+			return nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("network %s: %v", n.Name, err), "")
+		}
+	}
+	if _, err := delegate.Load(config); err != nil {
+		return nil, delegate.Rebuild(err, n.Name, ifName)
+	}
+	return &Attachment{
+		IfName:         ifName,
+		Network:        n.Name,
+		Config:         config,
+		CapabilityArgs: capabilityArgs(sel),
+		DefaultRoute:   sel.GatewayRequest,
+	}, nil
+}
+
+// capabilityArgs turns a selection's runtime requests into CNI capability
+// args; libcni hands each to the plugins that declare it.
+func capabilityArgs(sel *annotations.Selection) map[string]any {
+	args := map[string]any{}
+	if len(sel.IPRequest) > 0 {
+		args["ips"] = sel.IPRequest
+	}
+	if sel.MacRequest != "" {
+		args["mac"] = sel.MacRequest
+	}
+	if sel.InfinibandGUIDRequest != "" {
+		args["infinibandGUID"] = sel.InfinibandGUIDRequest
+	}
+	if len(sel.PortMappingsRequest) > 0 {
+		args["portMappings"] = sel.PortMappingsRequest
+	}
+	if sel.BandwidthRequest != nil {
+		args["bandwidth"] = sel.BandwidthRequest
+	}
+	if sel.DeviceID != "" {
+		args["deviceID"] = sel.DeviceID
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	return args
+}

@@ -1,0 +1,60 @@
+// Package status tells the API server what braid attached: the
+// k8s.v1.cni.cncf.io/network-status annotation, written with one PATCH of
+// pods/status, and an event per attachment.
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/containernetworking/cni/pkg/types"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nadutils "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/utils"
+)
+
+// Attachment is one attached network as the status reports it.
+type Attachment struct {
+	Network    string // "namespace/name" or the cluster network's config name
+	IfName     string
+	Default    bool // holds the pod's default route
+	Result     types.Result
+	DeviceInfo *nadv1.DeviceInfo
+}
+
+// Build turns attachment results into network-status entries, in order.
+// A result with several sandbox interfaces gives one entry per interface.
+func Build(atts []Attachment) ([]nadv1.NetworkStatus, error) {
+	out := make([]nadv1.NetworkStatus, 0, len(atts))
+	for _, a := range atts {
+		entries, err := nadutils.CreateNetworkStatuses(a.Result, a.Network, a.Default, a.DeviceInfo)
+		if err != nil {
+			return nil, fmt.Errorf("network-status for %s (%s): %w", a.Network, a.IfName, err)
+		}
+		for _, e := range entries {
+			if e == nil {
+				continue
+			}
+			if e.Interface == "" {
+				// Plugins that report no sandbox interface still attached
+				// one; say which.
+				e.Interface = a.IfName
+			}
+			if !a.Default {
+				// CreateNetworkStatuses copies the result's default
+				// routes; an attachment without the default route has none.
+				e.Gateway = nil
+			}
+			out = append(out, *e)
+		}
+	}
+	return out, nil
+}
+
+// Marshal renders statuses as the annotation value.
+func Marshal(statuses []nadv1.NetworkStatus) (string, error) {
+	data, err := json.Marshal(statuses)
+	if err != nil {
+		return "", fmt.Errorf("encode network-status: %w", err)
+	}
+	return string(data), nil
+}

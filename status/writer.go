@@ -1,0 +1,80 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+)
+
+// PodRef names the pod a status is for.
+type PodRef struct {
+	Namespace, Name string
+	UID             k8stypes.UID
+}
+
+// Writer records network-status and events through the API server.
+type Writer struct {
+	Client    kubernetes.Interface
+	Component string // event source, e.g. "braid"
+	Node      string
+}
+
+// Record PATCHes pods/status with the network-status annotation: one request,
+// a merge patch of that one key, so other annotations are not raced.
+func (w *Writer) Record(ctx context.Context, pod PodRef, statuses []nadv1.NetworkStatus) error {
+	value, err := Marshal(statuses)
+	if err != nil {
+		return err
+	}
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{
+			"annotations": map[string]string{nadv1.NetworkStatusAnnot: value},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("encode network-status patch for pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	_, err = w.Client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, k8stypes.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return fmt.Errorf("patch network-status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
+}
+
+// Event emits an event on the pod. reason is CamelCase, eventType Normal or Warning.
+func (w *Writer) Event(ctx context.Context, pod PodRef, eventType, reason, message string) error {
+	now := metav1.NewTime(time.Now())
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: pod.Name + ".",
+			Namespace:    pod.Namespace,
+		},
+		InvolvedObject: corev1.ObjectReference{
+			Kind:       "Pod",
+			APIVersion: "v1",
+			Namespace:  pod.Namespace,
+			Name:       pod.Name,
+			UID:        pod.UID,
+		},
+		Reason:              reason,
+		Message:             message,
+		Type:                eventType,
+		FirstTimestamp:      now,
+		LastTimestamp:       now,
+		Count:               1,
+		Source:              corev1.EventSource{Component: w.Component, Host: w.Node},
+		ReportingController: w.Component,
+		ReportingInstance:   w.Component + "-" + w.Node,
+	}
+	if _, err := w.Client.CoreV1().Events(pod.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create %s event on pod %s/%s: %w", reason, pod.Namespace, pod.Name, err)
+	}
+	return nil
+}
