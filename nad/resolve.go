@@ -71,10 +71,10 @@ func (r *Resolver) config(obj *nadv1.NetworkAttachmentDefinition) ([]byte, error
 	return conf, nil
 }
 
-// ClusterNetwork resolves the clusterNetwork key: an absolute path to a
-// config file or a directory (first config wins), else a NAD in namespace,
-// else the config named ref in confDir.
-func (r *Resolver) ClusterNetwork(ctx context.Context, ref, namespace string) (*Network, error) {
+// ClusterNetwork resolves the clusterNetwork key, and defaultNetworks
+// entries: an absolute path to a config file or a directory (first config
+// wins), else a NAD in namespace, else the config named ref in confDir.
+func (r *Resolver) ClusterNetwork(ctx context.Context, namespace, ref string) (*Network, error) {
 	if filepath.IsAbs(ref) {
 		return fromPath(ref)
 	}

@@ -55,7 +55,8 @@ type NetConf struct {
 	// LogLevel is "", debug, verbose, info, warn, error or panic. Parse
 	// stores it in lower case.
 	LogLevel    string `json:"logLevel,omitempty"`
-	LogToStderr bool   `json:"logToStderr,omitempty"`
+	// LogToStderr defaults to true, as in Multus; see StderrLogging.
+	LogToStderr *bool `json:"logToStderr,omitempty"`
 	// RuntimeConfig holds the runtime's capability arguments (portMappings,
 	// bandwidth, ...), passed through to delegates.
 	RuntimeConfig map[string]any `json:"runtimeConfig,omitempty"`
@@ -121,14 +122,25 @@ func (c *NetConf) IsSystemNamespace(ns string) bool {
 	return slices.Contains(c.SystemNamespaces, ns)
 }
 
+// StderrLogging reports whether logs go to stderr: yes unless
+// "logToStderr": false.
+func (c *NetConf) StderrLogging() bool {
+	return c.LogToStderr == nil || *c.LogToStderr
+}
+
 // NamespaceAllowed reports whether a pod in podNS may use a network
 // attachment defined in netNS. Without NamespaceIsolation every namespace
 // is allowed; with it only the pod's own namespace and the global ones.
+// As in Multus, "default" is global while globalNamespaces is unset.
 func (c *NetConf) NamespaceAllowed(podNS, netNS string) bool {
 	if !c.NamespaceIsolation || netNS == podNS {
 		return true
 	}
-	return slices.Contains(c.GlobalNamespaceList(), netNS)
+	global := c.GlobalNamespaceList()
+	if len(global) == 0 {
+		global = []string{"default"}
+	}
+	return slices.Contains(global, netNS)
 }
 
 func splitNonEmpty(s, sep string) []string {

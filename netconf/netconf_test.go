@@ -62,7 +62,7 @@ func TestParseMultusThinConfig(t *testing.T) {
 		ReadinessIndicatorFile: "/host/run/calico/ready",
 		LogFile:                "/var/log/multus.log",
 		LogLevel:               "verbose",
-		LogToStderr:            true,
+		LogToStderr:            ptr(true),
 		RuntimeConfig: map[string]any{
 			"portMappings": []any{map[string]any{
 				"hostPort": float64(8080), "containerPort": float64(80), "protocol": "tcp",
@@ -213,7 +213,6 @@ func TestParseErrors(t *testing.T) {
 		{name: "cniVersion unknown", data: withKeys(t, map[string]any{"cniVersion": "2.0.0"}), want: []string{`key "cniVersion"`, `"2.0.0"`}},
 		{name: "no cluster network", data: withKeys(t, map[string]any{"clusterNetwork": absent{}}), want: []string{`"clusterNetwork"`, `"delegates"`, "required"}},
 		{name: "empty delegates and no cluster network", data: withKeys(t, map[string]any{"clusterNetwork": absent{}, "delegates": []any{}}), want: []string{`"clusterNetwork"`, `"delegates"`}},
-		{name: "both cluster network and delegates", data: withKeys(t, map[string]any{"delegates": []any{map[string]any{"type": "flannel"}}}), want: []string{`"clusterNetwork"`, `"delegates"`, "only one"}},
 		{name: "delegate not an object", data: withKeys(t, map[string]any{"clusterNetwork": absent{}, "delegates": []any{map[string]any{"type": "bridge"}, "flannel"}}), want: []string{`key "delegates"`, "entry 1"}},
 		{name: "delegate null", data: withKeys(t, map[string]any{"clusterNetwork": absent{}, "delegates": []any{nil}}), want: []string{`key "delegates"`, "entry 0"}},
 		{name: "logLevel unknown", data: withKeys(t, map[string]any{"logLevel": "loud"}), want: []string{`key "logLevel"`, `unknown level "loud"`, "debug, verbose"}},
@@ -361,7 +360,8 @@ func TestNamespaceAllowed(t *testing.T) {
 		{name: "isolation, same namespace", isolation: true, podNS: "app", netNS: "app", want: true},
 		{name: "isolation, other namespace", isolation: true, podNS: "app", netNS: "other", want: false},
 		{name: "isolation, global namespace", isolation: true, global: "default, shared", podNS: "app", netNS: "shared", want: true},
-		{name: "isolation, default not implicitly global", isolation: true, podNS: "app", netNS: "default", want: false},
+		{name: "isolation, default global while globalNamespaces unset", isolation: true, podNS: "app", netNS: "default", want: true},
+		{name: "isolation, default not global once globalNamespaces is set", isolation: true, global: "shared", podNS: "app", netNS: "default", want: false},
 		{name: "isolation, multus namespace not implicitly global", isolation: true, podNS: "app", netNS: "kube-system", want: false},
 	}
 	for _, tt := range tests {
@@ -373,6 +373,31 @@ func TestNamespaceAllowed(t *testing.T) {
 			}
 			if got := c.NamespaceAllowed(tt.podNS, tt.netNS); got != tt.want {
 				t.Errorf("NamespaceAllowed(%q, %q) = %v, want %v", tt.podNS, tt.netNS, got, tt.want)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestStderrLogging(t *testing.T) {
+	tests := []struct {
+		name string
+		json string
+		want bool
+	}{
+		{name: "absent defaults to true", json: `{}`, want: true},
+		{name: "explicit true", json: `{"logToStderr": true}`, want: true},
+		{name: "explicit false", json: `{"logToStderr": false}`, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c NetConf
+			if err := json.Unmarshal([]byte(tt.json), &c); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.StderrLogging(); got != tt.want {
+				t.Errorf("StderrLogging() = %v, want %v", got, tt.want)
 			}
 		})
 	}

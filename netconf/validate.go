@@ -54,8 +54,6 @@ func (c *NetConf) validateClusterNetwork() error {
 	switch {
 	case !hasCluster && !hasDelegates:
 		return invalid(`keys "clusterNetwork" and "delegates": one of them is required`)
-	case hasCluster && hasDelegates:
-		return invalid(`keys "clusterNetwork" and "delegates": set only one of them`)
 	}
 	for i, d := range c.Delegates {
 		if !bytes.HasPrefix(bytes.TrimSpace(d), []byte("{")) {

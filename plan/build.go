@@ -69,7 +69,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	sels, err := b.selections(pod, req.IfName)
+	sels, defaults, err := b.selections(pod, req.IfName)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 		p.Attachments = append(p.Attachments, Attachment{IfName: names[i], Network: n.Name, Config: n.Config})
 	}
 	for i, sel := range sels {
-		a, err := b.attachment(ctx, sel, names[len(inline)+i])
+		a, err := b.attachment(ctx, sel, names[len(inline)+i], i < defaults)
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +99,7 @@ func (b *Builder) pod(ctx context.Context, ref PodRef) (*corev1.Pod, error) {
 	}
 	pod, err := b.Pods.GetPod(ctx, ref.Namespace, ref.Name)
 	if apierrors.IsNotFound(err) {
-		b.Log.Info("pod not found; attaching the cluster network only", "pod", ref.Namespace+"/"+ref.Name)
+		b.Log.Warn("pod not found; attaching the cluster network only", "pod", ref.Namespace+"/"+ref.Name)
 		return nil, nil
 	}
 	if err != nil {
@@ -128,7 +128,7 @@ func (b *Builder) clusterNetwork(ctx context.Context, pod *corev1.Pod) (*nad.Net
 		}
 	}
 	if b.Conf.ClusterNetwork != "" {
-		return b.Resolver.ClusterNetwork(ctx, b.Conf.ClusterNetwork, b.Conf.MultusNamespace)
+		return b.Resolver.ClusterNetwork(ctx, b.Conf.MultusNamespace, b.Conf.ClusterNetwork)
 	}
 	all, err := b.allInline()
 	if err != nil {

@@ -16,35 +16,37 @@ import (
 // selections lists the secondary networks: defaultNetworks (not in system
 // namespaces), then the networks annotation, validated together so that
 // interface names are unique across both.
-func (b *Builder) selections(pod *corev1.Pod, runtimeIfName string) ([]*annotations.Selection, error) {
+// The count of defaultNetworks entries at the head of the list comes second.
+func (b *Builder) selections(pod *corev1.Pod, runtimeIfName string) ([]*annotations.Selection, int, error) {
 	if pod == nil {
-		return nil, nil
+		return nil, 0, nil
 	}
 	var sels []*annotations.Selection
 	if !b.Conf.IsSystemNamespace(pod.Namespace) && len(b.Conf.DefaultNetworks) > 0 {
 		defaults, err := annotations.ParseNetworks(strings.Join(b.Conf.DefaultNetworks, ","), b.Conf.MultusNamespace)
 		if err != nil {
-			return nil, invalid("defaultNetworks: %v", err)
+			return nil, 0, invalid("defaultNetworks: %v", err)
 		}
 		sels = append(sels, defaults...)
 	}
 	own, err := annotations.ParseNetworks(pod.Annotations[annotations.NetworksKey], pod.Namespace)
 	if err != nil {
-		return nil, invalid("pod %s/%s: annotation %s: %v", pod.Namespace, pod.Name, annotations.NetworksKey, err)
+		return nil, 0, invalid("pod %s/%s: annotation %s: %v", pod.Namespace, pod.Name, annotations.NetworksKey, err)
 	}
 	if err := annotations.Validate(own, runtimeIfName); err != nil {
-		return nil, invalid("pod %s/%s: annotation %s: %v", pod.Namespace, pod.Name, annotations.NetworksKey, err)
+		return nil, 0, invalid("pod %s/%s: annotation %s: %v", pod.Namespace, pod.Name, annotations.NetworksKey, err)
 	}
 	for _, sel := range own {
 		if !b.Conf.NamespaceAllowed(pod.Namespace, sel.Namespace) {
-			return nil, b.isolationError(pod, sel)
+			return nil, 0, b.isolationError(pod, sel)
 		}
 	}
+	defaults := len(sels)
 	sels = append(sels, own...)
 	if err := annotations.Validate(sels, runtimeIfName); err != nil {
-		return nil, invalid("pod %s/%s: defaultNetworks with the networks annotation: %v", pod.Namespace, pod.Name, err)
+		return nil, 0, invalid("pod %s/%s: defaultNetworks with the networks annotation: %v", pod.Namespace, pod.Name, err)
 	}
-	return sels, nil
+	return sels, defaults, nil
 }
 
 func (b *Builder) isolationError(pod *corev1.Pod, sel *annotations.Selection) error {
@@ -79,9 +81,14 @@ func interfaceNames(runtimeIfName string, inline int, sels []*annotations.Select
 	return names, nil
 }
 
-// attachment resolves one selection into an attachment.
-func (b *Builder) attachment(ctx context.Context, sel *annotations.Selection, ifName string) (*Attachment, error) {
-	n, err := b.Resolver.NAD(ctx, sel.Namespace, sel.Name)
+// attachment resolves one selection into an attachment. defaultNetworks
+// entries, like clusterNetwork, may also name a config file in confDir.
+func (b *Builder) attachment(ctx context.Context, sel *annotations.Selection, ifName string, isDefault bool) (*Attachment, error) {
+	resolve := b.Resolver.NAD
+	if isDefault {
+		resolve = b.Resolver.ClusterNetwork
+	}
+	n, err := resolve(ctx, sel.Namespace, sel.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ func newLogger(conf *netconf.NetConf, stderr io.Writer) (*slog.Logger, func(), e
 		writers = append(writers, f)
 		closeFn = func() { _ = f.Close() }
 	}
-	if conf.LogToStderr {
+	if conf.StderrLogging() {
 		writers = append(writers, stderr)
 	}
 	if len(writers) == 0 {
@@ -40,12 +40,13 @@ func level(name string) slog.Level {
 	switch name {
 	case "debug", "verbose":
 		return slog.LevelDebug
-	case "warn":
-		return slog.LevelWarn
+	case "info":
+		return slog.LevelInfo
 	case "error", "panic":
 		return slog.LevelError
 	default:
-		return slog.LevelInfo
+		// Quiet unless asked: stderr ends up in the runtime's log.
+		return slog.LevelWarn
 	}
 }
 
