@@ -54,7 +54,7 @@ type NetConf struct {
 	LogFile                string `json:"logFile,omitempty"`
 	// LogLevel is "", debug, verbose, info, warn, error or panic. Parse
 	// stores it in lower case.
-	LogLevel    string `json:"logLevel,omitempty"`
+	LogLevel string `json:"logLevel,omitempty"`
 	// LogToStderr defaults to true, as in Multus; see StderrLogging.
 	LogToStderr *bool `json:"logToStderr,omitempty"`
 	// RuntimeConfig holds the runtime's capability arguments (portMappings,
