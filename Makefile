@@ -1,0 +1,40 @@
+# braid's build and test entry points. `make test` is what CI runs.
+SHELL := /bin/bash
+GO ?= go
+
+# Every package but the e2e suite, which needs the control plane binaries
+# (make tools), the braid binary and root.
+UNIT_PKGS = $$($(GO) list ./... | grep -v /e2e)
+
+.PHONY: tools build unit e2e test vet fmt-check bench demo clean
+
+tools:
+	bash hack/install-tools.sh
+
+build:
+	$(GO) build -o bin/braid ./cmd/braid
+
+unit:
+	$(GO) test $(UNIT_PKGS)
+
+e2e: tools build
+	$(GO) test -count=1 -timeout 30m ./e2e/...
+
+vet:
+	$(GO) vet ./...
+
+# Reports files gofmt would change and fails; it never rewrites them.
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed in:"; echo "$$out"; exit 1; fi
+
+test: vet fmt-check unit e2e
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
+
+demo: tools build
+	$(GO) run ./hack/demo
+
+clean:
+	rm -rf bin _output

@@ -1,0 +1,147 @@
+package framework
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+)
+
+// EnsureObjects creates every object of a multi-document YAML file that does
+// not exist yet; existing objects are left as they are. A relative path is
+// taken from the repository root. Supported kinds: Namespace, ServiceAccount,
+// ConfigMap, Pod, ClusterRole, ClusterRoleBinding, Role, RoleBinding and
+// NetworkAttachmentDefinition. Namespaced objects without a namespace go to
+// "default".
+func EnsureObjects(ctx context.Context, cfg *rest.Config, path string) error {
+	if !filepath.IsAbs(path) {
+		root, err := RepoRoot()
+		if err != nil {
+			return fmt.Errorf("apply %s: %w", path, err)
+		}
+		path = filepath.Join(root, path)
+	}
+	objs, err := decodeFile(path)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", path, err)
+	}
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", path, err)
+	}
+	nc, err := nadclientset.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", path, err)
+	}
+	for _, obj := range objs {
+		if err := ensure(ctx, kc, nc, obj); err != nil {
+			return fmt.Errorf("apply %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// decodeFile decodes the documents of a YAML file into typed objects,
+// skipping documents that are empty or hold only comments.
+func decodeFile(path string) ([]runtime.Object, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), nadv1.AddToScheme(scheme)); err != nil {
+		return nil, fmt.Errorf("build scheme: %w", err)
+	}
+	decoder := serializer.NewCodecFactory(scheme).UniversalDeserializer()
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var objs []runtime.Object
+	for i := 1; ; i++ {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			return objs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read document %d: %w", i, err)
+		}
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			return nil, fmt.Errorf("decode document %d: %w", i, err)
+		}
+		if meta.Kind == "" && meta.APIVersion == "" {
+			continue
+		}
+		obj, _, err := decoder.Decode(doc, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("decode document %d (%s): %w", i, meta.Kind, err)
+		}
+		objs = append(objs, obj)
+	}
+}
+
+// ensure creates one object with its typed client.
+func ensure(ctx context.Context, kc kubernetes.Interface, nc nadclientset.Interface, obj runtime.Object) error {
+	var err error
+	switch o := obj.(type) {
+	case *corev1.Namespace:
+		err = create(ctx, kc.CoreV1().Namespaces().Create, o)
+	case *corev1.ServiceAccount:
+		err = create(ctx, kc.CoreV1().ServiceAccounts(namespaceOf(o)).Create, o)
+	case *corev1.ConfigMap:
+		err = create(ctx, kc.CoreV1().ConfigMaps(namespaceOf(o)).Create, o)
+	case *corev1.Pod:
+		err = create(ctx, kc.CoreV1().Pods(namespaceOf(o)).Create, o)
+	case *rbacv1.ClusterRole:
+		err = create(ctx, kc.RbacV1().ClusterRoles().Create, o)
+	case *rbacv1.ClusterRoleBinding:
+		err = create(ctx, kc.RbacV1().ClusterRoleBindings().Create, o)
+	case *rbacv1.Role:
+		err = create(ctx, kc.RbacV1().Roles(namespaceOf(o)).Create, o)
+	case *rbacv1.RoleBinding:
+		err = create(ctx, kc.RbacV1().RoleBindings(namespaceOf(o)).Create, o)
+	case *nadv1.NetworkAttachmentDefinition:
+		err = create(ctx, nc.K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespaceOf(o)).Create, o)
+	default:
+		return fmt.Errorf("unsupported kind %s", obj.GetObjectKind().GroupVersionKind().Kind)
+	}
+	if err != nil {
+		m, _ := obj.(metav1.Object)
+		return fmt.Errorf("create %s %s/%s: %w",
+			obj.GetObjectKind().GroupVersionKind().Kind, m.GetNamespace(), m.GetName(), err)
+	}
+	return nil
+}
+
+// create calls a typed client's Create and accepts an existing object.
+func create[T any](ctx context.Context, fn func(context.Context, T, metav1.CreateOptions) (T, error), obj T) error {
+	if _, err := fn(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
+}
+
+// namespaceOf defaults an object's namespace to "default", writing it back so
+// that error messages name it.
+func namespaceOf(obj metav1.Object) string {
+	if obj.GetNamespace() == "" {
+		obj.SetNamespace(metav1.NamespaceDefault)
+	}
+	return obj.GetNamespace()
+}

@@ -1,0 +1,102 @@
+package framework
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+const (
+	// modulePath identifies braid's go.mod among the ones above the working
+	// directory (the tools modules under hack/ have their own).
+	modulePath = "github.com/braid-cni/braid"
+
+	// apiserverEnv overrides the default kube-apiserver path.
+	apiserverEnv = "BRAID_KUBE_APISERVER"
+
+	defaultEtcdPath = "/usr/bin/etcd"
+)
+
+// RepoRoot returns the directory of braid's go.mod, found by walking up from
+// the working directory. Go tests run in their package's directory, so this
+// works from any package in the module.
+func RepoRoot() (string, error) {
+	start, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("find repo root: %w", err)
+	}
+	for dir := start; ; dir = filepath.Dir(dir) {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && moduleName(data) == modulePath {
+			return dir, nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", fmt.Errorf("find repo root: no go.mod of module %s above %s", modulePath, start)
+		}
+	}
+}
+
+// moduleName returns the module path declared in a go.mod file.
+func moduleName(gomod []byte) string {
+	sc := bufio.NewScanner(bytes.NewReader(gomod))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 2 && fields[0] == "module" {
+			return strings.Trim(fields[1], "\"`")
+		}
+	}
+	return ""
+}
+
+// Options configures StartControlPlane. The zero value is usable.
+type Options struct {
+	// WorkDir holds etcd's data, the certificates, keys, token file and the
+	// process logs (etcd.log, apiserver.log). When empty, a temporary
+	// directory is created and removed again by Stop.
+	WorkDir string
+	// APIServerPath defaults to $BRAID_KUBE_APISERVER, then to
+	// bin/kube-apiserver in the repository root (see `make tools`).
+	APIServerPath string
+	// EtcdPath defaults to /usr/bin/etcd.
+	EtcdPath string
+	// Log receives the framework's own progress messages; nil discards them.
+	Log io.Writer
+}
+
+// Resolve fills in the defaults of o and checks that both binaries exist. The
+// error names every missing binary.
+func (o Options) Resolve() (Options, error) {
+	if o.APIServerPath == "" {
+		o.APIServerPath = os.Getenv(apiserverEnv)
+	}
+	if o.APIServerPath == "" {
+		root, err := RepoRoot()
+		if err != nil {
+			return o, err
+		}
+		o.APIServerPath = filepath.Join(root, "bin", "kube-apiserver")
+	}
+	if o.EtcdPath == "" {
+		o.EtcdPath = defaultEtcdPath
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return o, errors.Join(checkExecutable("kube-apiserver", o.APIServerPath), checkExecutable("etcd", o.EtcdPath))
+}
+
+func checkExecutable(name, path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("%s binary: %w", name, err)
+	}
+	if info.IsDir() || info.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s binary %s is not executable", name, path)
+	}
+	return nil
+}
