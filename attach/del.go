@@ -25,9 +25,15 @@ func (a *Attacher) Del(ctx context.Context, p *plan.Plan, netns string) error {
 		if err == nil {
 			err = a.Invoker.Del(ctx, d, runtimeFor(p, att, netns))
 		}
-		if err != nil {
-			errs = append(errs, delegate.Rebuild(err, att.Network, att.IfName))
+		if err == nil {
+			continue
 		}
+		te := delegate.Rebuild(err, att.Network, att.IfName)
+		if refusesConfig(te) {
+			a.Log.Warn("delegate refuses its config at DEL; nothing can have been attached with it", "container", p.ContainerID, "network", att.Network, "ifname", att.IfName, "error", te)
+			continue
+		}
+		errs = append(errs, te)
 	}
 	if len(errs) > 0 {
 		return joinCNI("DEL", p.ContainerID, errs)
@@ -36,6 +42,19 @@ func (a *Attacher) Del(ctx context.Context, p *plan.Plan, netns string) error {
 		return types.NewError(types.ErrIOFailure, fmt.Sprintf("remove journal of container %s", p.ContainerID), err.Error())
 	}
 	return nil
+}
+
+// refusesConfig reports whether a delegate refused to act on its config at
+// all: an incompatible version, an unsupported field, an invalid config or a
+// plugin that is not installed. Such a delegate cannot have attached anything
+// with this config, and a DEL that reported the refusal would fail on every
+// retry, so the pod could never be torn down.
+func refusesConfig(te *types.Error) bool {
+	switch te.Code {
+	case types.ErrIncompatibleCNIVersion, types.ErrUnsupportedField, types.ErrInvalidNetworkConfig:
+		return true
+	}
+	return false
 }
 
 // Check runs CHECK for every attachment, cluster network first.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/containernetworking/cni/libcni"
@@ -160,6 +161,19 @@ func (f *failedPlugin) ExecPlugin(ctx context.Context, pluginPath string, stdin 
 		f.mu.Unlock()
 	}
 	return out, err
+}
+
+// FindInPath reports a plugin that is not installed as an invalid config
+// (code 7), naming the plugin and the directories searched.
+func (f *failedPlugin) FindInPath(plugin string, paths []string) (string, error) {
+	path, err := f.Exec.FindInPath(plugin, paths)
+	if err != nil {
+		f.mu.Lock()
+		f.path = plugin
+		f.mu.Unlock()
+		return "", types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("plugin %q not found in %s", plugin, strings.Join(paths, ":")), err.Error())
+	}
+	return path, nil
 }
 
 // explain names the plugin that failed; the error chain is kept.
