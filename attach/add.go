@@ -3,7 +3,6 @@ package attach
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 
@@ -137,7 +136,7 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 	}
 	ref := podRef(p)
 	if err := a.Recorder.Record(ctx, ref, statuses); err != nil {
-		if apierrors.IsNotFound(errors.Unwrap(err)) {
+		if apierrors.IsNotFound(err) {
 			a.Log.Info("pod deleted before its network-status was written", "pod", p.Pod.Namespace+"/"+p.Pod.Name)
 			return nil
 		}

@@ -39,10 +39,12 @@ func TestFailuresLeaveNothing(t *testing.T) {
 			msg:      []string{"x1"},
 		},
 		{
-			name:     "two IPv4 default routes",
-			networks: func(n *node) string { return `[{"name":"blue","default-route":["10.0.0.1"]},{"name":"blue","default-route":["10.0.1.1"]}]` },
-			code:     types.ErrInvalidNetworkConfig,
-			msg:      []string{"default-route"},
+			name: "two IPv4 default routes",
+			networks: func(n *node) string {
+				return `[{"name":"blue","default-route":["10.0.0.1"]},{"name":"blue","default-route":["10.0.1.1"]}]`
+			},
+			code: types.ErrInvalidNetworkConfig,
+			msg:  []string{"default-route"},
 		},
 		{
 			name:     "namespace isolation",

@@ -64,6 +64,11 @@ func (r *Resolver) config(obj *nadv1.NetworkAttachmentDefinition) ([]byte, error
 		}
 		return conf, nil
 	}
+	// GetCNIConfigFromSpec panics on a spec.config of "null" (it decodes to
+	// a nil map and then sets "name" in it), so refuse non-objects first.
+	if !strings.HasPrefix(strings.TrimSpace(obj.Spec.Config), "{") {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("network-attachment-definition %s: spec.config is not a JSON object", id), "")
+	}
 	conf, err := nadutils.GetCNIConfigFromSpec(obj.Spec.Config, obj.Name)
 	if err != nil {
 		return nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("network-attachment-definition %s: spec.config is not valid JSON", id), err.Error())
