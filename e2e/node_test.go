@@ -413,3 +413,18 @@ func (n *node) hostVeth() string {
 	}
 	return name
 }
+
+// deleteLinkIn removes an interface inside the sandbox.
+func deleteLinkIn(t *testing.T, sb *sandbox, name string) {
+	t.Helper()
+	err := sb.netns.Do(func(ns.NetNS) error {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkDel(l)
+	})
+	if err != nil {
+		t.Fatalf("delete %s in the pod: %v", name, err)
+	}
+}
