@@ -428,3 +428,10 @@ func deleteLinkIn(t *testing.T, sb *sandbox, name string) {
 		t.Fatalf("delete %s in the pod: %v", name, err)
 	}
 }
+
+// deleteNAD removes a NAD outside the node's own namespace at cleanup.
+func (n *node) deleteNAD(namespace, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = n.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+}
