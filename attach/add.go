@@ -143,9 +143,6 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 		return types.NewError(types.ErrTryAgainLater, "record network-status", err.Error())
 	}
 	for _, att := range p.Attachments {
-		if att.Cluster {
-			continue
-		}
 		msg := fmt.Sprintf("Add %s [%s] from %s", att.IfName, ipList(results, p, att.IfName), att.Network)
 		if err := a.Recorder.Event(ctx, ref, "Normal", "AddedInterface", msg); err != nil {
 			a.Log.Warn("event not recorded", "pod", p.Pod.Namespace+"/"+p.Pod.Name, "error", err)
@@ -186,17 +183,16 @@ func ipList(results []*current.Result, p *plan.Plan, ifName string) string {
 	return ""
 }
 
-// rollback deletes attachments last..0 and the journal entry.
+// rollback deletes attachments last..0. Del removes the journal entry when
+// everything was deleted; when something was not, the entry stays, so the
+// runtime's own DEL after the failed ADD finds the whole plan again.
 func (a *Attacher) rollback(ctx context.Context, p *plan.Plan, last int) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	trimmed := *p
 	trimmed.Attachments = p.Attachments[:last+1]
 	if err := a.Del(ctx, &trimmed, p.NetNS); err != nil {
-		a.Log.Error("rollback left something behind", "container", p.ContainerID, "error", err)
-	}
-	if err := a.Journal.Remove(p.ContainerID); err != nil {
-		a.Log.Error("journal entry not removed", "container", p.ContainerID, "error", err)
+		a.Log.Error("rollback left something behind; the journal keeps the plan for the runtime's DEL", "container", p.ContainerID, "error", err)
 	}
 }
 

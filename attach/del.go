@@ -29,7 +29,7 @@ func (a *Attacher) Del(ctx context.Context, p *plan.Plan, netns string) error {
 			continue
 		}
 		te := delegate.Rebuild(err, att.Network, att.IfName)
-		if refusesConfig(te) {
+		if refusesConfig(err, te, att) {
 			a.Log.Warn("delegate refuses its config at DEL; nothing can have been attached with it", "container", p.ContainerID, "network", att.Network, "ifname", att.IfName, "error", te)
 			continue
 		}
@@ -45,11 +45,17 @@ func (a *Attacher) Del(ctx context.Context, p *plan.Plan, netns string) error {
 }
 
 // refusesConfig reports whether a delegate refused to act on its config at
-// all: an incompatible version, an unsupported field, an invalid config or a
-// plugin that is not installed. Such a delegate cannot have attached anything
-// with this config, and a DEL that reported the refusal would fail on every
-// retry, so the pod could never be torn down.
-func refusesConfig(te *types.Error) bool {
+// all: an incompatible version, an unsupported field or an invalid config.
+// Such a delegate cannot have attached anything with this config, and a DEL
+// that reported the refusal would fail on every retry, so the pod could never
+// be torn down. A plugin that is not installed counts only for an attachment
+// that never got a result: one that did was attached, and its binary may be
+// back on the next retry (an upgrade in progress).
+func refusesConfig(err error, te *types.Error, att *plan.Attachment) bool {
+	var de *delegate.Error
+	if errors.As(err, &de) && de.NotInstalled {
+		return len(att.Result) == 0
+	}
 	switch te.Code {
 	case types.ErrIncompatibleCNIVersion, types.ErrUnsupportedField, types.ErrInvalidNetworkConfig:
 		return true

@@ -24,10 +24,12 @@ func (a *Attacher) GC(ctx context.Context, valid []types.GCAttachment) error {
 	}
 	var errs []*types.Error
 	nets := newNetworkSet()
+	liveUnknown := false
 	for _, id := range ids {
 		p, err := a.Load(id)
 		if err != nil {
 			a.Log.Warn("journal entry unreadable; left for doctor", "container", id, "error", err)
+			liveUnknown = liveUnknown || keep[id]
 			continue
 		}
 		nets.add(p, keep[id])
@@ -39,6 +41,13 @@ func (a *Attacher) GC(ctx context.Context, valid []types.GCAttachment) error {
 			te, _ := errorsAsCNI(err)
 			errs = append(errs, te)
 		}
+	}
+	if liveUnknown {
+		// A live container whose plan is unreadable has attachments that
+		// no valid list below would name, and a delegate's GC would tear
+		// them down under the running pod.
+		a.Log.Warn("a valid container's journal entry is unreadable; not sending GC to delegates")
+		nets = newNetworkSet()
 	}
 	for _, n := range nets.list() {
 		if err := a.Invoker.GC(ctx, n.d, n.valid); err != nil {

@@ -10,7 +10,9 @@ import (
 // Error is a delegate failure: which plugin of the chain failed and how.
 type Error struct {
 	Plugin string // plugin type, e.g. "bridge"
-	Err    error
+	// NotInstalled: the plugin binary was not found in the bin dirs.
+	NotInstalled bool
+	Err          error
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("plugin %s: %v", e.Plugin, e.Err) }

@@ -149,8 +149,9 @@ func (i *Invoker) SetCachedResult(d *Delegate, rt Runtime, res types.Result) err
 // failedPlugin is an invoke.Exec that remembers which plugin failed last.
 type failedPlugin struct {
 	invoke.Exec
-	mu   sync.Mutex
-	path string
+	mu       sync.Mutex
+	path     string
+	notFound bool
 }
 
 func (f *failedPlugin) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
@@ -169,7 +170,7 @@ func (f *failedPlugin) FindInPath(plugin string, paths []string) (string, error)
 	path, err := f.Exec.FindInPath(plugin, paths)
 	if err != nil {
 		f.mu.Lock()
-		f.path = plugin
+		f.path, f.notFound = plugin, true
 		f.mu.Unlock()
 		return "", types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("plugin %q not found in %s", plugin, strings.Join(paths, ":")), err.Error())
 	}
@@ -184,5 +185,5 @@ func (f *failedPlugin) explain(d *Delegate, err error) error {
 	if f.path == "" {
 		plugin = d.Types()[0]
 	}
-	return &Error{Plugin: plugin, Err: err}
+	return &Error{Plugin: plugin, NotInstalled: f.notFound, Err: err}
 }

@@ -11,6 +11,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestAttach is the main scenario at every CNI version: a pod with two
@@ -56,6 +57,7 @@ func TestAttach(t *testing.T) {
 			if !statuses[0].Default || statuses[1].Default {
 				t.Errorf("default flags = %v,%v; want the cluster network only", statuses[0].Default, statuses[1].Default)
 			}
+			checkEvents(t, n, "multi", []string{"eth0", "net1", "green0", "net3"})
 			if got := n.journal(); !slices.Equal(got, []string{sb.containerID}) {
 				t.Errorf("journal = %v, want [%s]", got, sb.containerID)
 			}
@@ -224,4 +226,25 @@ func keys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// checkEvents: one Normal AddedInterface event per attachment.
+func checkEvents(t *testing.T, n *node, pod string, ifs []string) {
+	t.Helper()
+	events, err := n.kube.CoreV1().Events(n.namespace).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range events.Items {
+		if e.Reason == "AddedInterface" && e.Type == "Normal" {
+			got = append(got, strings.Fields(e.Message)[1])
+		}
+	}
+	sort.Strings(got)
+	want := append([]string(nil), ifs...)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("AddedInterface events for %v, want %v", got, want)
+	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -197,5 +198,54 @@ func TestCheckStatusGC(t *testing.T) {
 	}
 	if _, ok := a.links()["eth0"]; !ok {
 		t.Error("GC removed the valid pod's eth0")
+	}
+}
+
+// TestAddWithAPIServerDown: ADD cannot read the pod, says "try again later"
+// (code 11) and leaves nothing behind.
+func TestAddWithAPIServerDown(t *testing.T) {
+	n := newNode(t, "1.0.0")
+	sb := n.sandbox(n.createPod("p", map[string]string{nadv1.NetworkAttachmentAnnot: "blue"}))
+	shared.cp.StopAPIServer()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := shared.cp.StartAPIServer(ctx); err != nil {
+			t.Fatalf("restart API server: %v", err)
+		}
+	})
+	_, err := sb.add()
+	if got := cniCode(err); got != types.ErrTryAgainLater {
+		t.Fatalf("ADD with the API server down: code %d (%v), want 11", got, err)
+	}
+	if got := sb.links(); len(got) != 0 {
+		t.Errorf("refused ADD left %v", keys(got))
+	}
+	if l := n.leases("cluster"); len(l) != 0 {
+		t.Errorf("refused ADD leased %v", l)
+	}
+}
+
+// TestRuntimeConfigReachesClusterNetwork: the runtime's capability args
+// (here "mac", which the tuning plugin honours) go to the cluster network.
+func TestRuntimeConfigReachesClusterNetwork(t *testing.T) {
+	n := newNode(t, "1.0.0")
+	cluster := n.clusterConfig()
+	cluster["plugins"] = append(cluster["plugins"].([]any), map[string]any{"type": "tuning", "capabilities": map[string]any{"mac": true}})
+	writeJSON(t, n.braidConf["clusterNetwork"].(string), cluster)
+	n.braidConf["capabilities"] = map[string]any{"mac": true}
+	sb := n.sandbox(n.createPod("p", nil))
+	c, list := n.runtime()
+	rt := sb.rt()
+	mac := fmt.Sprintf("02:00:00:aa:%02x:01", n.id)
+	rt.CapabilityArgs = map[string]any{"mac": mac}
+	if _, err := c.AddNetworkList(t.Context(), list, rt); err != nil {
+		t.Fatal(err)
+	}
+	if got := sb.links()["eth0"].Attrs().HardwareAddr.String(); got != mac {
+		t.Errorf("eth0 MAC = %s, want the runtime's %s", got, mac)
+	}
+	if err := c.DelNetworkList(t.Context(), list, rt); err != nil {
+		t.Fatal(err)
 	}
 }

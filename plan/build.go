@@ -140,7 +140,7 @@ func (b *Builder) clusterNetwork(ctx context.Context, pod *corev1.Pod) (*nad.Net
 // inlineDelegates are the legacy "delegates" entries after the first: every
 // pod gets them.
 func (b *Builder) inlineDelegates() ([]*nad.Network, error) {
-	if true {
+	if b.Conf.ClusterNetwork != "" || len(b.Conf.Delegates) < 2 {
 		return nil, nil
 	}
 	all, err := b.allInline()

@@ -50,7 +50,16 @@ func (b *Builder) selections(pod *corev1.Pod, runtimeIfName string) ([]*annotati
 }
 
 func (b *Builder) isolationError(pod *corev1.Pod, sel *annotations.Selection) error {
-	allowed := append([]string{pod.Namespace}, b.Conf.GlobalNamespaceList()...)
+	global := b.Conf.GlobalNamespaceList()
+	if len(global) == 0 {
+		global = []string{"default"} // what NamespaceAllowed falls back to
+	}
+	allowed := []string{pod.Namespace}
+	for _, ns := range global {
+		if ns != pod.Namespace {
+			allowed = append(allowed, ns)
+		}
+	}
 	return invalid("namespace isolation: pod %s/%s may not use network %s/%s from namespace %q (allowed namespaces: %s)",
 		pod.Namespace, pod.Name, sel.Namespace, sel.Name, sel.Namespace, strings.Join(allowed, ", "))
 }

@@ -39,11 +39,6 @@ func Build(atts []Attachment) ([]nadv1.NetworkStatus, error) {
 				// one; say which.
 				e.Interface = a.IfName
 			}
-			if !a.Default {
-				// CreateNetworkStatuses copies the result's default
-				// routes; an attachment without the default route has none.
-				e.Gateway = nil
-			}
 			out = append(out, *e)
 		}
 	}

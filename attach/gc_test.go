@@ -1,0 +1,223 @@
+package attach
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/braid-cni/braid/plan"
+)
+
+// gcCall is a GC the invoker saw, with its valid list.
+type gcCall struct {
+	network string
+	valid   []types.GCAttachment
+}
+
+func gcCalls(f *fakeInvoker) []gcCall {
+	var out []gcCall
+	for _, c := range f.callsOf("GC") {
+		out = append(out, gcCall{c.network, c.valid})
+	}
+	return out
+}
+
+// delsOf lists the DEL calls for one container.
+func delsOf(f *fakeInvoker, id string) []string {
+	var out []string
+	for _, c := range f.callsOf("DEL") {
+		if c.containerID == id {
+			out = append(out, c.String())
+		}
+	}
+	return out
+}
+
+func TestGC(t *testing.T) {
+	validA := []types.GCAttachment{{ContainerID: "ca", IfName: "eth0"}}
+	onlyA := func(ifName string) []types.GCAttachment {
+		return []types.GCAttachment{{ContainerID: "ca", IfName: ifName}}
+	}
+	tests := []struct {
+		name      string
+		valid     []types.GCAttachment
+		corrupt   []string // journal entries that do not decode
+		extraB    bool     // B also has network red on net3
+		fail      map[string]error
+		wantGone  []string
+		wantKept  []string
+		wantDels  map[string][]string // by container
+		wantGC    []gcCall
+		wantCode  uint // 0: no error
+		wantInMsg []string
+	}{
+		{
+			name:     "B is gone",
+			valid:    validA,
+			wantGone: []string{"cb"},
+			wantKept: []string{"ca"},
+			wantDels: map[string][]string{"ca": nil, "cb": allDels},
+			wantGC:   []gcCall{{"cluster", onlyA("eth0")}, {"blue", onlyA("net1")}, {"green", onlyA("net2")}},
+		},
+		{
+			name:     "both gone",
+			valid:    nil,
+			wantGone: []string{"ca", "cb"},
+			wantDels: map[string][]string{"ca": allDels, "cb": allDels},
+			wantGC:   []gcCall{{"cluster", nil}, {"blue", nil}, {"green", nil}},
+		},
+		{
+			name:     "both valid",
+			valid:    []types.GCAttachment{{ContainerID: "ca", IfName: "eth0"}, {ContainerID: "cb", IfName: "eth0"}},
+			wantKept: []string{"ca", "cb"},
+			wantDels: map[string][]string{"ca": nil, "cb": nil},
+			wantGC: []gcCall{
+				{"cluster", []types.GCAttachment{{ContainerID: "ca", IfName: "eth0"}, {ContainerID: "cb", IfName: "eth0"}}},
+				{"blue", []types.GCAttachment{{ContainerID: "ca", IfName: "net1"}, {ContainerID: "cb", IfName: "net1"}}},
+				{"green", []types.GCAttachment{{ContainerID: "ca", IfName: "net2"}, {ContainerID: "cb", IfName: "net2"}}},
+			},
+		},
+		{
+			name:     "network only B used",
+			valid:    validA,
+			extraB:   true,
+			wantGone: []string{"cb"},
+			wantKept: []string{"ca"},
+			wantDels: map[string][]string{"cb": append([]string{"DEL red net3"}, allDels...)},
+			wantGC:   []gcCall{{"cluster", onlyA("eth0")}, {"blue", onlyA("net1")}, {"green", onlyA("net2")}, {"red", nil}},
+		},
+		{
+			name:     "corrupt entry of a container that is gone",
+			valid:    validA,
+			corrupt:  []string{"cz"},
+			wantGone: []string{"cb"},
+			wantKept: []string{"ca", "cz"}, // left for doctor
+			wantDels: map[string][]string{"cb": allDels, "cz": nil},
+			wantGC:   []gcCall{{"cluster", onlyA("eth0")}, {"blue", onlyA("net1")}, {"green", onlyA("net2")}},
+		},
+		{
+			// braid cannot tell which attachments of cz are live, so no
+			// delegate may be told that only A's are.
+			name:     "corrupt entry of a valid container",
+			valid:    append(slices.Clone(validA), types.GCAttachment{ContainerID: "cz", IfName: "eth0"}),
+			corrupt:  []string{"cz"},
+			wantGone: []string{"cb"},
+			wantKept: []string{"ca", "cz"},
+			wantDels: map[string][]string{"cb": allDels, "cz": nil},
+			wantGC:   nil,
+		},
+		{
+			name:      "DEL of B fails",
+			valid:     validA,
+			fail:      map[string]error{"DEL blue": delegateError("macvlan", types.ErrTryAgainLater, "busy")},
+			wantKept:  []string{"ca", "cb"}, // retried by the next GC
+			wantDels:  map[string][]string{"cb": allDels},
+			wantGC:    []gcCall{{"cluster", onlyA("eth0")}, {"blue", onlyA("net1")}, {"green", onlyA("net2")}},
+			wantCode:  types.ErrTryAgainLater,
+			wantInMsg: []string{"ns1/blue", "macvlan", "busy"},
+		},
+		{
+			name:      "GC of a network fails",
+			valid:     validA,
+			fail:      map[string]error{"GC blue": delegateError("macvlan", types.ErrIOFailure, "gc failed")},
+			wantGone:  []string{"cb"},
+			wantKept:  []string{"ca"},
+			wantDels:  map[string][]string{"cb": allDels},
+			wantGC:    []gcCall{{"cluster", onlyA("eth0")}, {"blue", onlyA("net1")}, {"green", onlyA("net2")}},
+			wantCode:  types.ErrIOFailure,
+			wantInMsg: []string{"ns1/blue", "macvlan", "gc failed"},
+		},
+		{
+			name:     "GC of a network and DEL of B fail",
+			valid:    validA,
+			fail:     map[string]error{"DEL cluster": delegateError("ptp", types.ErrTryAgainLater, "e1"), "GC green": delegateError("bridge", types.ErrIOFailure, "e2")},
+			wantKept: []string{"ca", "cb"},
+			wantDels: map[string][]string{"cb": allDels},
+			wantGC:   []gcCall{{"cluster", onlyA("eth0")}, {"blue", onlyA("net1")}, {"green", onlyA("net2")}},
+			// The DEL failed first.
+			wantCode:  types.ErrTryAgainLater,
+			wantInMsg: []string{"2 networks failed", "network cluster", "e1", "ns1/green", "e2"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			added(t, f, "ca")
+			if tt.extraB {
+				p := testPlan("cb", "1.0.0")
+				p.Attachments = append(p.Attachments, plan.Attachment{IfName: "net3", Network: "ns1/red", Config: conf("1.0.0", "red", "ipvlan")})
+				f.invoker.results["red"] = greenResult
+				if _, err := f.attacher.Add(context.Background(), p, "1.0.0"); err != nil {
+					t.Fatalf("Add cb: %v", err)
+				}
+			} else {
+				added(t, f, "cb")
+			}
+			for _, id := range tt.corrupt {
+				if err := f.journal.Write(id, []byte(`{"version":1,"containerID":`)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.invoker.reset()
+			if tt.fail != nil {
+				f.invoker.fail = tt.fail
+			}
+
+			err := f.attacher.GC(context.Background(), tt.valid)
+
+			if tt.wantCode == 0 && err != nil {
+				t.Fatalf("GC: %v", err)
+			}
+			if tt.wantCode != 0 {
+				te := cniError(t, err)
+				if te.Code != tt.wantCode {
+					t.Errorf("code = %d, want %d (%v)", te.Code, tt.wantCode, te)
+				}
+				for _, s := range tt.wantInMsg {
+					if !strings.Contains(te.Msg, s) {
+						t.Errorf("message %q does not contain %q", te.Msg, s)
+					}
+				}
+			}
+			for id, want := range tt.wantDels {
+				if got := delsOf(f.invoker, id); !slices.Equal(got, want) {
+					t.Errorf("DEL calls for %s = %q, want %q", id, got, want)
+				}
+			}
+			// GC comes after every DEL.
+			calls := f.invoker.seen("DEL", "GC")
+			if i := slices.IndexFunc(calls, func(s string) bool { return strings.HasPrefix(s, "GC") }); i >= 0 {
+				for _, c := range calls[i:] {
+					if strings.HasPrefix(c, "DEL") {
+						t.Errorf("%s after a GC: calls %q", c, calls)
+					}
+				}
+			}
+			if got := gcCalls(f.invoker); !reflect.DeepEqual(got, tt.wantGC) {
+				t.Errorf("GC calls =\n%+v\nwant\n%+v", got, tt.wantGC)
+			}
+			for _, id := range tt.wantGone {
+				f.assertNoJournal(t, id)
+			}
+			for _, id := range tt.wantKept {
+				if _, err := f.journal.Read(id); err != nil {
+					t.Errorf("journal entry %s: %v, want it kept", id, err)
+				}
+			}
+		})
+	}
+}
+
+func TestGCEmptyJournal(t *testing.T) {
+	f := newFixture(t)
+	if err := f.attacher.GC(context.Background(), nil); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	if got := f.invoker.seen(); len(got) != 0 {
+		t.Errorf("invoker calls = %q, want none", got)
+	}
+}

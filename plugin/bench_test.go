@@ -1,0 +1,26 @@
+package plugin
+
+import (
+	"io"
+	"testing"
+)
+
+// BenchmarkPluginAdd runs ADD and DEL end to end: config parsing, plan,
+// journal, libcni with its result cache, merge and printing; only the
+// delegate binary is faked.
+func BenchmarkPluginAdd(b *testing.B) {
+	e := newEnv(b, "1.1.0")
+	e.exec.quiet = true
+	e.plugin.Stdout = io.Discard
+	args := e.args(b, "bench", nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := e.plugin.Add(args); err != nil {
+			b.Fatalf("Add: %v", err)
+		}
+		if err := e.plugin.Del(args); err != nil {
+			b.Fatalf("Del: %v", err)
+		}
+	}
+}
