@@ -11,6 +11,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/plugins/pkg/testutils"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -247,5 +248,30 @@ func TestRuntimeConfigReachesClusterNetwork(t *testing.T) {
 	}
 	if err := c.DelNetworkList(t.Context(), list, rt); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDelAfterNetnsGone: the runtime may call DEL after the sandbox's netns
+// is gone; the interfaces went with it, and the leases must go too.
+func TestDelAfterNetnsGone(t *testing.T) {
+	n, sb := attached(t, "1.0.0")
+	path := sb.netns.Path()
+	if err := sb.netns.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := testutils.UnmountNS(sb.netns); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("netns %s still there: %v", path, err)
+	}
+	sb.mustDel()
+	for _, net := range []string{"cluster", "blue"} {
+		if l := n.leases(net); len(l) != 0 {
+			t.Errorf("network %s still leases %v", net, l)
+		}
+	}
+	if got := n.journal(); len(got) != 0 {
+		t.Errorf("journal still holds %v", got)
 	}
 }
