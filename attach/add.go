@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -142,8 +143,8 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 		}
 		return types.NewError(types.ErrTryAgainLater, "record network-status", err.Error())
 	}
-	for _, att := range p.Attachments {
-		msg := fmt.Sprintf("Add %s [%s] from %s", att.IfName, ipList(results, p, att.IfName), att.Network)
+	for i, att := range p.Attachments {
+		msg := fmt.Sprintf("Add %s [%s] from %s", att.IfName, ipList(results[i]), att.Network)
 		if err := a.Recorder.Event(ctx, ref, "Normal", "AddedInterface", msg); err != nil {
 			a.Log.Warn("event not recorded", "pod", p.Pod.Namespace+"/"+p.Pod.Name, "error", err)
 		}
@@ -157,7 +158,7 @@ func defaultHolder(results []*current.Result) int {
 	for _, want := range []bool{true, false} {
 		for i, r := range results {
 			for _, rt := range r.Routes {
-				if gateway.IsDefault(&rt.Dst) && (rt.Dst.IP.To4() != nil) == want {
+				if gateway.IsDefault(&rt.Dst) && isIPv4(rt) == want {
 					return i
 				}
 			}
@@ -166,21 +167,21 @@ func defaultHolder(results []*current.Result) int {
 	return 0
 }
 
-func ipList(results []*current.Result, p *plan.Plan, ifName string) string {
-	for i, att := range p.Attachments {
-		if att.IfName != ifName {
-			continue
-		}
-		out := ""
-		for _, ip := range results[i].IPs {
-			if out != "" {
-				out += " "
-			}
-			out += ip.Address.String()
-		}
-		return out
+// isIPv4 tells a route's family by its destination, or by its gateway when
+// the destination was left out.
+func isIPv4(rt *types.Route) bool {
+	if rt.Dst.IP != nil {
+		return rt.Dst.IP.To4() != nil
 	}
-	return ""
+	return rt.GW.To4() != nil
+}
+
+func ipList(res *current.Result) string {
+	ips := make([]string, len(res.IPs))
+	for i, ip := range res.IPs {
+		ips[i] = ip.Address.String()
+	}
+	return strings.Join(ips, " ")
 }
 
 // rollback deletes attachments last..0. Del removes the journal entry when
