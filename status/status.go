@@ -27,6 +27,13 @@ func Build(atts []Attachment) ([]nadv1.NetworkStatus, error) {
 	out := make([]nadv1.NetworkStatus, 0, len(atts))
 	for _, a := range atts {
 		entries, err := nadutils.CreateNetworkStatuses(a.Result, a.Network, a.Default, a.DeviceInfo)
+		if err == nil && len(entries) == 0 {
+			// A result that names no sandbox interface gives no entry
+			// there; report the attachment as one entry all the same.
+			var one *nadv1.NetworkStatus
+			one, err = nadutils.CreateNetworkStatus(a.Result, a.Network, a.Default, a.DeviceInfo)
+			entries = []*nadv1.NetworkStatus{one}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("network-status for %s (%s): %w", a.Network, a.IfName, err)
 		}

@@ -1,0 +1,83 @@
+package install
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+const (
+	flannelList = `{"cniVersion":"1.0.0","name":"cbr0","plugins":[
+		{"type":"flannel","delegate":{"hairpinMode":true,"isDefaultGateway":true}},
+		{"type":"portmap","capabilities":{"portMappings":true}}]}`
+	bridgeConf = `{"cniVersion":"0.3.1","name":"mynet","type":"bridge","bridge":"cni0",
+		"ipam":{"type":"host-local","subnet":"10.22.0.0/16"}}`
+	braidList = `{"cniVersion":"1.0.0","name":"old","plugins":[{"type":"braid","clusterNetwork":"/x"}]}`
+)
+
+// writeFiles creates name → content in a new temporary directory.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestFindPrimary(t *testing.T) {
+	const own = "00-braid.conflist"
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  string // "" wants a *NoPrimaryError
+	}{
+		{name: "only primary", files: map[string]string{"10-flannel.conflist": flannelList}, want: "10-flannel.conflist"},
+		{name: "skips own file", files: map[string]string{own: flannelList, "10-flannel.conflist": flannelList}, want: "10-flannel.conflist"},
+		{name: "alphabetical", files: map[string]string{"20-bridge.conf": bridgeConf, "10-flannel.conflist": flannelList, "99-x.json": bridgeConf}, want: "10-flannel.conflist"},
+		{name: "json extension", files: map[string]string{"50-net.json": bridgeConf}, want: "50-net.json"},
+		{name: "skips unparsable", files: map[string]string{"05-broken.conflist": "{not json", "10-bridge.conf": bridgeConf}, want: "10-bridge.conf"},
+		{name: "skips conf without type", files: map[string]string{"05-x.conf": `{"cniVersion":"1.0.0","name":"x"}`, "10-bridge.conf": bridgeConf}, want: "10-bridge.conf"},
+		{name: "skips list without plugins", files: map[string]string{"05-x.conflist": `{"cniVersion":"1.0.0","name":"x"}`, "10-bridge.conf": bridgeConf}, want: "10-bridge.conf"},
+		{name: "skips conflist in a .conf file", files: map[string]string{"05-x.conf": flannelList, "10-bridge.conf": bridgeConf}, want: "10-bridge.conf"},
+		{name: "skips another braid config", files: map[string]string{"00-braid-old.conflist": braidList, "10-bridge.conf": bridgeConf}, want: "10-bridge.conf"},
+		{name: "ignores other extensions and directories", files: map[string]string{"00-notes.txt": bridgeConf, "braid.d/braid.kubeconfig": "x", "a.conf/x": "", "30-bridge.conf": bridgeConf}, want: "30-bridge.conf"},
+		{name: "none: empty directory", files: map[string]string{}},
+		{name: "none: only own file", files: map[string]string{own: flannelList}},
+		{name: "none: only unparsable", files: map[string]string{"10-broken.conf": "", "20-broken.conflist": "[]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeFiles(t, tt.files)
+			got, err := FindPrimary(dir, own)
+			if tt.want == "" {
+				var none *NoPrimaryError
+				if !errors.As(err, &none) {
+					t.Fatalf("FindPrimary = %q, %v; want a *NoPrimaryError", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("FindPrimary: %v", err)
+			}
+			if want := filepath.Join(dir, tt.want); got != want {
+				t.Errorf("FindPrimary = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+func TestFindPrimaryMissingDir(t *testing.T) {
+	_, err := FindPrimary(filepath.Join(t.TempDir(), "net.d"), "00-braid.conflist")
+	var none *NoPrimaryError
+	if !errors.As(err, &none) {
+		t.Fatalf("FindPrimary on a missing directory = %v, want a *NoPrimaryError", err)
+	}
+}

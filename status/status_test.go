@@ -1,0 +1,139 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"reflect"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+func mustCIDR(t *testing.T, s string) net.IPNet {
+	t.Helper()
+	ip, n, err := net.ParseCIDR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.IP = ip
+	return *n
+}
+
+func idx(i int) *int { return &i }
+
+func TestBuild(t *testing.T) {
+	_, any4, _ := net.ParseCIDR("0.0.0.0/0")
+	cluster := &current.Result{
+		CNIVersion: "1.0.0",
+		Interfaces: []*current.Interface{
+			{Name: "cni0", Mac: "aa:aa:aa:aa:aa:01"},
+			{Name: "eth0", Mac: "aa:aa:aa:aa:aa:02", Mtu: 1450, Sandbox: "/var/run/netns/x"},
+		},
+		IPs:    []*current.IPConfig{{Interface: idx(1), Address: mustCIDR(t, "10.244.0.5/24"), Gateway: net.ParseIP("10.244.0.1")}},
+		Routes: []*types.Route{{Dst: *any4, GW: net.ParseIP("10.244.0.1")}},
+		DNS:    types.DNS{Nameservers: []string{"10.96.0.10"}, Search: []string{"svc.cluster.local"}},
+	}
+	secondary := &current.Result{
+		CNIVersion: "1.0.0",
+		Interfaces: []*current.Interface{{Name: "net1", Mac: "aa:aa:aa:aa:aa:03", Sandbox: "/var/run/netns/x"}},
+		IPs:        []*current.IPConfig{{Interface: idx(0), Address: mustCIDR(t, "10.10.1.7/24")}},
+	}
+	ipamOnly := &current.Result{
+		CNIVersion: "1.0.0",
+		IPs:        []*current.IPConfig{{Address: mustCIDR(t, "192.168.9.9/24")}},
+	}
+	got, err := Build([]Attachment{
+		{Network: "cluster", IfName: "eth0", Default: true, Result: cluster},
+		{Network: "ns/blue", IfName: "net1", Result: secondary},
+		{Network: "ns/host", IfName: "net2", Result: ipamOnly},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []nadv1.NetworkStatus{
+		{Name: "cluster", Interface: "eth0", IPs: []string{"10.244.0.5"}, Mac: "aa:aa:aa:aa:aa:02", Mtu: 1450, Default: true,
+			DNS: nadv1.DNS{Nameservers: []string{"10.96.0.10"}, Search: []string{"svc.cluster.local"}}, Gateway: []string{"10.244.0.1"}},
+		{Name: "ns/blue", Interface: "net1", IPs: []string{"10.10.1.7"}, Mac: "aa:aa:aa:aa:aa:03", DNS: nadv1.DNS{Nameservers: []string{}, Search: []string{}, Options: []string{}}},
+		{Name: "ns/host", Interface: "net2", IPs: []string{"192.168.9.9"}, DNS: nadv1.DNS{Nameservers: []string{}, Search: []string{}, Options: []string{}}},
+	}
+	// Compare as JSON: that is what the annotation holds, and it treats nil
+	// and empty lists alike where the API does.
+	if g, w := asJSON(t, got), asJSON(t, want); g != w {
+		t.Errorf("Build =\n%s\nwant\n%s", g, w)
+	}
+}
+
+func asJSON(t *testing.T, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func TestRecordPatchesStatus(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", Annotations: map[string]string{"keep": "me"}}}
+	client := fake.NewSimpleClientset(pod)
+	w := &Writer{Client: client, Component: "braid", Node: "node1"}
+	statuses := []nadv1.NetworkStatus{{Name: "cluster", Interface: "eth0", IPs: []string{"10.0.0.2"}, Default: true}}
+	if err := w.Record(context.Background(), PodRef{Namespace: "ns", Name: "p"}, statuses); err != nil {
+		t.Fatal(err)
+	}
+	var patches []k8stesting.PatchAction
+	for _, a := range client.Actions() {
+		if p, ok := a.(k8stesting.PatchAction); ok {
+			patches = append(patches, p)
+		}
+	}
+	if len(patches) != 1 || patches[0].GetSubresource() != "status" {
+		t.Fatalf("actions = %v, want one PATCH of pods/status", client.Actions())
+	}
+	got, err := client.CoreV1().Pods("ns").Get(context.Background(), "p", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back []nadv1.NetworkStatus
+	if err := json.Unmarshal([]byte(got.Annotations[nadv1.NetworkStatusAnnot]), &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, statuses) || got.Annotations["keep"] != "me" {
+		t.Errorf("annotations after Record = %v", got.Annotations)
+	}
+}
+
+func TestRecordMissingPod(t *testing.T) {
+	w := &Writer{Client: fake.NewSimpleClientset(), Component: "braid"}
+	err := w.Record(context.Background(), PodRef{Namespace: "ns", Name: "gone"}, nil)
+	if err == nil {
+		t.Fatal("Record on a missing pod succeeded")
+	}
+}
+
+func TestEvent(t *testing.T) {
+	client := fake.NewSimpleClientset()
+	var created *corev1.Event
+	client.PrependReactor("create", "events", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		created = a.(k8stesting.CreateAction).GetObject().(*corev1.Event)
+		return false, nil, nil
+	})
+	w := &Writer{Client: client, Component: "braid", Node: "node1"}
+	if err := w.Event(context.Background(), PodRef{Namespace: "ns", Name: "p", UID: "u1"}, "Normal", "AddedInterface", "Add net1 [10.0.0.2/24] from ns/blue"); err != nil {
+		t.Fatal(err)
+	}
+	if created == nil {
+		t.Fatal("no event created")
+	}
+	if created.InvolvedObject.Name != "p" || created.InvolvedObject.UID != "u1" || created.Reason != "AddedInterface" ||
+		created.Type != "Normal" || created.Source.Host != "node1" || created.Namespace != "ns" {
+		t.Errorf("event = %+v", created)
+	}
+}
