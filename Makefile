@@ -11,8 +11,12 @@ UNIT_PKGS = $$($(GO) list ./... | grep -v /e2e)
 tools:
 	bash hack/install-tools.sh
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS = -X github.com/braid-cni/braid/version.Version=$(VERSION)
+
 build:
-	$(GO) build -o bin/braid ./cmd/braid
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braid ./cmd/braid
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braid-install ./cmd/braid-install
 
 unit:
 	$(GO) test $(UNIT_PKGS)

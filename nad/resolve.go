@@ -2,6 +2,7 @@ package nad
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,17 +112,53 @@ func fromPath(path string) (*Network, error) {
 		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("cluster network %s", path), err.Error())
 	}
 	if info.IsDir() {
-		files, err := libcni.ConfFiles(path, []string{".conf", ".conflist", ".json"})
-		if err != nil || len(files) == 0 {
-			return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("cluster network directory %s holds no CNI config", path), fmt.Sprint(err))
-		}
-		path = files[0]
+		return fromDir(path)
 	}
 	conf, err := os.ReadFile(path)
 	if err != nil {
 		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("read cluster network %s", path), err.Error())
 	}
 	return named(conf, "cluster network "+path)
+}
+
+// fromDir picks the alphabetically first config in dir that is not braid's
+// own: braid usually lives in the same directory as the network it wraps,
+// and must never pick itself for eth0.
+func fromDir(dir string) (*Network, error) {
+	files, err := libcni.ConfFiles(dir, []string{".conf", ".conflist", ".json"})
+	if err != nil {
+		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("read cluster network directory %s", dir), err.Error())
+	}
+	for _, f := range files {
+		conf, err := os.ReadFile(f)
+		if err != nil || isBraid(conf) {
+			continue
+		}
+		return named(conf, "cluster network "+f)
+	}
+	return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("cluster network directory %s holds no CNI config but braid's", dir), "")
+}
+
+// isBraid reports whether a config runs braid itself.
+func isBraid(conf []byte) bool {
+	var doc struct {
+		Type    string `json:"type"`
+		Plugins []struct {
+			Type string `json:"type"`
+		} `json:"plugins"`
+	}
+	if json.Unmarshal(conf, &doc) != nil {
+		return false
+	}
+	if doc.Type == "braid" {
+		return true
+	}
+	for _, p := range doc.Plugins {
+		if p.Type == "braid" {
+			return true
+		}
+	}
+	return false
 }
 
 // named reads the config's name, which is how the cluster network is reported.

@@ -259,6 +259,14 @@ func TestResolverClusterNetwork(t *testing.T) {
 		"22-name-number.conf": `{"cniVersion":"1.0.0","name":1,"type":"ptp"}`,
 	})
 	emptyDir := t.TempDir()
+	withBraid := writeFiles(t, map[string]string{
+		"00-braid.conflist": `{"cniVersion":"1.0.0","name":"braid-net","plugins":[{"type":"braid","clusterNetwork":"/etc/cni/net.d"}]}`,
+		"01-braid.conf":     `{"cniVersion":"1.0.0","name":"braid-old","type":"braid"}`,
+		"10-flannel.conf":   flannel,
+	})
+	onlyBraid := writeFiles(t, map[string]string{
+		"00-braid.conflist": `{"cniVersion":"1.0.0","name":"braid-net","plugins":[{"type":"braid"}]}`,
+	})
 	api := fakeAPI(t, newNAD("kube-system", "flannel", nadCluster))
 
 	tests := []struct {
@@ -275,6 +283,8 @@ func TestResolverClusterNetwork(t *testing.T) {
 		{name: "absolute file path", getter: api, namespace: "kube-system", ref: filepath.Join(confDir, "10-flannel.conf"), wantName: "flannel", wantConf: flannel},
 		{name: "absolute path needs no API", getter: nil, namespace: "kube-system", ref: filepath.Join(confDir, "05-calico.conflist"), wantName: "calico", wantConf: calicoList},
 		{name: "directory takes the alphabetically first config", getter: api, namespace: "kube-system", ref: confDir, wantName: "calico", wantConf: calicoList},
+		{name: "directory skips braid's own configs", getter: api, namespace: "kube-system", ref: withBraid, wantName: "flannel", wantConf: flannel},
+		{name: "directory with only braid", getter: api, namespace: "kube-system", ref: onlyBraid, wantCode: types.ErrTryAgainLater, wantMsg: []string{onlyBraid, "braid"}},
 		{name: "missing absolute path", getter: api, namespace: "kube-system", ref: filepath.Join(confDir, "nope.conf"), wantCode: types.ErrTryAgainLater, wantMsg: []string{"nope.conf"}},
 		{name: "directory without configs", getter: api, namespace: "kube-system", ref: emptyDir, wantCode: types.ErrTryAgainLater, wantMsg: []string{emptyDir}},
 		{name: "file without name", getter: api, namespace: "kube-system", ref: filepath.Join(badDir, "20-unnamed.conflist"), wantCode: types.ErrInvalidNetworkConfig, wantMsg: []string{"20-unnamed.conflist"}},

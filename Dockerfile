@@ -1,0 +1,13 @@
+# The braid image the thin DaemonSet runs (deployments/daemonset-thin.yaml):
+# the plugin and its installer under /usr/src/braid/bin. Static binaries, so
+# the final stage needs nothing else.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN make build
+
+FROM scratch
+COPY --from=build /src/bin/braid /src/bin/braid-install /usr/src/braid/bin/
+ENTRYPOINT ["/usr/src/braid/bin/braid-install"]
