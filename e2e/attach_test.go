@@ -61,6 +61,10 @@ func TestAttach(t *testing.T) {
 			if !statuses[0].Default || statuses[1].Default {
 				t.Errorf("default flags = %v,%v; want the cluster network only", statuses[0].Default, statuses[1].Default)
 			}
+			wantGW := fmt.Sprintf("10.200.%d.1", n.id)
+			if !slices.Equal(statuses[0].Gateway, []string{wantGW}) || len(statuses[1].Gateway) != 0 {
+				t.Errorf("gateways = %v / %v, want [%s] on the cluster network only", statuses[0].Gateway, statuses[1].Gateway, wantGW)
+			}
 			checkEvents(t, n, "multi", []string{"eth0", "net1", "green0", "net3"})
 			if got := n.journal(); !slices.Equal(got, []string{sb.containerID}) {
 				t.Errorf("journal = %v, want [%s]", got, sb.containerID)

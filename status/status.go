@@ -6,8 +6,11 @@ package status
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"slices"
 
 	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nadutils "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/utils"
 )
@@ -37,10 +40,15 @@ func Build(atts []Attachment) ([]nadv1.NetworkStatus, error) {
 		if err != nil {
 			return nil, fmt.Errorf("network-status for %s (%s): %w", a.Network, a.IfName, err)
 		}
+		gws, err := gateways(a.Result)
+		if err != nil {
+			return nil, fmt.Errorf("network-status for %s (%s): %w", a.Network, a.IfName, err)
+		}
 		for _, e := range entries {
 			if e == nil {
 				continue
 			}
+			e.Gateway = gws
 			if e.Interface == "" {
 				// Plugins that report no sandbox interface still attached
 				// one; say which.
@@ -50,6 +58,45 @@ func Build(atts []Attachment) ([]nadv1.NetworkStatus, error) {
 		}
 	}
 	return out, nil
+}
+
+// gateways lists the gateways of a result's default routes. A default route
+// without "gw" (common in IPAM configs: {"dst": "0.0.0.0/0"}) goes through
+// the gateway of the result's IP of the same family, which is what the
+// plugin installed; the NAD client's helper would print "<nil>" for it.
+func gateways(r types.Result) ([]string, error) {
+	res, err := current.NewResultFromResult(r)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, route := range res.Routes {
+		if !isDefault(route) {
+			continue
+		}
+		gw := route.GW
+		if gw == nil {
+			gw = ipGateway(res.IPs, route.Dst.IP == nil || route.Dst.IP.To4() != nil)
+		}
+		if gw != nil && !slices.Contains(out, gw.String()) {
+			out = append(out, gw.String())
+		}
+	}
+	return out, nil
+}
+
+func isDefault(route *types.Route) bool {
+	ones, _ := route.Dst.Mask.Size()
+	return ones == 0 && (route.Dst.IP == nil || route.Dst.IP.IsUnspecified())
+}
+
+func ipGateway(ips []*current.IPConfig, v4 bool) net.IP {
+	for _, ip := range ips {
+		if ip.Gateway != nil && (ip.Gateway.To4() != nil) == v4 {
+			return ip.Gateway
+		}
+	}
+	return nil
 }
 
 // Marshal renders statuses as the annotation value.

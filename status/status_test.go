@@ -46,6 +46,12 @@ func TestBuild(t *testing.T) {
 		Interfaces: []*current.Interface{{Name: "net1", Mac: "aa:aa:aa:aa:aa:03", Sandbox: "/var/run/netns/x"}},
 		IPs:        []*current.IPConfig{{Interface: idx(0), Address: mustCIDR(t, "10.10.1.7/24")}},
 	}
+	noGW := &current.Result{
+		CNIVersion: "1.0.0",
+		Interfaces: []*current.Interface{{Name: "net3", Mac: "aa:aa:aa:aa:aa:04", Sandbox: "/var/run/netns/x"}},
+		IPs:        []*current.IPConfig{{Interface: idx(0), Address: mustCIDR(t, "10.30.0.4/24"), Gateway: net.ParseIP("10.30.0.1")}},
+		Routes:     []*types.Route{{Dst: *any4}},
+	}
 	ipamOnly := &current.Result{
 		CNIVersion: "1.0.0",
 		IPs:        []*current.IPConfig{{Address: mustCIDR(t, "192.168.9.9/24")}},
@@ -54,6 +60,7 @@ func TestBuild(t *testing.T) {
 		{Network: "cluster", IfName: "eth0", Default: true, Result: cluster},
 		{Network: "ns/blue", IfName: "net1", Result: secondary},
 		{Network: "ns/host", IfName: "net2", Result: ipamOnly},
+		{Network: "ns/nogw", IfName: "net3", Result: noGW},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +70,8 @@ func TestBuild(t *testing.T) {
 			DNS: nadv1.DNS{Nameservers: []string{"10.96.0.10"}, Search: []string{"svc.cluster.local"}}, Gateway: []string{"10.244.0.1"}},
 		{Name: "ns/blue", Interface: "net1", IPs: []string{"10.10.1.7"}, Mac: "aa:aa:aa:aa:aa:03", DNS: nadv1.DNS{Nameservers: []string{}, Search: []string{}, Options: []string{}}},
 		{Name: "ns/host", Interface: "net2", IPs: []string{"192.168.9.9"}, DNS: nadv1.DNS{Nameservers: []string{}, Search: []string{}, Options: []string{}}},
+		// A default route without "gw" goes through the IP's gateway.
+		{Name: "ns/nogw", Interface: "net3", IPs: []string{"10.30.0.4"}, Mac: "aa:aa:aa:aa:aa:04", DNS: nadv1.DNS{}, Gateway: []string{"10.30.0.1"}},
 	}
 	// Compare as JSON: that is what the annotation holds, and it treats nil
 	// and empty lists alike where the API does.
