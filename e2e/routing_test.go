@@ -202,3 +202,67 @@ func TestNamespaces(t *testing.T) {
 		})
 	}
 }
+
+// TestPortMappings: the runtime's portMappings reach the cluster network's
+// portmap plugin through braid, and DEL removes the mapping again.
+func TestPortMappings(t *testing.T) {
+	n := newNode(t, "1.0.0")
+	cluster := n.clusterConfig()
+	cluster["plugins"] = append(cluster["plugins"].([]any), map[string]any{
+		"type": "portmap", "capabilities": map[string]any{"portMappings": true},
+	})
+	writeJSON(t, n.braidConf["clusterNetwork"].(string), cluster)
+	n.braidConf["capabilities"] = map[string]any{"portMappings": true}
+	sb := n.sandbox(n.createPod("web", nil))
+
+	var ln net.Listener
+	err := sb.netns.Do(func(ns.NetNS) error {
+		var err error
+		ln, err = net.Listen("tcp4", "0.0.0.0:8080")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("braid"))
+			_ = c.Close()
+		}
+	}()
+
+	hostPort := 30000 + n.id
+	c, list := n.runtime()
+	rt := sb.rt()
+	rt.CapabilityArgs = map[string]any{"portMappings": []map[string]any{{"hostPort": hostPort, "containerPort": 8080, "protocol": "tcp"}}}
+	if _, err := c.AddNetworkList(t.Context(), list, rt); err != nil {
+		t.Fatal(err)
+	}
+	hostAddr := net.JoinHostPort(fmt.Sprintf("10.200.%d.1", n.id), fmt.Sprint(hostPort))
+	if got, err := dialRead(hostAddr); err != nil || got != "braid" {
+		t.Errorf("host port %s: read %q, %v; want the pod's answer", hostAddr, got, err)
+	}
+	if err := c.DelNetworkList(t.Context(), list, rt); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dialRead(hostAddr); err == nil {
+		t.Errorf("host port %s still answers %q after DEL", hostAddr, got)
+	}
+}
+
+func dialRead(addr string) (string, error) {
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 16)
+	nr, err := conn.Read(buf)
+	return string(buf[:nr]), err
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what braid's e2e tests and demo need, and links it into bin/:
-#   etcd            /usr/bin/etcd (Debian etcd-server, with iproute2)
+#   etcd            /usr/bin/etcd (Debian etcd-server, with iproute2 and iptables)
 #   kube-apiserver  built from hack/tools/kube-apiserver, cached per version
 #   CNI plugins     reference plugins, cached per version, linked into bin/plugins/
 #   cnitool         cached next to the plugins, linked into bin/
@@ -47,6 +47,8 @@ ensure_packages() {
 	local missing=()
 	[[ -x /usr/bin/etcd ]] || missing+=(etcd-server)
 	command -v ip >/dev/null || missing+=(iproute2)
+	# The portmap plugin (port mappings on the cluster network) needs it.
+	command -v iptables >/dev/null || missing+=(iptables)
 	if ((${#missing[@]} > 0)); then
 		apt_install "${missing[@]}"
 	fi
