@@ -234,16 +234,7 @@ func (n *node) runtime() (*libcni.CNIConfig, *libcni.NetworkConfigList) {
 }
 
 func (s *sandbox) rt() *libcni.RuntimeConf {
-	args := [][2]string{{"IgnoreUnknown", "1"}}
-	if s.pod != nil {
-		args = append(args,
-			[2]string{"K8S_POD_NAMESPACE", s.pod.Namespace},
-			[2]string{"K8S_POD_NAME", s.pod.Name},
-			[2]string{"K8S_POD_INFRA_CONTAINER_ID", s.containerID},
-			[2]string{"K8S_POD_UID", string(s.pod.UID)},
-		)
-	}
-	return &libcni.RuntimeConf{ContainerID: s.containerID, NetNS: s.netns.Path(), IfName: "eth0", Args: args}
+	return framework.SandboxConf(s.pod, s.containerID, s.netns.Path())
 }
 
 func (s *sandbox) add() (*current.Result, error) {

@@ -14,6 +14,8 @@ import (
 	"github.com/containernetworking/plugins/pkg/testutils"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/braid-cni/braid/e2e/framework"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -67,19 +69,7 @@ func (d *demo) attachPod(ctx context.Context, pod *corev1.Pod) error {
 
 // runtimeConf is what containerd passes for a pod sandbox.
 func runtimeConf(pod *corev1.Pod, netnsPath string) *libcni.RuntimeConf {
-	containerID := "braid-demo-" + pod.Name
-	return &libcni.RuntimeConf{
-		ContainerID: containerID,
-		NetNS:       netnsPath,
-		IfName:      "eth0",
-		Args: [][2]string{
-			{"IgnoreUnknown", "1"},
-			{"K8S_POD_NAMESPACE", pod.Namespace},
-			{"K8S_POD_NAME", pod.Name},
-			{"K8S_POD_INFRA_CONTAINER_ID", containerID},
-			{"K8S_POD_UID", string(pod.UID)},
-		},
-	}
+	return framework.SandboxConf(pod, "braid-demo-"+pod.Name, netnsPath)
 }
 
 // showNetworkStatus prints the network-status annotation braid recorded.
