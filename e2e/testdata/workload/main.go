@@ -1,12 +1,15 @@
 // Command workload is the e2e node tier's test container: it reports the
 // pod's interfaces over HTTP (GET /interfaces on :8080, JSON) and on stdout,
-// and exits on SIGTERM. The kernel answers pings; nothing else is needed.
+// and exits on SIGTERM. GET /dial?addr=IP:PORT fetches /interfaces of
+// another pod from inside this one, so a test can prove that two pods talk
+// over a given network. The kernel answers pings.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -39,6 +42,7 @@ func main() {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(ifs)
 	})
+	mux.HandleFunc("GET /dial", dial)
 	srv := &http.Server{Addr: ":8080", Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -73,4 +77,23 @@ func interfaces() ([]Interface, error) {
 		out = append(out, ifc)
 	}
 	return out, nil
+}
+
+// dial fetches another workload's /interfaces from inside this pod.
+func dial(w http.ResponseWriter, r *http.Request) {
+	addr := r.URL.Query().Get("addr")
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		http.Error(w, "addr must be IP:PORT: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://" + addr + "/interfaces")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
 }
