@@ -1,0 +1,156 @@
+package node
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/braid-cni/braid/e2e/framework"
+)
+
+// TestInstalled: the DaemonSet put braid in place, wrapping the node's own
+// config as the cluster network.
+func TestInstalled(t *testing.T) {
+	for _, f := range []string{filepath.Join(hostBinDir, "braid"), filepath.Join(hostConfDir, braidFile), filepath.Join(hostConfDir, "braid.d", "braid.kubeconfig")} {
+		if err := waitFile(t.Context(), f, true, time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+	data := readFile(t, filepath.Join(hostConfDir, braidFile))
+	if !strings.Contains(data, `"type": "braid"`) && !strings.Contains(data, `"type":"braid"`) {
+		t.Errorf("%s does not run braid:\n%s", braidFile, data)
+	}
+	if !strings.Contains(data, filepath.Join(hostConfDir, primaryFile)) {
+		t.Errorf("%s does not wrap %s:\n%s", braidFile, primaryFile, data)
+	}
+}
+
+// TestAnnotationForms: pods with the short and the JSON form come up with
+// the interfaces they asked for, network-status says what the pod sees, and
+// deleting them releases every lease.
+func TestAnnotationForms(t *testing.T) {
+	e := newEnv(t, "forms")
+	e.bridgeNAD("blue", "br-nblue", "10.89.1.0/24")
+	e.bridgeNAD("green", "br-ngreen", "10.89.2.0/24")
+	e.pod("short", "blue, green@green0")
+	e.pod("json", `[{"name": "blue", "interface": "blue0"}, {"name": "green", "namespace": "forms"}]`)
+
+	short := e.running("short")
+	st := matchStatus(t, short, []string{"eth0", "net1", "green0"})
+	if st["eth0"].Name != "cluster" || !st["eth0"].Default || st["net1"].Name != "forms/blue" || st["green0"].Name != "forms/green" {
+		t.Errorf("short-form network-status = %+v", st)
+	}
+	json := e.running("json")
+	st = matchStatus(t, json, []string{"eth0", "blue0", "net2"})
+	if st["blue0"].Name != "forms/blue" || st["net2"].Name != "forms/green" {
+		t.Errorf("JSON-form network-status = %+v", st)
+	}
+
+	e.deletePod(t.Context(), "short")
+	e.deletePod(t.Context(), "json")
+	for _, net := range []string{"cluster", "blue", "green"} {
+		if l := leases(net); len(l) != 0 {
+			t.Errorf("after deleting the pods network %s still leases %v", net, l)
+		}
+	}
+}
+
+// TestPodsTalk: two pods reach each other over a secondary bridge network
+// and over a macvlan network.
+func TestPodsTalk(t *testing.T) {
+	e := newEnv(t, "talk")
+	e.bridgeNAD("blue", "br-tblue", "10.89.3.0/24")
+	e.macvlanNAD("mv", "nmv0", "10.89.4.0/24")
+	e.pod("a", "blue, mv")
+	e.pod("b", "blue, mv")
+	a, b := e.running("a"), e.running("b")
+	bStatus := matchStatus(t, b, []string{"eth0", "net1", "net2"})
+	matchStatus(t, a, []string{"eth0", "net1", "net2"})
+	for _, ifName := range []string{"net1", "net2"} {
+		ips := bStatus[ifName].IPs
+		if len(ips) == 0 {
+			t.Fatalf("pod b has no IP on %s", ifName)
+		}
+		got, err := dialFrom(t, a, ips[0])
+		if err != nil {
+			t.Errorf("pod a cannot reach pod b at %s (%s): %v", ips[0], ifName, err)
+			continue
+		}
+		if !sameSet(names(got), []string{"eth0", "net1", "net2"}) {
+			t.Errorf("answer from %s came from a pod with %v", ips[0], names(got))
+		}
+	}
+}
+
+// TestMissingNAD: a pod naming a NAD that does not exist yet waits in
+// ContainerCreating with an event naming the NAD, and comes up once the NAD
+// is created (the kubelet retries).
+func TestMissingNAD(t *testing.T) {
+	e := newEnv(t, "late")
+	e.pod("waits", "later")
+	ctx := t.Context()
+	deadline := time.Now().Add(podTimeout)
+	for {
+		if strings.Contains(framework.PodEvents(ctx, e.kube, e.namespace, "waits"), "late/later") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no event names the missing NAD; events:\n%s", framework.PodEvents(ctx, e.kube, e.namespace, "waits"))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	pod, err := e.kube.CoreV1().Pods(e.namespace).Get(ctx, "waits", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pod.Status.Phase != "Pending" {
+		t.Fatalf("pod phase %s, want Pending while the NAD is missing", pod.Status.Phase)
+	}
+	e.bridgeNAD("later", "br-nlater", "10.89.5.0/24")
+	pod = e.running("waits")
+	matchStatus(t, pod, []string{"eth0", "net1"})
+}
+
+// TestRestarts: restarting the kubelet and containerd keeps running pods'
+// networks, and deleting the pods afterwards still releases everything.
+func TestRestarts(t *testing.T) {
+	e := newEnv(t, "restart")
+	e.bridgeNAD("blue", "br-rblue", "10.89.6.0/24")
+	e.pod("steady", "blue")
+	before := matchStatus(t, e.running("steady"), []string{"eth0", "net1"})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := shared.node.RestartKubelet(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := shared.node.RestartContainerd(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := matchStatus(t, e.running("steady"), []string{"eth0", "net1"})
+	for _, ifName := range []string{"eth0", "net1"} {
+		if !sameSet(before[ifName].IPs, after[ifName].IPs) {
+			t.Errorf("%s changed from %v to %v across the restarts", ifName, before[ifName].IPs, after[ifName].IPs)
+		}
+	}
+	e.deletePod(ctx, "steady")
+	for _, net := range []string{"blue"} {
+		if l := leases(net); len(l) != 0 {
+			t.Errorf("after the restarts and the delete network %s still leases %v", net, l)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}

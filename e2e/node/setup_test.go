@@ -1,0 +1,196 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/braid-cni/braid/e2e/framework"
+)
+
+const (
+	hostBinDir  = "/opt/cni/bin"
+	hostConfDir = "/etc/cni/net.d"
+	primaryFile = "10-cluster.conflist"
+	braidFile   = "00-braid.conflist"
+	clusterCIDR = "10.88.0.0/24"
+	workload    = "braid.local/workload:e2e"
+)
+
+// primaryNetwork puts the node's own cluster network in place, as a node
+// has before braid is installed: the reference plugins in /opt/cni/bin and a
+// bridge + host-local conflist in /etc/cni/net.d.
+func (c *cluster) primaryNetwork() error {
+	if err := os.MkdirAll(hostBinDir, 0o755); err != nil {
+		return err
+	}
+	for _, p := range []string{"bridge", "host-local", "macvlan", "static", "tuning", "portmap"} {
+		data, err := os.ReadFile(filepath.Join(c.root, "bin", "plugins", p))
+		if err != nil {
+			return fmt.Errorf("reference plugin %s (run `make tools`): %w", p, err)
+		}
+		if err := os.WriteFile(filepath.Join(hostBinDir, p), data, 0o755); err != nil {
+			return err
+		}
+	}
+	conf := map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       "cluster",
+		"plugins": []any{
+			map[string]any{
+				"type": "bridge", "bridge": "braid-node0", "isGateway": true, "ipMasq": false,
+				"ipam": map[string]any{
+					"type": "host-local", "dataDir": c.dataDir,
+					"ranges": []any{[]any{map[string]any{"subnet": clusterCIDR}}},
+					"routes": []any{map[string]any{"dst": "0.0.0.0/0"}},
+				},
+			},
+			map[string]any{"type": "portmap", "capabilities": map[string]any{"portMappings": true}},
+		},
+	}
+	data, err := json.MarshalIndent(conf, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(hostConfDir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(hostConfDir, primaryFile), data, 0o644)
+}
+
+// images builds and imports the sandbox image, braid's image and the
+// workload image; there is no registry.
+func (c *cluster) images(ctx context.Context) error {
+	dir := filepath.Join(c.work, "images")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	pause, err := framework.BuildPauseImage(ctx, dir)
+	if err != nil {
+		return err
+	}
+	braid, err := c.build(ctx, "./cmd/braid", "braid")
+	if err != nil {
+		return err
+	}
+	installer, err := c.build(ctx, "./cmd/braid-install", "braid-install")
+	if err != nil {
+		return err
+	}
+	braidImage, err := framework.BuildImage(dir, "braid:dev", map[string]string{
+		"/usr/src/braid/bin/braid":         braid,
+		"/usr/src/braid/bin/braid-install": installer,
+	}, []string{"/usr/src/braid/bin/braid-install"})
+	if err != nil {
+		return err
+	}
+	wl, err := c.build(ctx, "./e2e/testdata/workload", "workload")
+	if err != nil {
+		return err
+	}
+	wlImage, err := framework.BuildImage(dir, workload, map[string]string{"/workload": wl}, []string{"/workload"})
+	if err != nil {
+		return err
+	}
+	for _, img := range []string{pause, braidImage, wlImage} {
+		if err := c.node.ImportImage(ctx, img); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// install applies deployments/ as an operator would. The one change: this
+// node has no kube-proxy, so the installer is told the API server's real
+// address instead of the kubernetes service's.
+func (c *cluster) install(ctx context.Context) error {
+	admin := c.cp.AdminConfig()
+	for _, f := range []string{"crd.yaml", "rbac.yaml"} {
+		if err := framework.EnsureObjects(ctx, admin, filepath.Join(c.root, "deployments", f)); err != nil {
+			return err
+		}
+	}
+	ds, err := c.daemonSet()
+	if err != nil {
+		return err
+	}
+	client, _, err := c.cp.Clients()
+	if err != nil {
+		return err
+	}
+	if _, err := client.AppsV1().DaemonSets(ds.Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
+	}
+	return waitFile(ctx, filepath.Join(hostConfDir, braidFile), true, 90*time.Second)
+}
+
+func (c *cluster) daemonSet() (*appsv1.DaemonSet, error) {
+	data, err := os.ReadFile(filepath.Join(c.root, "deployments", "daemonset-thin.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var ds appsv1.DaemonSet
+	if err := yaml.UnmarshalStrict(data, &ds); err != nil {
+		return nil, fmt.Errorf("decode deployments/daemonset-thin.yaml: %w", err)
+	}
+	spec := &ds.Spec.Template.Spec
+	if len(spec.Containers) != 1 {
+		return nil, fmt.Errorf("deployments/daemonset-thin.yaml: want one container, have %d", len(spec.Containers))
+	}
+	spec.Containers[0].Args = append(spec.Containers[0].Args, "--api-server="+c.cp.AdminConfig().Host)
+	return &ds, nil
+}
+
+// installerLogs returns the installer pod's log, for failure reports.
+func (c *cluster) installerLogs() string {
+	client, _, err := c.cp.Clients()
+	if err != nil {
+		return err.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pods, err := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "app=braid"})
+	if err != nil || len(pods.Items) == 0 {
+		return fmt.Sprintf("no installer pod: %v", err)
+	}
+	var b strings.Builder
+	for _, p := range pods.Items {
+		stream, err := client.CoreV1().Pods(p.Namespace).GetLogs(p.Name, nil).Stream(ctx)
+		if err != nil {
+			fmt.Fprintf(&b, "logs of %s: %v\n", p.Name, err)
+			continue
+		}
+		data, _ := io.ReadAll(stream)
+		_ = stream.Close()
+		fmt.Fprintf(&b, "--- %s:\n%s\n", p.Name, data)
+	}
+	return b.String()
+}
+
+// waitFile waits until path exists (present) or is gone (!present).
+func waitFile(ctx context.Context, path string, present bool, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := os.Stat(path)
+		if (err == nil) == present {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: present=%v not reached in %s", path, present, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
