@@ -6,7 +6,7 @@ GO ?= go
 # (make tools), the braid binary and root.
 UNIT_PKGS = $$($(GO) list ./... | grep -v /e2e)
 
-.PHONY: tools build unit e2e test vet fmt-check bench demo clean
+.PHONY: tools build unit e2e e2e-node test vet fmt-check bench demo clean
 
 tools:
 	bash hack/install-tools.sh
@@ -21,8 +21,14 @@ build:
 unit:
 	$(GO) test $(UNIT_PKGS)
 
+# One package at a time: the libcni tier and the real-node tier (e2e/node)
+# both change the host's network, and the node tier owns /etc/cni/net.d.
 e2e: tools build
-	$(GO) test -count=1 -timeout 30m ./e2e/...
+	$(GO) test -p 1 -count=1 -timeout 45m ./e2e/...
+
+# The real-node tier alone: kubelet, containerd and braid from deployments/.
+e2e-node: tools build
+	$(GO) test -count=1 -timeout 30m -v ./e2e/node/
 
 vet:
 	$(GO) vet ./...
