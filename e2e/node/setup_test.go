@@ -33,7 +33,7 @@ func (c *cluster) primaryNetwork() error {
 	if err := os.MkdirAll(hostBinDir, 0o755); err != nil {
 		return err
 	}
-	for _, p := range []string{"bridge", "host-local", "macvlan", "static", "tuning", "portmap"} {
+	for _, p := range []string{"bridge", "host-local", "loopback", "macvlan", "static", "tuning", "portmap"} {
 		data, err := os.ReadFile(filepath.Join(c.root, "bin", "plugins", p))
 		if err != nil {
 			return fmt.Errorf("reference plugin %s (run `make tools`): %w", p, err)
