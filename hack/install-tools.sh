@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs what braid's e2e tests and demo need, and links it into bin/:
 #   etcd            /usr/bin/etcd (Debian etcd-server, with iproute2 and iptables)
-#   kube-apiserver  built from hack/tools/kube-apiserver, cached per version
+#   containerd      /usr/bin/containerd and ctr (Debian containerd 1.6, with runc);
+#                   installed only, never started: the e2e node runs its own
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet
+#                   built from hack/tools/k8s (one main per binary), cached per
+#                   version
 #   CNI plugins     reference plugins, cached per version, linked into bin/plugins/
+#                   (loopback too: containerd sets up every sandbox's lo with it)
 #   cnitool         cached next to the plugins, linked into bin/
 # Idempotent; with a warm cache it only checks files and refreshes links.
 set -euo pipefail
@@ -10,17 +15,19 @@ set -euo pipefail
 K8S_VERSION=v1.34.4
 PLUGINS_VERSION=v1.9.1
 CNI_VERSION=v1.3.0
-PLUGINS=(main/bridge main/macvlan ipam/host-local ipam/static meta/tuning meta/portmap)
+PLUGINS=(main/bridge main/macvlan main/loopback ipam/host-local ipam/static meta/tuning meta/portmap)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/braid"
-APISERVER_DIR="$CACHE/$K8S_VERSION"
+K8S_DIR="$CACHE/$K8S_VERSION"
+K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
 PLUGINS_DIR="$CACHE/plugins-$PLUGINS_VERSION"
 
 log() { echo "install-tools: $*" >&2; }
 
 # apt_install installs Debian packages without letting their maintainer
-# scripts start services: etcd is run by the tests, never as a daemon.
+# scripts start services: etcd and containerd are run by the tests, never as
+# daemons.
 apt_install() {
 	if [[ $(id -u) -ne 0 ]]; then
 		log "need root to install $*"
@@ -49,24 +56,39 @@ ensure_packages() {
 	command -v ip >/dev/null || missing+=(iproute2)
 	# The portmap plugin (port mappings on the cluster network) needs it.
 	command -v iptables >/dev/null || missing+=(iptables)
+	# The e2e node's container runtime; ctr comes with containerd.
+	[[ -x /usr/bin/containerd && -x /usr/bin/ctr ]] || missing+=(containerd)
+	command -v runc >/dev/null || missing+=(runc)
 	if ((${#missing[@]} > 0)); then
 		apt_install "${missing[@]}"
 	fi
 }
 
-ensure_apiserver() {
-	local bin="$APISERVER_DIR/kube-apiserver"
-	[[ -x $bin ]] && return 0
-	mkdir -p "$APISERVER_DIR"
-	log "building kube-apiserver $K8S_VERSION (takes a few minutes)"
+# ensure_kubernetes builds the Kubernetes binaries that are not cached yet,
+# all in one go build so their shared packages compile once, into a temporary
+# directory so an interrupted build never leaves a half-written binary behind.
+ensure_kubernetes() {
+	local want=()
+	for b in "${K8S_BINARIES[@]}"; do
+		[[ -x $K8S_DIR/$b ]] || want+=("./$b")
+	done
+	((${#want[@]} > 0)) || return 0
+	mkdir -p "$K8S_DIR"
+	log "building ${want[*]#./} $K8S_VERSION (takes a few minutes each)"
+	local tmp
+	tmp=$(mktemp -d "$K8S_DIR/.build.XXXXXX")
 	(
-		cd "$ROOT/hack/tools/kube-apiserver"
+		cd "$ROOT/hack/tools/k8s"
 		export GOWORK=off
 		# go.sum is committed; recreate it only on a checkout without it.
 		[[ -f go.sum ]] || go mod tidy
-		go build -o "$bin.tmp.$$" -ldflags "-X k8s.io/component-base/version.gitVersion=$K8S_VERSION" .
-	)
-	mv -f "$bin.tmp.$$" "$bin"
+		go build -o "$tmp/" -ldflags "-X k8s.io/component-base/version.gitVersion=$K8S_VERSION" "${want[@]}"
+	) || {
+		rm -rf "$tmp"
+		exit 1
+	}
+	mv -f "$tmp"/* "$K8S_DIR"/
+	rmdir "$tmp"
 }
 
 # go_install installs Go commands into a cache directory via a temporary
@@ -102,7 +124,9 @@ ensure_cnitool() {
 
 link_into_repo() {
 	mkdir -p "$ROOT/bin/plugins"
-	ln -sfn "$APISERVER_DIR/kube-apiserver" "$ROOT/bin/kube-apiserver"
+	for b in "${K8S_BINARIES[@]}"; do
+		ln -sfn "$K8S_DIR/$b" "$ROOT/bin/$b"
+	done
 	ln -sfn "$PLUGINS_DIR/cnitool" "$ROOT/bin/cnitool"
 	for p in "${PLUGINS[@]}"; do
 		ln -sfn "$PLUGINS_DIR/$(basename "$p")" "$ROOT/bin/plugins/$(basename "$p")"
@@ -110,12 +134,16 @@ link_into_repo() {
 }
 
 report() {
-	printf '%-15s %s\n' etcd /usr/bin/etcd
-	printf '%-15s %s\n' ip "$(command -v ip)"
-	printf '%-15s %s\n' kube-apiserver "$ROOT/bin/kube-apiserver"
-	printf '%-15s %s\n' cnitool "$ROOT/bin/cnitool"
+	printf '%-24s %s\n' etcd /usr/bin/etcd
+	printf '%-24s %s\n' ip "$(command -v ip)"
+	printf '%-24s %s\n' containerd /usr/bin/containerd
+	printf '%-24s %s\n' runc "$(command -v runc)"
+	for b in "${K8S_BINARIES[@]}"; do
+		printf '%-24s %s\n' "$b" "$ROOT/bin/$b"
+	done
+	printf '%-24s %s\n' cnitool "$ROOT/bin/cnitool"
 	for p in "${PLUGINS[@]}"; do
-		printf '%-15s %s\n' "$(basename "$p")" "$ROOT/bin/plugins/$(basename "$p")"
+		printf '%-24s %s\n' "$(basename "$p")" "$ROOT/bin/plugins/$(basename "$p")"
 	done
 }
 
@@ -124,7 +152,7 @@ command -v go >/dev/null || {
 	exit 1
 }
 ensure_packages
-ensure_apiserver
+ensure_kubernetes
 ensure_plugins
 ensure_cnitool
 link_into_repo

@@ -21,11 +21,11 @@ const (
 )
 
 // apiserverArgs are the flags of a kube-apiserver that needs no other
-// control plane component. The working directory's layout is fixed by
-// StartControlPlane.
+// control plane component unless Options.Controllers is set. The working
+// directory's layout is fixed by StartControlPlane.
 func (cp *ControlPlane) apiserverArgs() []string {
 	saKey := filepath.Join(cp.workDir, "sa.key")
-	return []string{
+	args := []string{
 		cp.opts.APIServerPath,
 		"--etcd-servers=" + cp.etcdURL,
 		"--bind-address=127.0.0.1",
@@ -40,9 +40,6 @@ func (cp *ControlPlane) apiserverArgs() []string {
 		"--service-account-key-file=" + saKey,
 		"--service-account-signing-key-file=" + saKey,
 		"--service-cluster-ip-range=10.96.0.0/24",
-		// No controller-manager creates the token secrets and default service
-		// accounts this plugin would insist on.
-		"--disable-admission-plugins=ServiceAccount",
 		"--enable-priority-and-fairness=false",
 		// The kubernetes service would otherwise point at 127.0.0.1, which
 		// endpoint validation rejects, and the reconciler would log about it.
@@ -50,6 +47,12 @@ func (cp *ControlPlane) apiserverArgs() []string {
 		"--allow-privileged=true",
 		"--profiling=false",
 	}
+	if !cp.opts.Controllers {
+		// No controller-manager creates the default service accounts and the
+		// kube-root-ca.crt config maps this plugin would insist on.
+		args = append(args, "--disable-admission-plugins=ServiceAccount")
+	}
+	return args
 }
 
 // StartAPIServer starts the API server again after StopAPIServer, on the same

@@ -15,8 +15,9 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// ControlPlane is a running etcd and kube-apiserver. Its methods may be
-// called from several goroutines.
+// ControlPlane is a running etcd and kube-apiserver, with
+// kube-controller-manager and kube-scheduler when Options.Controllers is set.
+// Its methods may be called from several goroutines.
 type ControlPlane struct {
 	opts        Options
 	log         *slog.Logger
@@ -24,17 +25,25 @@ type ControlPlane struct {
 	ownsWorkDir bool
 	etcdURL     string
 	securePort  int
-	tokens      tokens
-	caData      []byte // set once the API server first answered
+	// controllerPorts are the secure ports of kube-controller-manager and
+	// kube-scheduler; zero without Options.Controllers.
+	controllerPorts [2]int
+	tokens          tokens
+	caData          []byte // set once the API server first answered
 
-	mu        sync.Mutex
-	etcd      *process
-	apiserver *process
+	mu                sync.Mutex
+	etcd              *process
+	apiserver         *process
+	controllerManager *process
+	scheduler         *process
 }
 
 // StartControlPlane starts etcd, then kube-apiserver, and returns once
-// /readyz answers ok (at most 90 seconds). ctx bounds the start-up only; the
-// processes run until Stop, or until the test binary exits.
+// /readyz answers ok (at most 90 seconds). With Options.Controllers it then
+// starts kube-controller-manager and kube-scheduler and waits until they are
+// healthy and the default service account and kube-root-ca.crt exist. ctx
+// bounds the start-up only; the processes run until Stop, or until the test
+// binary exits.
 func StartControlPlane(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	opts, err = opts.Resolve()
 	if err != nil {
@@ -56,9 +65,12 @@ func StartControlPlane(ctx context.Context, opts Options) (_ *ControlPlane, err 
 	if err := cp.prepareWorkDir(); err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}
-	ports, err := freePorts(3)
+	ports, err := freePorts(5)
 	if err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	if opts.Controllers {
+		cp.controllerPorts = [2]int{ports[3], ports[4]}
 	}
 	etcd := etcdConfig{
 		path:       opts.EtcdPath,
@@ -80,6 +92,11 @@ func StartControlPlane(ctx context.Context, opts Options) (_ *ControlPlane, err 
 	}
 	if err := cp.ensureSystemNamespace(ctx); err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	if opts.Controllers {
+		if err := cp.startControllers(ctx); err != nil {
+			return nil, fmt.Errorf("start control plane: %w", err)
+		}
 	}
 	cp.log.Info("control plane ready", "workDir", cp.workDir, "elapsed", time.Since(start).Round(time.Millisecond))
 	return cp, nil
@@ -154,10 +171,12 @@ func (cp *ControlPlane) Clients() (kubernetes.Interface, nadclientset.Interface,
 	return kc, nc, nil
 }
 
-// Stop stops the API server, then etcd, and waits for both to exit. It
-// removes the working directory only when StartControlPlane created it.
-// Problems go to Options.Log; Stop is safe to call more than once.
+// Stop stops the scheduler and controller manager if they run, the API
+// server, then etcd, and waits for each to exit. It removes the working
+// directory only when StartControlPlane created it. Problems go to
+// Options.Log; Stop is safe to call more than once.
 func (cp *ControlPlane) Stop() {
+	cp.stopControllers()
 	cp.StopAPIServer()
 	cp.mu.Lock()
 	defer cp.mu.Unlock()

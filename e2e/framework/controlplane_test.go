@@ -34,6 +34,9 @@ func TestControlPlane(t *testing.T) {
 	if err := InstallNADCRD(ctx, cp.AdminConfig()); err != nil {
 		t.Fatalf("second install must accept the existing CRD: %v", err)
 	}
+	if err := EnsureObjects(ctx, cp.AdminConfig(), "deployments/crd.yaml"); err != nil {
+		t.Fatalf("applying crd.yaml must accept the existing CRD: %v", err)
+	}
 	for range 2 { // the second pass proves existing objects are accepted
 		if err := EnsureObjects(ctx, cp.AdminConfig(), "deployments/rbac.yaml"); err != nil {
 			t.Fatal(err)

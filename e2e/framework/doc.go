@@ -1,9 +1,21 @@
-// Package framework runs a real, minimal Kubernetes control plane for braid's
-// end-to-end tests and demo: an etcd and a kube-apiserver on 127.0.0.1 with
-// free ports, RBAC authorization and two static tokens (a cluster admin and
-// the least-privilege braid service account). No controller-manager,
+// Package framework runs a real Kubernetes control plane, and optionally a
+// real node, for braid's end-to-end tests and demo.
+//
+// The control plane is an etcd and a kube-apiserver on 127.0.0.1 with free
+// ports, RBAC authorization and two static tokens (a cluster admin and the
+// least-privilege braid service account). By default no controller-manager,
 // scheduler or kubelet runs, so pods are plain API objects, namespaces are
 // never finalized and service accounts must be created by hand; the helpers
-// here account for that. It also installs the NetworkAttachmentDefinition CRD
-// and applies the manifests under deployments/.
+// here account for that. With Options.Controllers, kube-controller-manager
+// and kube-scheduler run as well and the ServiceAccount admission plugin is
+// on.
+//
+// StartNode adds a node to such a cluster: containerd (with runc) and a
+// kubelet registered as "localhost", running pods through the host's real
+// CNI directories, where the plugin under test is installed. A node changes
+// the host, and Stop puts it back; one node runs per host at a time.
+//
+// The package also installs the NetworkAttachmentDefinition CRD, applies the
+// manifests under deployments/, builds and imports images, and waits for
+// pods with failure reports that carry their events.
 package framework

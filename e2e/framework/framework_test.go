@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,15 @@ func TestDecodeDeployments(t *testing.T) {
 	}
 	if _, ok := objs[1].(*rbacv1.ClusterRole); !ok {
 		t.Errorf("second object of rbac.yaml is %T, want *rbacv1.ClusterRole", objs[1])
+	}
+	for file, want := range map[string]string{"crd.yaml": "*v1.CustomResourceDefinition", "daemonset-thin.yaml": "*v1.DaemonSet"} {
+		objs, err := decodeFile(filepath.Join("..", "..", "deployments", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%T", objs[0]); got != want {
+			t.Errorf("first object of %s is %s, want %s", file, got, want)
+		}
 	}
 	manifest := "# only a comment\n---\napiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\n" +
 		"metadata:\n  name: net1\nspec:\n  config: '{}'\n---\n"

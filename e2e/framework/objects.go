@@ -12,8 +12,11 @@ import (
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclientset "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,7 +31,8 @@ import (
 // EnsureObjects creates every object of a multi-document YAML file that does
 // not exist yet; existing objects are left as they are. A relative path is
 // taken from the repository root. Supported kinds: Namespace, ServiceAccount,
-// ConfigMap, Pod, ClusterRole, ClusterRoleBinding, Role, RoleBinding and
+// ConfigMap, Pod, DaemonSet, ClusterRole, ClusterRoleBinding, Role,
+// RoleBinding, CustomResourceDefinition (waited for until established) and
 // NetworkAttachmentDefinition. Namespaced objects without a namespace go to
 // "default".
 func EnsureObjects(ctx context.Context, cfg *rest.Config, path string) error {
@@ -43,16 +47,18 @@ func EnsureObjects(ctx context.Context, cfg *rest.Config, path string) error {
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", path, err)
 	}
-	kc, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
+	var c clients
+	if c.kc, err = kubernetes.NewForConfig(cfg); err != nil {
 		return fmt.Errorf("apply %s: %w", path, err)
 	}
-	nc, err := nadclientset.NewForConfig(cfg)
-	if err != nil {
+	if c.nc, err = nadclientset.NewForConfig(cfg); err != nil {
+		return fmt.Errorf("apply %s: %w", path, err)
+	}
+	if c.xc, err = apiextensionsclientset.NewForConfig(cfg); err != nil {
 		return fmt.Errorf("apply %s: %w", path, err)
 	}
 	for _, obj := range objs {
-		if err := ensure(ctx, kc, nc, obj); err != nil {
+		if err := ensure(ctx, c, obj); err != nil {
 			return fmt.Errorf("apply %s: %w", path, err)
 		}
 	}
@@ -67,7 +73,7 @@ func decodeFile(path string) ([]runtime.Object, error) {
 		return nil, err
 	}
 	scheme := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(scheme), nadv1.AddToScheme(scheme)); err != nil {
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), nadv1.AddToScheme(scheme), apiextensionsv1.AddToScheme(scheme)); err != nil {
 		return nil, fmt.Errorf("build scheme: %w", err)
 	}
 	decoder := serializer.NewCodecFactory(scheme).UniversalDeserializer()
@@ -96,8 +102,16 @@ func decodeFile(path string) ([]runtime.Object, error) {
 	}
 }
 
+// clients are the typed clients ensure creates objects with.
+type clients struct {
+	kc kubernetes.Interface
+	nc nadclientset.Interface
+	xc apiextensionsclientset.Interface
+}
+
 // ensure creates one object with its typed client.
-func ensure(ctx context.Context, kc kubernetes.Interface, nc nadclientset.Interface, obj runtime.Object) error {
+func ensure(ctx context.Context, c clients, obj runtime.Object) error {
+	kc := c.kc
 	var err error
 	switch o := obj.(type) {
 	case *corev1.Namespace:
@@ -108,6 +122,8 @@ func ensure(ctx context.Context, kc kubernetes.Interface, nc nadclientset.Interf
 		err = create(ctx, kc.CoreV1().ConfigMaps(namespaceOf(o)).Create, o)
 	case *corev1.Pod:
 		err = create(ctx, kc.CoreV1().Pods(namespaceOf(o)).Create, o)
+	case *appsv1.DaemonSet:
+		err = create(ctx, kc.AppsV1().DaemonSets(namespaceOf(o)).Create, o)
 	case *rbacv1.ClusterRole:
 		err = create(ctx, kc.RbacV1().ClusterRoles().Create, o)
 	case *rbacv1.ClusterRoleBinding:
@@ -116,8 +132,13 @@ func ensure(ctx context.Context, kc kubernetes.Interface, nc nadclientset.Interf
 		err = create(ctx, kc.RbacV1().Roles(namespaceOf(o)).Create, o)
 	case *rbacv1.RoleBinding:
 		err = create(ctx, kc.RbacV1().RoleBindings(namespaceOf(o)).Create, o)
+	case *apiextensionsv1.CustomResourceDefinition:
+		crds := c.xc.ApiextensionsV1().CustomResourceDefinitions()
+		if err = create(ctx, crds.Create, o); err == nil {
+			err = waitEstablished(ctx, crds, o.Name)
+		}
 	case *nadv1.NetworkAttachmentDefinition:
-		err = create(ctx, nc.K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespaceOf(o)).Create, o)
+		err = create(ctx, c.nc.K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespaceOf(o)).Create, o)
 	default:
 		return fmt.Errorf("unsupported kind %s", obj.GetObjectKind().GroupVersionKind().Kind)
 	}

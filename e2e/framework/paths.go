@@ -16,8 +16,11 @@ const (
 	// directory (the tools modules under hack/ have their own).
 	modulePath = "github.com/braid-cni/braid"
 
-	// apiserverEnv overrides the default kube-apiserver path.
-	apiserverEnv = "BRAID_KUBE_APISERVER"
+	// apiserverEnv, controllerManagerEnv and schedulerEnv override the
+	// default paths of the control plane binaries.
+	apiserverEnv         = "BRAID_KUBE_APISERVER"
+	controllerManagerEnv = "BRAID_KUBE_CONTROLLER_MANAGER"
+	schedulerEnv         = "BRAID_KUBE_SCHEDULER"
 
 	defaultEtcdPath = "/usr/bin/etcd"
 )
@@ -64,22 +67,27 @@ type Options struct {
 	APIServerPath string
 	// EtcdPath defaults to /usr/bin/etcd.
 	EtcdPath string
+	// Controllers also starts kube-controller-manager and kube-scheduler and
+	// enables the ServiceAccount admission plugin: what a node (StartNode)
+	// needs to run pods. Without it no controller runs, pods are plain API
+	// objects and service accounts must be created by hand.
+	Controllers bool
+	// ControllerManagerPath and SchedulerPath are used with Controllers. They
+	// default to $BRAID_KUBE_CONTROLLER_MANAGER and $BRAID_KUBE_SCHEDULER, then
+	// to bin/kube-controller-manager and bin/kube-scheduler in the repository
+	// root.
+	ControllerManagerPath string
+	SchedulerPath         string
 	// Log receives the framework's own progress messages; nil discards them.
 	Log io.Writer
 }
 
-// Resolve fills in the defaults of o and checks that both binaries exist. The
+// Resolve fills in the defaults of o and checks that the binaries exist. The
 // error names every missing binary.
 func (o Options) Resolve() (Options, error) {
-	if o.APIServerPath == "" {
-		o.APIServerPath = os.Getenv(apiserverEnv)
-	}
-	if o.APIServerPath == "" {
-		root, err := RepoRoot()
-		if err != nil {
-			return o, err
-		}
-		o.APIServerPath = filepath.Join(root, "bin", "kube-apiserver")
+	var err error
+	if o.APIServerPath, err = binaryPath(o.APIServerPath, apiserverEnv, "kube-apiserver"); err != nil {
+		return o, err
 	}
 	if o.EtcdPath == "" {
 		o.EtcdPath = defaultEtcdPath
@@ -87,7 +95,34 @@ func (o Options) Resolve() (Options, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	return o, errors.Join(checkExecutable("kube-apiserver", o.APIServerPath), checkExecutable("etcd", o.EtcdPath))
+	errs := []error{checkExecutable("kube-apiserver", o.APIServerPath), checkExecutable("etcd", o.EtcdPath)}
+	if o.Controllers {
+		if o.ControllerManagerPath, err = binaryPath(o.ControllerManagerPath, controllerManagerEnv, "kube-controller-manager"); err != nil {
+			return o, err
+		}
+		if o.SchedulerPath, err = binaryPath(o.SchedulerPath, schedulerEnv, "kube-scheduler"); err != nil {
+			return o, err
+		}
+		errs = append(errs, checkExecutable("kube-controller-manager", o.ControllerManagerPath),
+			checkExecutable("kube-scheduler", o.SchedulerPath))
+	}
+	return o, errors.Join(errs...)
+}
+
+// binaryPath returns path if set, else the environment variable env, else
+// bin/<name> in the repository root (where `make tools` links it).
+func binaryPath(path, env, name string) (string, error) {
+	if path == "" {
+		path = os.Getenv(env)
+	}
+	if path != "" {
+		return path, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "bin", name), nil
 }
 
 func checkExecutable(name, path string) error {

@@ -1,0 +1,260 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+)
+
+const (
+	// PauseImage is the node's default sandbox image. Nothing pulls it: import
+	// it (BuildPauseImage, ImportImage) before the first pod.
+	PauseImage = "braid.local/pause:e2e"
+
+	kubeletEnv         = "BRAID_KUBELET"
+	loopbackEnv        = "BRAID_CNI_LOOPBACK"
+	defaultContainerd  = "/usr/bin/containerd"
+	defaultCtr         = "/usr/bin/ctr"
+	defaultMaxPods     = 16
+	containerdGrace    = 10 * time.Second
+	kubeletGrace       = 10 * time.Second
+	podTeardownTimeout = 60 * time.Second
+)
+
+var errNodeStopped = errors.New("node stopped")
+
+// NodeOptions configures StartNode. The zero value is usable.
+type NodeOptions struct {
+	// WorkDir holds containerd's root, state and socket, the kubelet's
+	// config, the logs (containerd.log, kubelet.log) and the backup of the
+	// host's CNI directories. When empty, a temporary directory is created and
+	// removed again by Stop.
+	WorkDir string
+	// KubeletPath defaults to $BRAID_KUBELET, then to bin/kubelet in the
+	// repository root (see `make tools`).
+	KubeletPath string
+	// ContainerdPath and CtrPath default to /usr/bin/containerd and
+	// /usr/bin/ctr. runc must be on PATH.
+	ContainerdPath string
+	CtrPath        string
+	// LoopbackPath is the CNI loopback plugin, which containerd runs for the
+	// lo of every sandbox with a pod network, as a runtime package would
+	// ship it: StartNode copies it into /opt/cni/bin unless one is there.
+	// Defaults to $BRAID_CNI_LOOPBACK, then to bin/plugins/loopback in the
+	// repository root.
+	LoopbackPath string
+	// SandboxImage defaults to PauseImage.
+	SandboxImage string
+	// MaxPods defaults to 16.
+	MaxPods int
+	// ReadyWithoutNetwork makes StartNode and the restarts return once the
+	// node is ready but for its network, as when no CNI config is installed
+	// yet (a DaemonSet will install it). WaitReady waits for the rest.
+	ReadyWithoutNetwork bool
+	// Log receives the framework's own progress messages; nil discards them.
+	Log io.Writer
+}
+
+// Resolve fills in the defaults of o and checks that the binaries exist. The
+// error names every missing binary.
+func (o NodeOptions) Resolve() (NodeOptions, error) {
+	var err error
+	if o.KubeletPath, err = binaryPath(o.KubeletPath, kubeletEnv, "kubelet"); err != nil {
+		return o, err
+	}
+	if o.LoopbackPath, err = binaryPath(o.LoopbackPath, loopbackEnv, filepath.Join("plugins", "loopback")); err != nil {
+		return o, err
+	}
+	if o.ContainerdPath == "" {
+		o.ContainerdPath = defaultContainerd
+	}
+	if o.CtrPath == "" {
+		o.CtrPath = defaultCtr
+	}
+	if o.SandboxImage == "" {
+		o.SandboxImage = PauseImage
+	}
+	if o.MaxPods == 0 {
+		o.MaxPods = defaultMaxPods
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return o, errors.Join(checkExecutable("kubelet", o.KubeletPath), checkExecutable("containerd", o.ContainerdPath),
+		checkExecutable("ctr", o.CtrPath), checkOnPath("runc"), checkExecutable("CNI loopback", o.LoopbackPath))
+}
+
+// Node is a kubelet with containerd, registered as NodeName with a control
+// plane started with Options.Controllers. It changes the host: it runs pods
+// through the real CNI directories, and the kubelet sets sysctls and writes
+// under /var; Stop puts all of that back. One node runs per host at a time:
+// StartNode waits (bounded by its ctx) while another one runs, in this test
+// binary or another.
+type Node struct {
+	opts          NodeOptions
+	cp            *ControlPlane
+	client        kubernetes.Interface
+	log           *slog.Logger
+	workDir       string
+	ownsWorkDir   bool
+	containerdDir string
+	socket        string
+	snapshotter   string
+	kubeletPorts  [2]int   // serving, healthz
+	lock          *os.File // see lockHost
+	hostBefore    []string // snapshotHost before the node changed anything
+	host          *hostState
+
+	mu         sync.Mutex
+	containerd *process
+	kubelet    *process
+}
+
+// StartNode saves the host state the node changes, starts containerd, then
+// the kubelet, and returns once the node is Ready (see
+// NodeOptions.ReadyWithoutNetwork). ctx bounds the start-up only.
+func StartNode(ctx context.Context, cp *ControlPlane, opts NodeOptions) (_ *Node, err error) {
+	if opts, err = opts.Resolve(); err != nil {
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	start := time.Now()
+	n := &Node{opts: opts, cp: cp, log: slog.New(slog.NewTextHandler(opts.Log, nil)), workDir: opts.WorkDir}
+	if n.client, err = kubernetes.NewForConfig(cp.AdminConfig()); err != nil {
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	if n.workDir == "" {
+		if n.workDir, err = os.MkdirTemp("", "braid-node-"); err != nil {
+			return nil, fmt.Errorf("start node: %w", err)
+		}
+		n.ownsWorkDir = true
+	}
+	defer func() {
+		if err != nil {
+			n.Stop()
+		}
+	}()
+	if n.lock, err = lockHost(ctx, n.log); err != nil {
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	n.hostBefore = snapshotHost()
+	if err := n.prepare(); err != nil {
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.startContainerd(ctx); err != nil {
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	n.log.Info("containerd ready", "snapshotter", n.snapshotter, "elapsed", time.Since(start).Round(time.Millisecond))
+	if err := n.startKubelet(ctx); err != nil {
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	n.log.Info("node ready", "name", NodeName, "workDir", n.workDir, "elapsed", time.Since(start).Round(time.Millisecond))
+	return n, nil
+}
+
+// prepare saves the host state and writes the configs.
+func (n *Node) prepare() error {
+	n.containerdDir = filepath.Join(n.workDir, "containerd")
+	n.socket = filepath.Join(n.containerdDir, "containerd.sock")
+	if err := os.MkdirAll(n.containerdDir, 0o700); err != nil {
+		return err
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return err
+	}
+	n.kubeletPorts = [2]int{ports[0], ports[1]}
+	// Even on error, host holds what to undo.
+	if n.host, err = saveHost(filepath.Join(n.workDir, "host-backup")); err != nil {
+		return err
+	}
+	if err := installLoopback(n.opts.LoopbackPath); err != nil {
+		return err
+	}
+	n.snapshotter = pickSnapshotter(n.containerdDir)
+	if err := os.WriteFile(filepath.Join(n.containerdDir, "config.toml"), []byte(n.containerdConfig()), 0o600); err != nil {
+		return err
+	}
+	return n.writeKubeletFiles()
+}
+
+// installLoopback copies the loopback plugin into the CNI bin directory,
+// unless one is there: without it containerd fails every pod network.
+func installLoopback(path string) error {
+	dst := filepath.Join(cniBinDir, "loopback")
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	if err := copyFile(path, dst, 0o755); err != nil {
+		return fmt.Errorf("install CNI loopback plugin: %w", err)
+	}
+	return nil
+}
+
+// WorkDir is the directory holding the node's state, configs and logs.
+func (n *Node) WorkDir() string {
+	return n.workDir
+}
+
+// Socket is containerd's socket, for ctr or crictl.
+func (n *Node) Socket() string {
+	return n.socket
+}
+
+// RestartKubelet stops the kubelet and starts it again with the same
+// config, then waits as StartNode does. Pods keep running meanwhile.
+func (n *Node) RestartKubelet(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.kubelet == nil {
+		return errNodeStopped
+	}
+	if err := n.kubelet.stop(kubeletGrace); err != nil {
+		return fmt.Errorf("restart kubelet: %w", err)
+	}
+	if err := n.startKubelet(ctx); err != nil {
+		return fmt.Errorf("restart kubelet: %w", err)
+	}
+	return nil
+}
+
+// RestartContainerd stops containerd and starts it again with the same
+// config; containers keep running in their shims, as with a real restart.
+// It waits until the CRI plugin is up and the node is Ready again (the
+// kubelet reconnects by itself).
+func (n *Node) RestartContainerd(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.containerd == nil {
+		return errNodeStopped
+	}
+	if err := n.containerd.stop(containerdGrace); err != nil {
+		return fmt.Errorf("restart containerd: %w", err)
+	}
+	if err := n.startContainerd(ctx); err != nil {
+		return fmt.Errorf("restart containerd: %w", err)
+	}
+	if err := n.waitNode(ctx, time.Time{}, n.opts.ReadyWithoutNetwork); err != nil {
+		return fmt.Errorf("restart containerd: %w", err)
+	}
+	return nil
+}
+
+// Logs returns the last lines of containerd's and the kubelet's logs, for
+// failure reports.
+func (n *Node) Logs(tail int) string {
+	var out string
+	for _, name := range []string{"containerd.log", "kubelet.log"} {
+		out += fmt.Sprintf("==> %s <==\n%s\n", name, tailFile(filepath.Join(n.workDir, name), tail))
+	}
+	return out
+}
