@@ -15,16 +15,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/braid-cni/braid/e2e/framework"
 )
 
 // cluster is what every node test shares, set up once by TestMain.
 type cluster struct {
-	cp      *framework.ControlPlane
-	node    *framework.Node
-	root    string
-	work    string
-	dataDir string // host-local leases of the node's networks
+	// braidDirNew: braid's default cniDir did not exist before the suite,
+	// so tearDown removes what braid kept there.
+	braidDirNew bool
+	cp          *framework.ControlPlane
+	node        *framework.Node
+	root        string
+	work        string
+	dataDir     string // host-local leases of the node's networks
 }
 
 var shared *cluster
@@ -70,6 +75,9 @@ func setUp() (*cluster, error) {
 		return nil, err
 	}
 	c := &cluster{root: root, work: work, dataDir: filepath.Join(work, "leases")}
+	if _, err := os.Stat(braidCNIDir); os.IsNotExist(err) {
+		c.braidDirNew = true
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -103,6 +111,14 @@ func (c *cluster) tearDown() {
 	}
 	if c.cp != nil {
 		c.cp.Stop()
+	}
+	// What the pods' networks left on the host: the cluster network's
+	// bridge, and braid's (by then empty) journal directory.
+	if l, err := netlink.LinkByName(clusterBridge); err == nil {
+		_ = netlink.LinkDel(l)
+	}
+	if c.braidDirNew {
+		_ = os.RemoveAll(braidCNIDir)
 	}
 	_ = os.RemoveAll(c.work)
 }

@@ -125,13 +125,23 @@ func (e *env) running(name string) *corev1.Pod {
 	return pod
 }
 
+// deletePod deletes a pod and waits until the kubelet has torn its network
+// down: with grace 0 the API object goes before CNI DEL has run.
 func (e *env) deletePod(ctx context.Context, name string) {
+	pod, err := e.kube.CoreV1().Pods(e.namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		e.t.Errorf("get pod %s: %v", name, err)
+		return
+	}
 	zero := int64(0)
 	if err := e.kube.CoreV1().Pods(e.namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		e.t.Errorf("delete pod %s: %v", name, err)
 		return
 	}
 	if err := framework.WaitForPodGone(ctx, e.kube, e.namespace, name, podTimeout); err != nil {
+		e.t.Error(err)
+	}
+	if err := shared.node.WaitPodNetworkGone(ctx, pod.UID, podTimeout); err != nil {
 		e.t.Error(err)
 	}
 }
@@ -284,4 +294,19 @@ func deleteLink(name string) {
 	if l, err := netlink.LinkByName(name); err == nil {
 		_ = netlink.LinkDel(l)
 	}
+}
+
+// journal lists braid's journal entries on the node (one per sandbox).
+func journal() []string {
+	entries, err := os.ReadDir(braidCNIDir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

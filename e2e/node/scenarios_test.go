@@ -58,6 +58,9 @@ func TestAnnotationForms(t *testing.T) {
 			t.Errorf("after deleting the pods network %s still leases %v", net, l)
 		}
 	}
+	if j := journal(); len(j) != 0 {
+		t.Errorf("after deleting the pods braid's journal still holds %v", j)
+	}
 }
 
 // TestPodsTalk: two pods reach each other over a secondary bridge network
@@ -139,10 +142,13 @@ func TestRestarts(t *testing.T) {
 		}
 	}
 	e.deletePod(ctx, "steady")
-	for _, net := range []string{"blue"} {
+	for _, net := range []string{"cluster", "blue"} {
 		if l := leases(net); len(l) != 0 {
 			t.Errorf("after the restarts and the delete network %s still leases %v", net, l)
 		}
+	}
+	if j := journal(); len(j) != 0 {
+		t.Errorf("after the restarts and the delete braid's journal still holds %v", j)
 	}
 }
 

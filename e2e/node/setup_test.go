@@ -18,12 +18,14 @@ import (
 )
 
 const (
-	hostBinDir  = "/opt/cni/bin"
-	hostConfDir = "/etc/cni/net.d"
-	primaryFile = "10-cluster.conflist"
-	braidFile   = "00-braid.conflist"
-	clusterCIDR = "10.88.0.0/24"
-	workload    = "braid.local/workload:e2e"
+	hostBinDir    = "/opt/cni/bin"
+	hostConfDir   = "/etc/cni/net.d"
+	primaryFile   = "10-cluster.conflist"
+	braidFile     = "00-braid.conflist"
+	braidCNIDir   = "/var/lib/cni/braid" // braid's default cniDir
+	clusterBridge = "braid-node0"
+	clusterCIDR   = "10.88.0.0/24"
+	workload      = "braid.local/workload:e2e"
 )
 
 // primaryNetwork puts the node's own cluster network in place, as a node
@@ -47,7 +49,7 @@ func (c *cluster) primaryNetwork() error {
 		"name":       "cluster",
 		"plugins": []any{
 			map[string]any{
-				"type": "bridge", "bridge": "braid-node0", "isGateway": true, "ipMasq": false,
+				"type": "bridge", "bridge": clusterBridge, "isGateway": true, "ipMasq": false,
 				"ipam": map[string]any{
 					"type": "host-local", "dataDir": c.dataDir,
 					"ranges": []any{[]any{map[string]any{"subnet": clusterCIDR}}},
