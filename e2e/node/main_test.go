@@ -61,6 +61,7 @@ func run(m *testing.M) int {
 	if code != 0 {
 		fmt.Fprintln(os.Stderr, c.node.Logs(40))
 		fmt.Fprintln(os.Stderr, c.installerLogs())
+		fmt.Fprintln(os.Stderr, c.braidLogs(60))
 	}
 	return code
 }

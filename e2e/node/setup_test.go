@@ -148,7 +148,11 @@ func (c *cluster) daemonSet() (*appsv1.DaemonSet, error) {
 	if len(spec.Containers) != 1 {
 		return nil, fmt.Errorf("deployments/daemonset-thin.yaml: want one container, have %d", len(spec.Containers))
 	}
-	spec.Containers[0].Args = append(spec.Containers[0].Args, "--api-server="+c.cp.AdminConfig().Host)
+	spec.Containers[0].Args = append(spec.Containers[0].Args,
+		"--api-server="+c.cp.AdminConfig().Host,
+		// braid runs on the host: its log goes to the suite's work dir,
+		// to be printed when a test fails.
+		"--log-file="+c.braidLog(), "--log-level=debug")
 	return &ds, nil
 }
 
@@ -195,4 +199,19 @@ func waitFile(ctx context.Context, path string, present bool, timeout time.Durat
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func (c *cluster) braidLog() string { return filepath.Join(c.work, "braid.log") }
+
+// braidLogs returns the end of braid's own log, for failure reports.
+func (c *cluster) braidLogs(n int) string {
+	data, err := os.ReadFile(c.braidLog())
+	if err != nil {
+		return fmt.Sprintf("braid.log: %v", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "--- braid.log:\n" + strings.Join(lines, "\n")
 }
