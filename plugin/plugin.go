@@ -34,6 +34,18 @@ type Plugin struct {
 	ReadinessTimeout time.Duration
 	// Hostname names this node in events.
 	Hostname string
+	// Connect gives a call its API access. nil: clients from the config's
+	// kubeconfig, built per call (the thin plugin); the daemon passes one
+	// backed by its informers.
+	Connect func(conf *netconf.NetConf) (*API, error)
+}
+
+// API is what braid reads from and writes to the API server. A nil API (no
+// kubeconfig) attaches the cluster network only and records nothing.
+type API struct {
+	Pods     plan.PodGetter
+	NADs     nad.Getter
+	Recorder attach.Recorder
 }
 
 // New returns a plugin that talks to the real process.
@@ -86,15 +98,19 @@ func (p *Plugin) setup(args *skel.CmdArgs) (*call, error) {
 		Routes:  gateway.ApplyToNetns,
 		Log:     log,
 	}
-	if conf.Kubeconfig != "" {
-		clients, err := kube.FromKubeconfig(conf.Kubeconfig, p.Timeout)
-		if err != nil {
-			closeLog()
-			return nil, types.NewError(types.ErrTryAgainLater, "kubeconfig "+conf.Kubeconfig, err.Error())
-		}
-		c.builder.Pods = clients
-		resolver.NADs = clients
-		c.attacher.Recorder = &status.Writer{Client: clients.Core, Component: "braid", Node: p.Hostname}
+	connect := p.Connect
+	if connect == nil {
+		connect = p.fromKubeconfig
+	}
+	api, err := connect(conf)
+	if err != nil {
+		closeLog()
+		return nil, err
+	}
+	if api != nil {
+		c.builder.Pods = api.Pods
+		resolver.NADs = api.NADs
+		c.attacher.Recorder = api.Recorder
 	}
 	c.req = plan.Request{
 		ContainerID: args.ContainerID,
@@ -109,6 +125,22 @@ func (p *Plugin) setup(args *skel.CmdArgs) (*call, error) {
 		RuntimeConfig: conf.RuntimeConfig,
 	}
 	return c, nil
+}
+
+// fromKubeconfig builds clients from the config's kubeconfig; none without it.
+func (p *Plugin) fromKubeconfig(conf *netconf.NetConf) (*API, error) {
+	if conf.Kubeconfig == "" {
+		return nil, nil
+	}
+	clients, err := kube.FromKubeconfig(conf.Kubeconfig, p.Timeout)
+	if err != nil {
+		return nil, types.NewError(types.ErrTryAgainLater, "kubeconfig "+conf.Kubeconfig, err.Error())
+	}
+	return &API{
+		Pods:     clients,
+		NADs:     clients,
+		Recorder: &status.Writer{Client: clients.Core, Component: "braid", Node: p.Hostname},
+	}, nil
 }
 
 // splitArgs turns CNI_ARGS into pairs to pass on unchanged.
