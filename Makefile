@@ -6,7 +6,7 @@ GO ?= go
 # (make tools), the braid binary and root.
 UNIT_PKGS = $$($(GO) list ./... | grep -v /e2e)
 
-.PHONY: tools build unit e2e e2e-node test vet fmt-check bench demo clean
+.PHONY: tools build unit e2e e2e-node test vet fmt-check bench demo demo-down clean
 
 tools:
 	bash hack/install-tools.sh
@@ -43,8 +43,13 @@ test: vet fmt-check unit e2e
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
 
+# A single-node cluster with braid installed from deployments/ and the
+# examples/ applied, left running; demo-down stops it and restores the host.
 demo: tools build
-	$(GO) run ./hack/demo
+	$(GO) run ./hack/demo up
+
+demo-down:
+	$(GO) run ./hack/demo down
 
 clean:
 	rm -rf bin _output

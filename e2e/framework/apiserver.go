@@ -64,7 +64,7 @@ func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
 	if cp.apiserver != nil && !cp.apiserver.exited() {
 		return errors.New("start kube-apiserver: already running")
 	}
-	p, err := startProcess("kube-apiserver", filepath.Join(cp.workDir, "apiserver.log"), cp.apiserverArgs())
+	p, err := startProcess("kube-apiserver", filepath.Join(cp.workDir, "apiserver.log"), cp.apiserverArgs(), procOptions{detach: cp.opts.Detach})
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func pickSnapshotter(dir string) string {
 func (n *Node) startContainerd(ctx context.Context) error {
 	_ = os.Remove(n.socket) // left by a killed containerd, it would make the wait below pass too early
 	p, err := startProcess("containerd", filepath.Join(n.workDir, "containerd.log"),
-		[]string{n.opts.ContainerdPath, "--config", filepath.Join(n.containerdDir, "config.toml")})
+		[]string{n.opts.ContainerdPath, "--config", filepath.Join(n.containerdDir, "config.toml")}, procOptions{detach: n.opts.Detach})
 	if err != nil {
 		return err
 	}

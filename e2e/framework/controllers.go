@@ -76,12 +76,12 @@ func (cp *ControlPlane) startControllers(ctx context.Context) error {
 	defer cp.mu.Unlock()
 	var err error
 	cp.controllerManager, err = startProcess("kube-controller-manager",
-		filepath.Join(cp.workDir, "controller-manager.log"), cp.controllerManagerArgs(kubeconfig))
+		filepath.Join(cp.workDir, "controller-manager.log"), cp.controllerManagerArgs(kubeconfig), procOptions{detach: cp.opts.Detach})
 	if err != nil {
 		return err
 	}
 	if cp.scheduler, err = startProcess("kube-scheduler",
-		filepath.Join(cp.workDir, "scheduler.log"), cp.schedulerArgs(kubeconfig)); err != nil {
+		filepath.Join(cp.workDir, "scheduler.log"), cp.schedulerArgs(kubeconfig), procOptions{detach: cp.opts.Detach}); err != nil {
 		return err
 	}
 	for i, p := range []*process{cp.controllerManager, cp.scheduler} {

@@ -78,6 +78,7 @@ func StartControlPlane(ctx context.Context, opts Options) (_ *ControlPlane, err 
 		logPath:    filepath.Join(cp.workDir, "etcd.log"),
 		clientPort: ports[0],
 		peerPort:   ports[1],
+		detach:     opts.Detach,
 	}
 	cp.etcdURL, cp.securePort = etcd.clientURL(), ports[2]
 	if cp.etcd, err = startEtcd(ctx, etcd); err != nil {

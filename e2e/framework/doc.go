@@ -15,6 +15,11 @@
 // CNI directories, where the plugin under test is installed. A node changes
 // the host, and Stop puts it back; one node runs per host at a time.
 //
+// With Options.Detach and NodeOptions.Detach the processes outlive the Go
+// process that started them: State records a control plane or node, and
+// AttachControlPlane and AttachNode give a later process one whose Stop
+// stops it and puts the host back (hack/demo's `down` does).
+//
 // The package also installs the NetworkAttachmentDefinition CRD, applies the
 // manifests under deployments/, builds and imports images, and waits for
 // pods with failure reports that carry their events.

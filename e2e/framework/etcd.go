@@ -19,6 +19,7 @@ type etcdConfig struct {
 	logPath    string
 	clientPort int
 	peerPort   int
+	detach     bool // see Options.Detach
 }
 
 func (c etcdConfig) clientURL() string {
@@ -43,7 +44,7 @@ func (c etcdConfig) args() []string {
 
 // startEtcd starts etcd and waits until /health reports healthy.
 func startEtcd(ctx context.Context, c etcdConfig) (*process, error) {
-	p, err := startProcess("etcd", c.logPath, c.args())
+	p, err := startProcess("etcd", c.logPath, c.args(), procOptions{detach: c.detach})
 	if err != nil {
 		return nil, err
 	}

@@ -106,7 +106,7 @@ func (n *Node) kubeletArgs() []string {
 // with a heartbeat from this run.
 func (n *Node) startKubelet(ctx context.Context) error {
 	since := time.Now()
-	p, err := startProcess("kubelet", filepath.Join(n.workDir, "kubelet.log"), n.kubeletArgs())
+	p, err := startProcess("kubelet", filepath.Join(n.workDir, "kubelet.log"), n.kubeletArgs(), n.kubeletProcOptions())
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,12 @@ type NodeOptions struct {
 	// node is ready but for its network, as when no CNI config is installed
 	// yet (a DaemonSet will install it). WaitReady waits for the rest.
 	ReadyWithoutNetwork bool
+	// Detach starts containerd and the kubelet in sessions of their own and
+	// without a parent-death signal, so that the node outlives this Go
+	// process; the kubelet then also holds the host lock (see lockHost).
+	// Record State, and a second process stops the node with AttachNode
+	// and Stop. Without it the node dies with the process that started it.
+	Detach bool
 	// Log receives the framework's own progress messages; nil discards them.
 	Log io.Writer
 }

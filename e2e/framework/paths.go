@@ -78,6 +78,10 @@ type Options struct {
 	// root.
 	ControllerManagerPath string
 	SchedulerPath         string
+	// Detach starts the processes so that they outlive this Go process (see
+	// NodeOptions.Detach); a second process stops them with
+	// AttachControlPlane and Stop.
+	Detach bool
 	// Log receives the framework's own progress messages; nil discards them.
 	Log io.Writer
 }

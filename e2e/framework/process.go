@@ -12,22 +12,38 @@ import (
 )
 
 // process is a child whose output is appended to a log file and which is
-// killed when the test binary dies.
+// killed when the test binary dies, unless it was started detached. A
+// process attached by PID (attachProcess) has no cmd and no done channel.
 type process struct {
 	name    string
 	logPath string
 	cmd     *exec.Cmd
 	done    chan struct{} // closed once the child has exited
+	id      procID
 }
 
-func startProcess(name, logPath string, argv []string) (*process, error) {
+// procOptions say how startProcess starts a child.
+type procOptions struct {
+	// detach starts the child in a session of its own and without a
+	// parent-death signal, so that it outlives this process and no signal
+	// sent to this process's terminal reaches it.
+	detach bool
+	// extra are open files the child inherits as fd 3, 4, ...
+	extra []*os.File
+}
+
+func startProcess(name, logPath string, argv []string, opts procOptions) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.ExtraFiles = opts.extra
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if opts.detach {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	p := &process{name: name, logPath: logPath, cmd: cmd, done: make(chan struct{})}
 	started := make(chan error, 1)
 	go p.run(logFile, started)
@@ -51,11 +67,15 @@ func (p *process) run(logFile *os.File, started chan<- error) {
 		started <- err
 		return
 	}
+	p.id = newProcID(p.cmd.Process.Pid)
 	started <- nil
 	_ = p.cmd.Wait() // exiting is what stop asks for; an early exit shows in the log
 }
 
 func (p *process) exited() bool {
+	if p.done == nil {
+		return !p.id.alive()
+	}
 	select {
 	case <-p.done:
 		return true
@@ -69,19 +89,49 @@ func (p *process) stop(grace time.Duration) error {
 	if p.exited() {
 		return nil
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
+	p.signal(syscall.SIGTERM)
+	if p.wait(grace) {
 		return nil
-	case <-time.After(grace):
 	}
-	_ = p.cmd.Process.Kill()
-	select {
-	case <-p.done:
+	p.signal(syscall.SIGKILL)
+	if p.wait(10 * time.Second) {
 		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("stop %s: pid %d did not exit after SIGKILL", p.name, p.cmd.Process.Pid)
 	}
+	return fmt.Errorf("stop %s: pid %d did not exit after SIGKILL", p.name, p.id.PID)
+}
+
+// signal signals the child; an attached one only while it is still the
+// process it was (see procID).
+func (p *process) signal(sig syscall.Signal) {
+	if p.cmd != nil {
+		_ = p.cmd.Process.Signal(sig)
+		return
+	}
+	if p.id.alive() {
+		_ = syscall.Kill(p.id.PID, sig)
+	}
+}
+
+// wait waits at most d for the child to exit and reports whether it did.
+// An attached child is not this process's to reap: its exit shows as its
+// PID gone, reused or a zombie.
+func (p *process) wait(d time.Duration) bool {
+	if p.done != nil {
+		select {
+		case <-p.done:
+			return true
+		case <-time.After(d):
+			return false
+		}
+	}
+	deadline := time.Now().Add(d)
+	for p.id.alive() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
 }
 
 // tail returns the last n lines of the log, for error messages.

@@ -1,8 +1,19 @@
-// Command demo shows braid attaching the example pods of examples/ on this
-// machine: a real etcd and kube-apiserver on loopback, braid called through
-// libcni as containerd calls it, the reference plugins doing the work. It
-// needs root and the binaries of `make tools build`; `make demo` runs it.
-// Whatever happens, it removes everything it created before it exits.
+// Command demo runs braid on a single-node Kubernetes cluster on this
+// machine and leaves it running for you to look at.
+//
+// `demo up` (`make demo`) starts etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, containerd and a kubelet, gives the
+// node a primary network (bridge braid-cni0, host-local 10.244.0.0/24),
+// installs braid from deployments/ as an operator would, applies the NADs and
+// pods of examples/, and shows each pod's interfaces and network-status.
+// The processes outlive the command; what it changed on the host is recorded
+// under /var/lib/braid-demo.
+//
+// `demo down` (`make demo-down`) deletes the example pods while braid is still
+// installed, so that the kubelet runs braid's DEL, stops every process and
+// puts the host back as it was. With nothing up it says so.
+//
+// Both need root and the binaries of `make tools build`.
 package main
 
 import (
@@ -11,135 +22,68 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
-
-	"github.com/containernetworking/cni/libcni"
-	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
-	"github.com/vishvananda/netlink"
-	"k8s.io/client-go/kubernetes"
-
-	"github.com/braid-cni/braid/e2e/framework"
 )
 
-const (
-	// deadline bounds the run but not the cleanup, which gets its own
-	// context so that an interrupted or timed-out run is cleaned up too.
-	deadline       = 2 * time.Minute
-	cleanupTimeout = 45 * time.Second
-)
-
-// demo is one run: where it writes, the control plane, the runtime's view of
-// braid and the steps that undo what the run did.
-type demo struct {
-	root, dir string // repository root; temporary directory of the run
-	out       io.Writer
-	cp        *framework.ControlPlane
-	kube      kubernetes.Interface
-	nads      nadclientset.Interface
-	cni       *libcni.CNIConfig         // the runtime's libcni; finds braid in bin/
-	list      *libcni.NetworkConfigList // the runtime's conflist holding braid
-	undo      []undoStep
-}
-
-type undoStep struct {
-	what string
-	fn   func(context.Context) error
-}
+const usage = "usage: demo up|down (as root; `make demo`, `make demo-down`)"
 
 func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	verbs := map[string]func(context.Context, io.Writer) error{"up": up, "down": down}
+	verb, ok := verbs[os.Args[1]]
+	if !ok {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if os.Geteuid() != 0 {
+		fmt.Fprintf(os.Stderr, "demo %s: needs root (it runs a kubelet and containerd and changes the host's CNI directories): "+
+			"run it as root, e.g. `sudo make demo`\n", os.Args[1])
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Stdout)
+	err := verb(ctx, os.Stdout)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
+		fmt.Fprintf(os.Stderr, "demo %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out io.Writer) (err error) {
-	ctx, cancel := context.WithTimeout(ctx, deadline)
-	defer cancel()
-	root, err := framework.RepoRoot()
-	if err != nil {
-		return fmt.Errorf("%w (run the demo from the repository)", err)
-	}
-	if err := preflight(root); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "braid-demo-")
-	if err != nil {
-		return fmt.Errorf("create temporary directory: %w", err)
-	}
-	d := &demo{root: root, dir: dir, out: out}
-	d.onCleanup("remove "+dir, func(context.Context) error { return os.RemoveAll(dir) })
-	d.onCleanup("check that nothing is left", d.checkReleased)
-	defer func() { err = errors.Join(err, d.cleanup()) }()
-	start := time.Now()
-	for _, step := range []func(context.Context) error{d.startControlPlane, d.layOutNode, d.applyExamples, d.attachPods} {
-		if err := step(ctx); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(out, "\nall example pods attached in %v; cleaning up\n", since(start))
-	return nil
+// warnLog receives the framework's log and keeps its warnings: Stop reports
+// what it could not put back only there.
+type warnLog struct {
+	mu       sync.Mutex
+	warnings []string
 }
 
-// preflight checks for root, for a veth left over by a killed run, and names
-// every missing binary at once.
-func preflight(root string) error {
-	if os.Geteuid() != 0 {
-		return errors.New("needs root (it creates network namespaces, bridges and a veth pair): run it as root, e.g. `sudo make demo`")
+func (w *warnLog) Write(p []byte) (int, error) {
+	if line := string(p); strings.Contains(line, "level=WARN") {
+		w.mu.Lock()
+		w.warnings = append(w.warnings, strings.TrimSpace(line))
+		w.mu.Unlock()
 	}
+	return len(p), nil
+}
+
+// take returns the warnings logged since the last call.
+func (w *warnLog) take() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	var errs []error
-	for _, name := range []string{macvlanMaster, macvlanPeer} {
-		if _, err := netlink.LinkByName(name); err == nil {
-			errs = append(errs, fmt.Errorf("link %s exists, left over from a killed run: `ip link del %s`", name, macvlanMaster))
-		}
+	for _, line := range w.warnings {
+		errs = append(errs, errors.New(line))
 	}
-	for _, bin := range []string{"braid", "plugins/bridge", "plugins/host-local", "plugins/macvlan", "plugins/static", "plugins/tuning"} {
-		if _, err := os.Stat(filepath.Join(root, "bin", bin)); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		errs = append(errs, err)
-	}
-	if _, err := (framework.Options{}).Resolve(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("cannot start (binaries come from `make tools build`):\n%w", err)
-	}
-	return nil
-}
-
-// onCleanup registers a step; cleanup runs them in reverse order.
-func (d *demo) onCleanup(what string, fn func(context.Context) error) {
-	d.undo = append(d.undo, undoStep{what: what, fn: fn})
-}
-
-// cleanup runs every step even when one fails, and reports them all.
-func (d *demo) cleanup() error {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-	defer cancel()
-	var errs []error
-	for i := len(d.undo) - 1; i >= 0; i-- {
-		if err := d.undo[i].fn(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("cleanup: %s: %w", d.undo[i].what, err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	fmt.Fprintf(d.out, "cleanup: everything released: braid DEL for every pod, netns, bridges and veth deleted, no host-local "+
-		"lease or braid journal entry left, pods and NADs deleted, control plane stopped, %s removed\n", d.dir)
-	return nil
+	w.warnings = nil
+	return errors.Join(errs...)
 }
 
 func since(t time.Time) time.Duration {
-	return time.Since(t).Round(time.Millisecond)
+	return time.Since(t).Round(100 * time.Millisecond)
 }
