@@ -19,6 +19,12 @@ type PodGetter interface {
 	GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error)
 }
 
+// freshPodGetter is a PodGetter backed by a cache that can also read past
+// it (the daemon's informers).
+type freshPodGetter interface {
+	FreshPod(ctx context.Context, namespace, name string) (*corev1.Pod, error)
+}
+
 // Request is what the runtime asked for.
 type Request struct {
 	ContainerID string
@@ -104,6 +110,15 @@ func (b *Builder) pod(ctx context.Context, ref PodRef) (*corev1.Pod, error) {
 	}
 	if err != nil {
 		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("get pod %s/%s: %v", ref.Namespace, ref.Name, err), "")
+	}
+	if ref.UID != "" && string(pod.UID) != ref.UID {
+		// A cache may still hold the pod this one replaced: ask once more,
+		// past the cache, before telling the runtime to come back.
+		if fresh, ok := b.Pods.(freshPodGetter); ok {
+			if pod, err = fresh.FreshPod(ctx, ref.Namespace, ref.Name); err != nil {
+				return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("get pod %s/%s: %v", ref.Namespace, ref.Name, err), "")
+			}
+		}
 	}
 	if ref.UID != "" && string(pod.UID) != ref.UID {
 		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("pod %s/%s has UID %s, the runtime asked for %s (the pod was recreated)", ref.Namespace, ref.Name, pod.UID, ref.UID), "")

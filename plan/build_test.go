@@ -625,3 +625,57 @@ func wantCNIError(t *testing.T, err error, code uint, parts ...string) {
 		}
 	}
 }
+
+// stalePods is a cache that still holds the pod a recreated one replaced;
+// FreshPod reads past it.
+type stalePods struct {
+	cached, fresh *corev1.Pod
+	freshReads    int
+}
+
+func (s *stalePods) GetPod(context.Context, string, string) (*corev1.Pod, error) {
+	return s.cached, nil
+}
+
+func (s *stalePods) FreshPod(context.Context, string, string) (*corev1.Pod, error) {
+	s.freshReads++
+	return s.fresh, nil
+}
+
+// TestBuildStaleCache: a UID mismatch from a cache is checked once against
+// the API before the runtime is told to try again.
+func TestBuildStaleCache(t *testing.T) {
+	tests := []struct {
+		name     string
+		fresh    *corev1.Pod
+		wantCode uint
+	}{
+		{name: "the API has the new pod", fresh: newPod("ns", "p", "uid-1", nil)},
+		{name: "the API has the old pod too", fresh: newPod("ns", "p", "uid-2", nil), wantCode: types.ErrTryAgainLater},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pods := &stalePods{cached: newPod("ns", "p", "uid-2", nil), fresh: tt.fresh}
+			cluster := filepath.Join(t.TempDir(), "cluster.conflist")
+			if err := os.WriteFile(cluster, []byte(clusterList), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			nc, err := netconf.Parse(fmt.Appendf(nil, `{"cniVersion":"1.0.0","name":"braid","type":"braid","clusterNetwork":%q}`, cluster))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := &plan.Builder{Conf: nc, Pods: pods, Resolver: &nad.Resolver{NADs: fixtureNADs(), ConfDir: nc.ConfDir}, Log: slog.New(slog.DiscardHandler)}
+			_, err = b.Build(context.Background(), plan.Request{ContainerID: "c1", IfName: "eth0", Pod: plan.PodRef{Namespace: "ns", Name: "p", UID: "uid-1"}})
+			if pods.freshReads != 1 {
+				t.Errorf("FreshPod read %d times, want 1", pods.freshReads)
+			}
+			var te *types.Error
+			switch {
+			case tt.wantCode == 0 && err != nil:
+				t.Fatalf("Build: %v", err)
+			case tt.wantCode != 0 && (!errors.As(err, &te) || te.Code != tt.wantCode):
+				t.Fatalf("Build error = %v, want code %d", err, tt.wantCode)
+			}
+		})
+	}
+}
