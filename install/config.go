@@ -31,6 +31,9 @@ type Options struct {
 	NamespaceIsolation      bool
 	GlobalNamespaces        string
 	ReadinessIndicatorFile  string
+	// DaemonSocketDir, when set, makes braid a shim that forwards to the
+	// node daemon (thick mode).
+	DaemonSocketDir string
 }
 
 // withDefaults returns o with its empty fields set to their defaults.
@@ -69,6 +72,7 @@ type pluginConf struct {
 	NamespaceIsolation     bool            `json:"namespaceIsolation,omitempty"`
 	GlobalNamespaces       string          `json:"globalNamespaces,omitempty"`
 	ReadinessIndicatorFile string          `json:"readinessindicatorfile,omitempty"`
+	DaemonSocketDir        string          `json:"daemonSocketDir,omitempty"`
 }
 
 // Config returns braid's conflist for the primary config primary, read
@@ -95,6 +99,7 @@ func Config(primaryFile string, primary []byte, o Options) ([]byte, error) {
 		NamespaceIsolation:     o.NamespaceIsolation,
 		GlobalNamespaces:       o.GlobalNamespaces,
 		ReadinessIndicatorFile: o.ReadinessIndicatorFile,
+		DaemonSocketDir:        o.DaemonSocketDir,
 	}
 	list := conflist{CNIVersion: p.cniVersion, Name: o.Name, Plugins: []pluginConf{plugin}}
 	if err := check(list); err != nil {
