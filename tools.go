@@ -5,8 +5,6 @@
 package braid
 
 import (
-	_ "github.com/fsnotify/fsnotify"
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/prometheus/client_golang/prometheus/promhttp"
-	_ "k8s.io/client-go/informers"
 )
