@@ -60,6 +60,10 @@ type NetConf struct {
 	// RuntimeConfig holds the runtime's capability arguments (portMappings,
 	// bandwidth, ...), passed through to delegates.
 	RuntimeConfig map[string]any `json:"runtimeConfig,omitempty"`
+	// DaemonSocketDir turns braid into a shim (thick mode): every verb is
+	// forwarded to the braidd daemon listening on braid.sock in this
+	// directory. Empty: braid runs the verbs itself (thin mode).
+	DaemonSocketDir string `json:"daemonSocketDir,omitempty"`
 }
 
 // MarshalJSON encodes every field. Without it the MarshalJSON that

@@ -119,6 +119,18 @@ func TestParseDefaults(t *testing.T) {
 			},
 		},
 		{
+			name: "daemonSocketDir kept as given",
+			conf: `{"cniVersion":"1.0.0","clusterNetwork":"calico","daemonSocketDir":"/run/braid"}`,
+			want: NetConf{
+				ConfDir:          DefaultConfDir,
+				CNIDir:           DefaultCNIDir,
+				BinDir:           DefaultBinDir,
+				MultusNamespace:  DefaultMultusNamespace,
+				SystemNamespaces: []string{DefaultSystemNamespace},
+				DaemonSocketDir:  "/run/braid",
+			},
+		},
+		{
 			name: "explicit empty systemNamespaces stays empty",
 			conf: `{"cniVersion":"1.0.0","clusterNetwork":"calico","systemNamespaces":[]}`,
 			want: NetConf{
@@ -226,6 +238,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "binDir relative entry", data: withKeys(t, map[string]any{"binDir": "/opt/cni/bin:bin"}), want: []string{`key "binDir"`, `"bin"`}},
 		{name: "binDir empty entry", data: withKeys(t, map[string]any{"binDir": "/opt/cni/bin:"}), want: []string{`key "binDir"`, `""`}},
 		{name: "readinessindicatorfile relative", data: withKeys(t, map[string]any{"readinessindicatorfile": "ready"}), want: []string{`key "readinessindicatorfile"`, "absolute"}},
+		{name: "daemonSocketDir relative", data: withKeys(t, map[string]any{"daemonSocketDir": "run/braid"}), want: []string{`key "daemonSocketDir"`, `"run/braid"`, "absolute"}},
 		{name: "type error bool", data: withKeys(t, map[string]any{"namespaceIsolation": "yes"}), want: []string{`key "namespaceIsolation"`, "want bool, got string"}},
 		{name: "type error list", data: withKeys(t, map[string]any{"systemNamespaces": "kube-system"}), want: []string{`key "systemNamespaces"`, "want array, got string"}},
 		{name: "type error string", data: withKeys(t, map[string]any{"binDir": []string{"/opt/cni/bin"}}), want: []string{`key "binDir"`, "want string, got array"}},

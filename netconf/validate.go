@@ -109,6 +109,9 @@ func (c *NetConf) validatePaths() error {
 	if c.ReadinessIndicatorFile != "" {
 		paths = append(paths, keyValue{"readinessindicatorfile", c.ReadinessIndicatorFile})
 	}
+	if c.DaemonSocketDir != "" {
+		paths = append(paths, keyValue{"daemonSocketDir", c.DaemonSocketDir})
+	}
 	for _, p := range paths {
 		if !filepath.IsAbs(p.value) {
 			return invalidKey(p.key, "%q is not an absolute path", p.value)

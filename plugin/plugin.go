@@ -38,6 +38,9 @@ type Plugin struct {
 	// kubeconfig, built per call (the thin plugin); the daemon passes one
 	// backed by its informers.
 	Connect func(conf *netconf.NetConf) (*API, error)
+	// Daemon marks the plugin braidd runs: it never forwards, even when
+	// the config names a daemonSocketDir.
+	Daemon bool
 }
 
 // API is what braid reads from and writes to the API server. A nil API (no
@@ -75,11 +78,7 @@ type call struct {
 	req      plan.Request
 }
 
-func (p *Plugin) setup(args *skel.CmdArgs) (*call, error) {
-	conf, err := netconf.Parse(args.StdinData)
-	if err != nil {
-		return nil, err
-	}
+func (p *Plugin) setup(conf *netconf.NetConf, args *skel.CmdArgs) (*call, error) {
 	log, closeLog, err := newLogger(conf, p.Stderr)
 	if err != nil {
 		return nil, err

@@ -10,12 +10,24 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/braid-cni/braid/nad"
+	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plan"
 )
 
-// do runs one verb: wiring from the config, one deadline, the log closed after.
-func (p *Plugin) do(args *skel.CmdArgs, verb func(ctx context.Context, c *call) error) error {
-	c, err := p.setup(args)
+// do runs one verb: forwarded to the daemon when the config names one, or
+// here: wiring from the config, one deadline, the log closed after. command
+// is the verb's CNI_COMMAND.
+func (p *Plugin) do(args *skel.CmdArgs, command string, verb func(ctx context.Context, c *call) error) error {
+	conf, err := netconf.Parse(args.StdinData)
+	if err != nil {
+		return err
+	}
+	if p.forwards(conf) {
+		if handled, err := p.forward(conf, command, args); handled {
+			return err
+		}
+	}
+	c, err := p.setup(conf, args)
 	if err != nil {
 		return err
 	}
@@ -27,7 +39,7 @@ func (p *Plugin) do(args *skel.CmdArgs, verb func(ctx context.Context, c *call) 
 
 // Add attaches the cluster network and every network the pod selects.
 func (p *Plugin) Add(args *skel.CmdArgs) error {
-	return p.do(args, func(ctx context.Context, c *call) error {
+	return p.do(args, "ADD", func(ctx context.Context, c *call) error {
 		if err := waitReadiness(ctx, c.conf.ReadinessIndicatorFile, p.ReadinessTimeout); err != nil {
 			return err
 		}
@@ -50,7 +62,7 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 // Del detaches everything. It needs no API server when the journal has the
 // plan, and never fails for a container it knows nothing about.
 func (p *Plugin) Del(args *skel.CmdArgs) error {
-	return p.do(args, func(ctx context.Context, c *call) error {
+	return p.do(args, "DEL", func(ctx context.Context, c *call) error {
 		pl := c.planForDel(ctx, args.ContainerID)
 		if pl == nil {
 			return nil
@@ -93,7 +105,7 @@ func (c *call) planForDel(ctx context.Context, containerID string) *plan.Plan {
 
 // Check checks every journaled attachment.
 func (p *Plugin) Check(args *skel.CmdArgs) error {
-	return p.do(args, func(ctx context.Context, c *call) error {
+	return p.do(args, "CHECK", func(ctx context.Context, c *call) error {
 		pl, err := c.attacher.Load(args.ContainerID)
 		if err != nil {
 			return types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("CHECK of container %s: no usable journal entry (was ADD run?)", args.ContainerID), err.Error())
@@ -104,7 +116,7 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 
 // Status asks the cluster network whether it is ready.
 func (p *Plugin) Status(args *skel.CmdArgs) error {
-	return p.do(args, func(ctx context.Context, c *call) error {
+	return p.do(args, "STATUS", func(ctx context.Context, c *call) error {
 		c.req.Pod = plan.PodRef{}
 		pl, err := c.builder.Build(ctx, c.req)
 		if err != nil {
@@ -116,7 +128,7 @@ func (p *Plugin) Status(args *skel.CmdArgs) error {
 
 // GC deletes journaled containers the runtime no longer knows.
 func (p *Plugin) GC(args *skel.CmdArgs) error {
-	return p.do(args, func(ctx context.Context, c *call) error {
+	return p.do(args, "GC", func(ctx context.Context, c *call) error {
 		return c.attacher.GC(ctx, c.conf.ValidAttachments)
 	})
 }

@@ -1,0 +1,176 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/braid-cni/braid/plugin"
+	"github.com/braid-cni/braid/shim"
+)
+
+// fakeExec runs no binary (as plugin's fake exec): every plugin is found in
+// /fake/bin, ADD answers a result for CNI_IFNAME, the other verbs print
+// nothing. With hold set, ADD first tells entered and then waits for hold.
+type fakeExec struct {
+	version.PluginDecoder
+	mu      sync.Mutex
+	calls   []string // "COMMAND plugin container ifname"
+	hold    chan struct{}
+	entered chan struct{}
+}
+
+var _ invoke.Exec = (*fakeExec)(nil)
+
+func (f *fakeExec) FindInPath(plugin string, _ []string) (string, error) {
+	return filepath.Join("/fake/bin", plugin), nil
+}
+
+func (f *fakeExec) ExecPlugin(_ context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
+	env := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	cmd := env["CNI_COMMAND"]
+	f.mu.Lock()
+	f.calls = append(f.calls, fmt.Sprintf("%s %s %s %s", cmd, filepath.Base(pluginPath), env["CNI_CONTAINERID"], env["CNI_IFNAME"]))
+	f.mu.Unlock()
+	if cmd != "ADD" {
+		return nil, nil
+	}
+	if f.hold != nil {
+		f.entered <- struct{}{}
+		<-f.hold
+	}
+	var conf struct {
+		CNIVersion string `json:"cniVersion"`
+	}
+	if err := json.Unmarshal(stdin, &conf); err != nil {
+		return nil, fmt.Errorf("fake %s: stdin: %w", pluginPath, err)
+	}
+	return []byte(fmt.Sprintf(`{"cniVersion":%q,"interfaces":[{"name":%q,"sandbox":%q}],`+
+		`"ips":[{"address":"10.244.0.5/24","gateway":"10.244.0.1","interface":0}]}`,
+		conf.CNIVersion, env["CNI_IFNAME"], env["CNI_NETNS"])), nil
+}
+
+func (f *fakeExec) seen() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// env is a daemon's plugin on temp dirs with a fake exec, and a config
+// that names the daemon's socket dir, as the shim's does.
+type env struct {
+	exec      *fakeExec
+	plugin    *plugin.Plugin
+	socketDir string
+	stdin     []byte
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	cluster := filepath.Join(dir, "cluster.conflist")
+	const conflist = `{"cniVersion":"1.0.0","name":"podnet","plugins":[{"type":"ptp"}]}`
+	if err := os.WriteFile(cluster, []byte(conflist), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{exec: &fakeExec{}, socketDir: filepath.Join(dir, "run", "braid")}
+	stdin, err := json.Marshal(map[string]any{
+		"cniVersion": "1.0.0", "name": "braid", "type": "braid",
+		"clusterNetwork": cluster, "cniDir": filepath.Join(dir, "cni"),
+		"confDir": filepath.Join(dir, "net.d"), "logToStderr": false,
+		"daemonSocketDir": e.socketDir,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.stdin = stdin
+	e.plugin = &plugin.Plugin{Stdout: io.Discard, Stderr: io.Discard, Exec: e.exec, Timeout: time.Minute}
+	return e
+}
+
+func (e *env) args(id string) *skel.CmdArgs {
+	return &skel.CmdArgs{
+		ContainerID: id,
+		Netns:       "/var/run/netns/" + id,
+		IfName:      "eth0",
+		Args:        "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web;K8S_POD_UID=uid-1",
+		Path:        "/opt/cni/bin",
+		StdinData:   e.stdin,
+	}
+}
+
+func (e *env) sock() string { return shim.SocketPath(e.socketDir) }
+
+// serving is a Serve running until the test ends.
+type serving struct {
+	stop func()        // ends Serve's ctx
+	done chan struct{} // closed when Serve returned
+	err  error         // what it returned, once done
+}
+
+// serve runs s on the env's socket and waits until it answers.
+func (e *env) serve(t *testing.T, s *Server) *serving {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sv := &serving{stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(sv.done)
+		sv.err = s.Serve(ctx, e.socketDir)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-sv.done
+	})
+	eventually(t, "the daemon answers", func() bool {
+		resp, err := socketClient(e.sock()).Get("http://braid/healthz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return sv
+}
+
+// socketClient is an HTTP client for the daemon's socket.
+func socketClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+		DisableKeepAlives: true,
+	}}
+}
+
+// eventually waits for cond, failing the test if it never holds. It waits
+// for a state, not for a time: the bound only keeps a broken test from
+// hanging.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting until %s", what)
+		}
+	}
+}
+
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

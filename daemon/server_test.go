@@ -1,0 +1,276 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/braid-cni/braid/plugin"
+	"github.com/braid-cni/braid/shim"
+)
+
+func TestServeSocketModes(t *testing.T) {
+	e := newEnv(t)
+	// A directory left too open and a socket left by a daemon that died.
+	if err := os.MkdirAll(e.socketDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: e.sock(), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	_ = ln.Close()
+
+	e.serve(t, &Server{Plugin: e.plugin})
+	for path, want := range map[string]fs.FileMode{e.socketDir: 0o700, e.sock(): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s mode = %o, want %o", path, got, want)
+		}
+	}
+	if fi, _ := os.Stat(e.sock()); fi.Mode().Type() != fs.ModeSocket {
+		t.Errorf("%s is %s, want a socket", e.sock(), fi.Mode().Type())
+	}
+}
+
+// TestServeRefusesLiveSocket: a second daemon does not take the socket of
+// one that answers.
+func TestServeRefusesLiveSocket(t *testing.T) {
+	e := newEnv(t)
+	e.serve(t, &Server{Plugin: e.plugin})
+	err := (&Server{Plugin: e.plugin}).Serve(context.Background(), e.socketDir)
+	if err == nil || !strings.Contains(err.Error(), "another braid daemon") {
+		t.Errorf("second Serve = %v, want it refused", err)
+	}
+}
+
+// TestAddRoundTrip: ADD through the shim prints what the plugin prints when
+// it runs the verb itself, and DEL through the shim undoes it.
+func TestAddRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	args := e.args("c1")
+	direct := *e.plugin
+	var want bytes.Buffer
+	direct.Stdout, direct.Daemon = &want, true
+	if err := direct.Add(args); err != nil {
+		t.Fatalf("direct Add: %v", err)
+	}
+	if err := direct.Del(args); err != nil {
+		t.Fatalf("direct Del: %v", err)
+	}
+
+	e.serve(t, &Server{Plugin: e.plugin})
+	resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("ADD", args))
+	if err != nil {
+		t.Fatalf("Forward: %v", err)
+	}
+	if resp.Error != nil || string(resp.Stdout) != want.String() {
+		t.Errorf("forwarded ADD = %q, %v; want %q", resp.Stdout, resp.Error, want.String())
+	}
+	// The whole shim: the plugin as the runtime runs it, config unchanged.
+	var got bytes.Buffer
+	sh := &plugin.Plugin{Stdout: &got, Stderr: io.Discard, Timeout: e.plugin.Timeout}
+	if err := sh.Del(args); err != nil {
+		t.Fatalf("shim Del: %v", err)
+	}
+	if err := sh.Add(e.args("c2")); err != nil {
+		t.Fatalf("shim Add: %v", err)
+	}
+	if want := strings.ReplaceAll(want.String(), "/c1", "/c2"); got.String() != want {
+		t.Errorf("shim printed %q, want %q", got.String(), want)
+	}
+	wantCalls := []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0", "ADD ptp c1 eth0", "DEL ptp c1 eth0", "ADD ptp c2 eth0"}
+	if got := e.exec.seen(); !slices.Equal(got, wantCalls) {
+		t.Errorf("exec calls = %q, want %q", got, wantCalls)
+	}
+}
+
+// TestNotReady: before the caches sync, ADD is to be retried and STATUS
+// reports the plugin unavailable, at once; DEL, CHECK and GC work from the
+// journal.
+func TestNotReady(t *testing.T) {
+	tests := []struct {
+		command  string
+		wantCode uint // 0: success
+		wantRun  []string
+	}{
+		{"ADD", types.ErrTryAgainLater, nil},
+		{"STATUS", codeNotAvailable, nil},
+		{"DEL", 0, []string{"DEL ptp c1 eth0"}},
+		{"GC", 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.command, func(t *testing.T) {
+			e := newEnv(t)
+			e.serve(t, &Server{Plugin: e.plugin, Ready: func() bool { return false }})
+			resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest(tt.command, e.args("c1")))
+			if err != nil {
+				t.Fatalf("Forward: %v", err)
+			}
+			switch {
+			case tt.wantCode == 0 && resp.Error != nil:
+				t.Errorf("%s = %+v, want success", tt.command, resp.Error)
+			case tt.wantCode != 0 && (resp.Error == nil || resp.Error.Code != tt.wantCode || !strings.Contains(resp.Error.Msg, "caches not synced")):
+				t.Errorf("%s = %+v, want code %d: caches not synced", tt.command, resp.Error, tt.wantCode)
+			}
+			if got := e.exec.seen(); !slices.Equal(got, tt.wantRun) {
+				t.Errorf("exec calls = %q, want %q", got, tt.wantRun)
+			}
+		})
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		wantCode uint
+	}{
+		{"unknown command", `{"command":"VERSION","containerID":"c1"}`, types.ErrInvalidEnvironmentVariables},
+		{"no command", `{"containerID":"c1"}`, types.ErrInvalidEnvironmentVariables},
+		{"not JSON", `ADD c1`, types.ErrDecodingFailure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.serve(t, &Server{Plugin: e.plugin})
+			hresp, err := socketClient(e.sock()).Post("http://braid"+shim.Path, "application/json", strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = hresp.Body.Close() }()
+			var resp shim.Response
+			if err := jsonDecode(hresp.Body, &resp); err != nil || hresp.StatusCode != http.StatusOK {
+				t.Fatalf("answer %s: %v", hresp.Status, err)
+			}
+			if resp.Error == nil || resp.Error.Code != tt.wantCode {
+				t.Errorf("answer = %+v, want code %d", resp.Error, tt.wantCode)
+			}
+			if got := e.exec.seen(); len(got) != 0 {
+				t.Errorf("exec calls = %q, want none", got)
+			}
+		})
+	}
+}
+
+// TestGracefulShutdown: once ctx ends the socket is gone for new calls,
+// and the ADD in flight still finishes and is answered.
+func TestGracefulShutdown(t *testing.T) {
+	e := newEnv(t)
+	e.exec.hold, e.exec.entered = make(chan struct{}), make(chan struct{})
+	sv := e.serve(t, &Server{Plugin: e.plugin})
+	type answer struct {
+		resp *shim.Response
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("ADD", e.args("c1")))
+		got <- answer{resp, err}
+	}()
+	<-e.exec.entered
+	sv.stop()
+	eventually(t, "the socket is gone", func() bool {
+		_, err := os.Stat(e.sock())
+		return err != nil
+	})
+	select {
+	case <-sv.done:
+		t.Fatalf("Serve returned %v with an ADD in flight", sv.err)
+	default:
+	}
+	close(e.exec.hold)
+	a := <-got
+	if a.err != nil || a.resp.Error != nil || !bytes.Contains(a.resp.Stdout, []byte(`"eth0"`)) {
+		t.Fatalf("in-flight ADD = %+v, %v; want its result", a.resp, a.err)
+	}
+	<-sv.done
+	if sv.err != nil {
+		t.Errorf("Serve = %v, want nil after a graceful stop", sv.err)
+	}
+}
+
+func TestProbes(t *testing.T) {
+	var ready atomic.Bool
+	s := &Server{Plugin: &plugin.Plugin{}, Ready: ready.Load}
+	for _, h := range []http.Handler{s.OpsHandler(), s.Handler()} {
+		if code := get(t, h, "/healthz"); code != http.StatusOK {
+			t.Errorf("/healthz = %d, want 200", code)
+		}
+		ready.Store(false)
+		if code := get(t, h, "/readyz"); code != http.StatusServiceUnavailable {
+			t.Errorf("/readyz before sync = %d, want 503", code)
+		}
+		ready.Store(true)
+		if code := get(t, h, "/readyz"); code != http.StatusOK {
+			t.Errorf("/readyz after sync = %d, want 200", code)
+		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t)
+	s := &Server{Plugin: e.plugin, Registry: prometheus.NewRegistry()}
+	e.serve(t, s)
+	for _, command := range []string{"ADD", "DEL"} {
+		if _, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest(command, e.args("c1"))); err != nil {
+			t.Fatalf("Forward %s: %v", command, err)
+		}
+	}
+	rec := httptest.NewRecorder()
+	s.OpsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{
+		`braid_requests_total{result="ok",verb="ADD"} 1`,
+		`braid_requests_total{result="ok",verb="DEL"} 1`,
+		`braid_request_duration_seconds_count{result="ok",verb="ADD"} 1`,
+		`braid_requests_in_flight 0`,
+		`braid_requests_waiting 0`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, rec.Body)
+		}
+	}
+}
+
+func TestOpsEndpoints(t *testing.T) {
+	tests := []struct {
+		name string
+		s    *Server
+		path string
+		want int
+	}{
+		{"no registry, no metrics", &Server{}, "/metrics", http.StatusNotFound},
+		{"pprof off", &Server{}, "/debug/pprof/", http.StatusNotFound},
+		{"pprof on", &Server{EnablePprof: true}, "/debug/pprof/", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code := get(t, tt.s.OpsHandler(), tt.path); code != tt.want {
+				t.Errorf("GET %s = %d, want %d", tt.path, code, tt.want)
+			}
+		})
+	}
+}
+
+func get(t *testing.T, h http.Handler, path string) int {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code
+}

@@ -1,0 +1,92 @@
+package netconf
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"runtime"
+)
+
+// Daemon defaults, filled in by ParseDaemon.
+const (
+	DefaultSocketDir    = "/run/braid"
+	DefaultCNIConfigDir = "/etc/cni/net.d"
+	DefaultConfigName   = "00-braid.conflist"
+)
+
+// DaemonConf is braidd's configuration: every plugin key (kubeconfig, log
+// settings, and the paths written into the shim's config by autoconfig)
+// plus the daemon's own.
+type DaemonConf struct {
+	NetConf
+	// SocketDir holds braid.sock, the shim's way in. Default DefaultSocketDir.
+	SocketDir string `json:"socketDir,omitempty"`
+	// NodeName selects the pods to cache: default $NODE_NAME, else the hostname.
+	NodeName string `json:"nodeName,omitempty"`
+	// MetricsAddr serves /metrics, /healthz and /readyz; empty: off.
+	MetricsAddr string `json:"metricsAddr,omitempty"`
+	EnablePprof bool   `json:"enablePprof,omitempty"`
+	// MaxConcurrent bounds in-flight CNI requests. Default 4 × CPUs.
+	MaxConcurrent int `json:"maxConcurrent,omitempty"`
+	// ParallelAttach attaches independent secondary networks concurrently.
+	ParallelAttach bool `json:"parallelAttach,omitempty"`
+	// Autoconfig writes ConfigName in CNIConfigDir, wrapping the node's
+	// primary config, and keeps it current.
+	Autoconfig         bool   `json:"autoconfig,omitempty"`
+	CNIConfigDir       string `json:"cniConfigDir,omitempty"`
+	ConfigName         string `json:"configName,omitempty"`
+	RemoveConfigOnExit bool   `json:"removeConfigOnExit,omitempty"`
+}
+
+// ParseDaemon decodes braidd's config file. Unlike the plugin's, it needs
+// no cluster network (the shim's config names it per request) nor
+// cniVersion. Errors are code 7 naming the key, like Parse's.
+func ParseDaemon(data []byte, getenv func(string) string, hostname func() (string, error)) (*DaemonConf, error) {
+	var c DaemonConf
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, decodeError(err)
+	}
+	c.setDefaults()
+	if c.SocketDir == "" {
+		c.SocketDir = DefaultSocketDir
+	}
+	if c.CNIConfigDir == "" {
+		c.CNIConfigDir = DefaultCNIConfigDir
+	}
+	if c.ConfigName == "" {
+		c.ConfigName = DefaultConfigName
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = 4 * runtime.NumCPU()
+	}
+	if c.NodeName == "" {
+		c.NodeName = getenv("NODE_NAME")
+	}
+	if c.NodeName == "" {
+		name, err := hostname()
+		if err != nil {
+			return nil, invalidKey("nodeName", "not set, no $NODE_NAME, and no hostname: %v", err)
+		}
+		c.NodeName = name
+	}
+	return &c, c.validateDaemon()
+}
+
+func (c *DaemonConf) validateDaemon() error {
+	for _, check := range []func() error{c.validateLogLevel, c.validateNamespaces, c.validatePaths} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	for _, p := range []struct{ key, value string }{{"socketDir", c.SocketDir}, {"cniConfigDir", c.CNIConfigDir}} {
+		if !filepath.IsAbs(p.value) {
+			return invalidKey(p.key, "%q is not an absolute path", p.value)
+		}
+	}
+	if filepath.Base(c.ConfigName) != c.ConfigName || filepath.Ext(c.ConfigName) != ".conflist" {
+		return invalidKey("configName", "%q must be a file name ending in .conflist", c.ConfigName)
+	}
+	if c.MaxConcurrent < 1 {
+		return invalidKey("maxConcurrent", "%d: want at least 1", c.MaxConcurrent)
+	}
+	return nil
+}
