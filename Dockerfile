@@ -1,5 +1,5 @@
 # The braid image the thin DaemonSet runs (deployments/daemonset-thin.yaml):
-# the plugin and its installer under /usr/src/braid/bin. Static binaries, so
+# the plugin, its installer and the node daemon under /usr/src/braid/bin. Static binaries, so
 # the final stage needs nothing else.
 FROM golang:1.26 AS build
 WORKDIR /src
@@ -9,5 +9,5 @@ COPY . .
 RUN make build
 
 FROM scratch
-COPY --from=build /src/bin/braid /src/bin/braid-install /usr/src/braid/bin/
+COPY --from=build /src/bin/braid /src/bin/braid-install /src/bin/braidd /usr/src/braid/bin/
 ENTRYPOINT ["/usr/src/braid/bin/braid-install"]

@@ -19,129 +19,133 @@ import (
 // lives in confDir; ADD, the interfaces, the merged result, network-status,
 // CHECK, DEL and the IP leases.
 func TestAttach(t *testing.T) {
-	for _, v := range versions {
-		t.Run(v, func(t *testing.T) {
-			n := newNode(t, v)
-			n.createNAD(n.namespace, "blue", n.bridgeNet("blue", 1, false))
-			green := map[string]any{
-				"cniVersion": v,
-				"name":       "green",
-				"plugins": []any{
-					n.bridgeNet("green", 2, false),
-					map[string]any{"type": "tuning", "sysctl": map[string]any{"net.ipv4.conf.IFNAME.arp_notify": "1"}},
-				},
-			}
-			delete(green["plugins"].([]any)[0].(map[string]any), "cniVersion")
-			delete(green["plugins"].([]any)[0].(map[string]any), "name")
-			n.createNAD(n.namespace, "green", green)
-			// The confDir network stays at 0.3.1 whatever braid's version:
-			// delegates of mixed versions merge into one result.
-			filenet := n.bridgeNet("filenet", 3, false)
-			filenet["cniVersion"] = "0.3.1"
-			writeJSON(t, n.confDir+"/filenet.conf", filenet)
-			n.createNAD(n.namespace, "filenet", nil)
-
-			pod := n.createPod("multi", map[string]string{nadv1.NetworkAttachmentAnnot: "blue, green@green0, " + n.namespace + "/filenet"})
-			sb := n.sandbox(pod)
-			res := sb.mustAdd()
-
-			links := sb.links()
-			for _, want := range []string{"eth0", "net1", "green0", "net3"} {
-				if _, ok := links[want]; !ok {
-					t.Errorf("interface %s missing in the pod; have %v", want, keys(links))
+	inModes(t, func(t *testing.T, mode string) {
+		for _, v := range versions {
+			t.Run(v, func(t *testing.T) {
+				n := newNode(t, mode, v)
+				n.createNAD(n.namespace, "blue", n.bridgeNet("blue", 1, false))
+				green := map[string]any{
+					"cniVersion": v,
+					"name":       "green",
+					"plugins": []any{
+						n.bridgeNet("green", 2, false),
+						map[string]any{"type": "tuning", "sysctl": map[string]any{"net.ipv4.conf.IFNAME.arp_notify": "1"}},
+					},
 				}
-			}
-			if len(links) != 4 {
-				t.Errorf("pod has %d interfaces, want 4: %v", len(links), keys(links))
-			}
-			checkMergedResult(t, res, v, []string{"eth0", "net1", "green0", "net3"}, n.subnet(0))
-			statuses := networkStatus(t, n.getPod("multi"))
-			wantNames := []string{"cluster", n.namespace + "/blue", n.namespace + "/green", n.namespace + "/filenet"}
-			checkStatus(t, sb, statuses, wantNames, []string{"eth0", "net1", "green0", "net3"})
-			if !statuses[0].Default || statuses[1].Default {
-				t.Errorf("default flags = %v,%v; want the cluster network only", statuses[0].Default, statuses[1].Default)
-			}
-			wantGW := fmt.Sprintf("10.200.%d.1", n.id)
-			if !slices.Equal(statuses[0].Gateway, []string{wantGW}) || len(statuses[1].Gateway) != 0 {
-				t.Errorf("gateways = %v / %v, want [%s] on the cluster network only", statuses[0].Gateway, statuses[1].Gateway, wantGW)
-			}
-			checkEvents(t, n, "multi", []string{"eth0", "net1", "green0", "net3"})
-			if got := n.journal(); !slices.Equal(got, []string{sb.containerID}) {
-				t.Errorf("journal = %v, want [%s]", got, sb.containerID)
-			}
-			if v != "0.3.1" {
-				if err := sb.check(); err != nil {
-					t.Errorf("CHECK: %v", err)
-				}
-			}
+				delete(green["plugins"].([]any)[0].(map[string]any), "cniVersion")
+				delete(green["plugins"].([]any)[0].(map[string]any), "name")
+				n.createNAD(n.namespace, "green", green)
+				// The confDir network stays at 0.3.1 whatever braid's version:
+				// delegates of mixed versions merge into one result.
+				filenet := n.bridgeNet("filenet", 3, false)
+				filenet["cniVersion"] = "0.3.1"
+				writeJSON(t, n.confDir+"/filenet.conf", filenet)
+				n.createNAD(n.namespace, "filenet", nil)
 
-			sb.mustDel()
-			if got := sb.links(); len(got) != 0 {
-				t.Errorf("after DEL the pod still has %v", keys(got))
-			}
-			for _, net := range []string{"cluster", "blue", "green", "filenet"} {
-				if l := n.leases(net); len(l) != 0 {
-					t.Errorf("after DEL network %s still leases %v", net, l)
+				pod := n.createPod("multi", map[string]string{nadv1.NetworkAttachmentAnnot: "blue, green@green0, " + n.namespace + "/filenet"})
+				sb := n.sandbox(pod)
+				res := sb.mustAdd()
+
+				links := sb.links()
+				for _, want := range []string{"eth0", "net1", "green0", "net3"} {
+					if _, ok := links[want]; !ok {
+						t.Errorf("interface %s missing in the pod; have %v", want, keys(links))
+					}
 				}
-			}
-			if got := n.journal(); len(got) != 0 {
-				t.Errorf("after DEL the journal still holds %v", got)
-			}
-			sb.mustDel() // DEL is idempotent
-		})
-	}
+				if len(links) != 4 {
+					t.Errorf("pod has %d interfaces, want 4: %v", len(links), keys(links))
+				}
+				checkMergedResult(t, res, v, []string{"eth0", "net1", "green0", "net3"}, n.subnet(0))
+				statuses := networkStatus(t, n.getPod("multi"))
+				wantNames := []string{"cluster", n.namespace + "/blue", n.namespace + "/green", n.namespace + "/filenet"}
+				checkStatus(t, sb, statuses, wantNames, []string{"eth0", "net1", "green0", "net3"})
+				if !statuses[0].Default || statuses[1].Default {
+					t.Errorf("default flags = %v,%v; want the cluster network only", statuses[0].Default, statuses[1].Default)
+				}
+				wantGW := fmt.Sprintf("10.200.%d.1", n.id)
+				if !slices.Equal(statuses[0].Gateway, []string{wantGW}) || len(statuses[1].Gateway) != 0 {
+					t.Errorf("gateways = %v / %v, want [%s] on the cluster network only", statuses[0].Gateway, statuses[1].Gateway, wantGW)
+				}
+				checkEvents(t, n, "multi", []string{"eth0", "net1", "green0", "net3"})
+				if got := n.journal(); !slices.Equal(got, []string{sb.containerID}) {
+					t.Errorf("journal = %v, want [%s]", got, sb.containerID)
+				}
+				if v != "0.3.1" {
+					if err := sb.check(); err != nil {
+						t.Errorf("CHECK: %v", err)
+					}
+				}
+
+				sb.mustDel()
+				if got := sb.links(); len(got) != 0 {
+					t.Errorf("after DEL the pod still has %v", keys(got))
+				}
+				for _, net := range []string{"cluster", "blue", "green", "filenet"} {
+					if l := n.leases(net); len(l) != 0 {
+						t.Errorf("after DEL network %s still leases %v", net, l)
+					}
+				}
+				if got := n.journal(); len(got) != 0 {
+					t.Errorf("after DEL the journal still holds %v", got)
+				}
+				sb.mustDel() // DEL is idempotent
+			})
+		}
+	})
 }
 
 // TestJSONForm: static IP, MAC, explicit interface names and cni-args through
 // the JSON annotation, onto a macvlan network whose master is a host veth.
 func TestJSONForm(t *testing.T) {
-	for _, v := range versions {
-		t.Run(v, func(t *testing.T) {
-			n := newNode(t, v)
-			master := n.hostVeth()
-			n.createNAD(n.namespace, "mv", map[string]any{
-				"cniVersion": v,
-				"name":       "mv",
-				"plugins": []any{
-					map[string]any{
-						"type": "macvlan", "master": master, "mode": "bridge",
-						"capabilities": map[string]any{"ips": true},
-						"ipam":         map[string]any{"type": "static"},
+	inModes(t, func(t *testing.T, mode string) {
+		for _, v := range versions {
+			t.Run(v, func(t *testing.T) {
+				n := newNode(t, mode, v)
+				master := n.hostVeth()
+				n.createNAD(n.namespace, "mv", map[string]any{
+					"cniVersion": v,
+					"name":       "mv",
+					"plugins": []any{
+						map[string]any{
+							"type": "macvlan", "master": master, "mode": "bridge",
+							"capabilities": map[string]any{"ips": true},
+							"ipam":         map[string]any{"type": "static"},
+						},
+						map[string]any{"type": "tuning", "capabilities": map[string]any{"mac": true}},
 					},
-					map[string]any{"type": "tuning", "capabilities": map[string]any{"mac": true}},
-				},
-			})
-			n.createNAD(n.namespace, "blue", n.bridgeNet("blue", 1, false))
-			ann := fmt.Sprintf(`[
+				})
+				n.createNAD(n.namespace, "blue", n.bridgeNet("blue", 1, false))
+				ann := fmt.Sprintf(`[
 				{"name": "mv", "interface": "data0", "ips": ["192.168.%d.10/24"], "mac": "02:00:00:00:%02x:01"},
 				{"name": "blue", "namespace": %q, "interface": "blue0", "cni-args": {"note": "x"}}
 			]`, n.id, n.id, n.namespace)
-			pod := n.createPod("json", map[string]string{nadv1.NetworkAttachmentAnnot: ann})
-			sb := n.sandbox(pod)
-			res := sb.mustAdd()
+				pod := n.createPod("json", map[string]string{nadv1.NetworkAttachmentAnnot: ann})
+				sb := n.sandbox(pod)
+				res := sb.mustAdd()
 
-			if got, want := sb.addrs("data0"), []string{fmt.Sprintf("192.168.%d.10/24", n.id)}; !slices.Equal(got, want) {
-				t.Errorf("data0 addresses = %v, want %v", got, want)
-			}
-			wantMAC := fmt.Sprintf("02:00:00:00:%02x:01", n.id)
-			if got := sb.links()["data0"].Attrs().HardwareAddr.String(); got != wantMAC {
-				t.Errorf("data0 MAC = %s, want %s", got, wantMAC)
-			}
-			if _, ok := sb.links()["blue0"]; !ok {
-				t.Errorf("blue0 missing: %v", keys(sb.links()))
-			}
-			checkMergedResult(t, res, v, []string{"eth0", "data0", "blue0"}, n.subnet(0))
-			statuses := networkStatus(t, n.getPod("json"))
-			checkStatus(t, sb, statuses, []string{"cluster", n.namespace + "/mv", n.namespace + "/blue"}, []string{"eth0", "data0", "blue0"})
-			if statuses[1].Mac != wantMAC {
-				t.Errorf("network-status MAC of data0 = %q, want %q", statuses[1].Mac, wantMAC)
-			}
-			sb.mustDel()
-			if got := sb.links(); len(got) != 0 {
-				t.Errorf("after DEL the pod still has %v", keys(got))
-			}
-		})
-	}
+				if got, want := sb.addrs("data0"), []string{fmt.Sprintf("192.168.%d.10/24", n.id)}; !slices.Equal(got, want) {
+					t.Errorf("data0 addresses = %v, want %v", got, want)
+				}
+				wantMAC := fmt.Sprintf("02:00:00:00:%02x:01", n.id)
+				if got := sb.links()["data0"].Attrs().HardwareAddr.String(); got != wantMAC {
+					t.Errorf("data0 MAC = %s, want %s", got, wantMAC)
+				}
+				if _, ok := sb.links()["blue0"]; !ok {
+					t.Errorf("blue0 missing: %v", keys(sb.links()))
+				}
+				checkMergedResult(t, res, v, []string{"eth0", "data0", "blue0"}, n.subnet(0))
+				statuses := networkStatus(t, n.getPod("json"))
+				checkStatus(t, sb, statuses, []string{"cluster", n.namespace + "/mv", n.namespace + "/blue"}, []string{"eth0", "data0", "blue0"})
+				if statuses[1].Mac != wantMAC {
+					t.Errorf("network-status MAC of data0 = %q, want %q", statuses[1].Mac, wantMAC)
+				}
+				sb.mustDel()
+				if got := sb.links(); len(got) != 0 {
+					t.Errorf("after DEL the pod still has %v", keys(got))
+				}
+			})
+		}
+	})
 }
 
 // checkMergedResult: every interface of every delegate in the pod, the

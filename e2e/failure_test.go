@@ -13,126 +13,130 @@ import (
 // cluster network and the secondary networks attached before the failure
 // included.
 func TestFailuresLeaveNothing(t *testing.T) {
-	tests := []struct {
-		name     string
-		networks func(n *node) string
-		conf     map[string]any // extra braid config keys
-		code     uint
-		msg      []string
-	}{
-		{
-			name:     "missing NAD",
-			networks: func(n *node) string { return "blue, nosuch" },
-			code:     types.ErrTryAgainLater,
-			msg:      []string{"nosuch", "not found"},
-		},
-		{
-			name:     "reserved interface name",
-			networks: func(n *node) string { return `[{"name": "blue", "interface": "lo"}]` },
-			code:     types.ErrInvalidNetworkConfig,
-			msg:      []string{`"lo"`, "interface"},
-		},
-		{
-			name:     "duplicate interface name",
-			networks: func(n *node) string { return "blue@x1, blue@x1" },
-			code:     types.ErrInvalidNetworkConfig,
-			msg:      []string{"x1"},
-		},
-		{
-			name: "two IPv4 default routes",
-			networks: func(n *node) string {
-				return `[{"name":"blue","default-route":["10.0.0.1"]},{"name":"blue","default-route":["10.0.1.1"]}]`
+	inModes(t, func(t *testing.T, mode string) {
+		tests := []struct {
+			name     string
+			networks func(n *node) string
+			conf     map[string]any // extra braid config keys
+			code     uint
+			msg      []string
+		}{
+			{
+				name:     "missing NAD",
+				networks: func(n *node) string { return "blue, nosuch" },
+				code:     types.ErrTryAgainLater,
+				msg:      []string{"nosuch", "not found"},
 			},
-			code: types.ErrInvalidNetworkConfig,
-			msg:  []string{"default-route"},
-		},
-		{
-			name:     "namespace isolation",
-			networks: func(n *node) string { return "kube-system/blue" },
-			conf:     map[string]any{"namespaceIsolation": true},
-			code:     types.ErrInvalidNetworkConfig,
-			msg:      []string{"isolation", "kube-system"},
-		},
-		{
-			name:     "delegate fails after others were attached",
-			networks: func(n *node) string { return "blue, broken" },
-			code:     types.ErrInternal,
-			msg:      []string{"/broken", "macvlan", "net2"},
-		},
-		{
-			name:     "delegate error code kept",
-			networks: func(n *node) string { return "blue, oldversion" },
-			code:     types.ErrIncompatibleCNIVersion,
-			msg:      []string{"/oldversion", "bridge", "net2"},
-		},
-		{
-			name:     "plugin not installed",
-			networks: func(n *node) string { return "blue, noplugin" },
-			code:     types.ErrInvalidNetworkConfig,
-			msg:      []string{"/noplugin", "nosuchplugin", "not found"},
-		},
-	}
-	for _, v := range versions {
-		for _, tt := range tests {
-			t.Run(v+"/"+tt.name, func(t *testing.T) {
-				n := newNode(t, v)
-				n.createNAD(n.namespace, "blue", n.bridgeNet("blue", 1, false))
-				n.createNAD(n.namespace, "broken", map[string]any{
-					"cniVersion": v, "name": "broken", "type": "macvlan", "master": "nosuchlink0",
-					"ipam": map[string]any{"type": "host-local", "dataDir": n.dataDir, "ranges": []any{[]any{map[string]any{"subnet": n.subnet(5)}}}},
-				})
-				old := n.bridgeNet("oldversion", 6, false)
-				old["cniVersion"] = "0.9.0"
-				n.createNAD(n.namespace, "oldversion", old)
-				n.createNAD(n.namespace, "noplugin", map[string]any{"cniVersion": v, "name": "noplugin", "type": "nosuchplugin"})
-				for k, val := range tt.conf {
-					n.braidConf[k] = val
-				}
-				pod := n.createPod("bad", map[string]string{nadv1.NetworkAttachmentAnnot: tt.networks(n)})
-				sb := n.sandbox(pod)
-				_, err := sb.add()
-				if err == nil {
-					t.Fatal("ADD succeeded, want an error")
-				}
-				if got := cniCode(err); got != tt.code {
-					t.Errorf("CNI code = %d, want %d (%v)", got, tt.code, err)
-				}
-				for _, m := range tt.msg {
-					if !strings.Contains(err.Error(), m) {
-						t.Errorf("error %q does not mention %q", err, m)
-					}
-				}
-				if got := sb.links(); len(got) != 0 {
-					t.Errorf("failed ADD left interfaces %v", keys(got))
-				}
-				for _, net := range []string{"cluster", "blue", "broken", "oldversion"} {
-					if l := n.leases(net); len(l) != 0 {
-						t.Errorf("failed ADD left leases %v on %s", l, net)
-					}
-				}
-				if got := n.journal(); len(got) != 0 {
-					t.Errorf("failed ADD left journal entries %v", got)
-				}
-				// The runtime calls DEL after a failed ADD; it must succeed.
-				sb.mustDel()
-			})
+			{
+				name:     "reserved interface name",
+				networks: func(n *node) string { return `[{"name": "blue", "interface": "lo"}]` },
+				code:     types.ErrInvalidNetworkConfig,
+				msg:      []string{`"lo"`, "interface"},
+			},
+			{
+				name:     "duplicate interface name",
+				networks: func(n *node) string { return "blue@x1, blue@x1" },
+				code:     types.ErrInvalidNetworkConfig,
+				msg:      []string{"x1"},
+			},
+			{
+				name: "two IPv4 default routes",
+				networks: func(n *node) string {
+					return `[{"name":"blue","default-route":["10.0.0.1"]},{"name":"blue","default-route":["10.0.1.1"]}]`
+				},
+				code: types.ErrInvalidNetworkConfig,
+				msg:  []string{"default-route"},
+			},
+			{
+				name:     "namespace isolation",
+				networks: func(n *node) string { return "kube-system/blue" },
+				conf:     map[string]any{"namespaceIsolation": true},
+				code:     types.ErrInvalidNetworkConfig,
+				msg:      []string{"isolation", "kube-system"},
+			},
+			{
+				name:     "delegate fails after others were attached",
+				networks: func(n *node) string { return "blue, broken" },
+				code:     types.ErrInternal,
+				msg:      []string{"/broken", "macvlan", "net2"},
+			},
+			{
+				name:     "delegate error code kept",
+				networks: func(n *node) string { return "blue, oldversion" },
+				code:     types.ErrIncompatibleCNIVersion,
+				msg:      []string{"/oldversion", "bridge", "net2"},
+			},
+			{
+				name:     "plugin not installed",
+				networks: func(n *node) string { return "blue, noplugin" },
+				code:     types.ErrInvalidNetworkConfig,
+				msg:      []string{"/noplugin", "nosuchplugin", "not found"},
+			},
 		}
-	}
+		for _, v := range versions {
+			for _, tt := range tests {
+				t.Run(v+"/"+tt.name, func(t *testing.T) {
+					n := newNode(t, mode, v)
+					n.createNAD(n.namespace, "blue", n.bridgeNet("blue", 1, false))
+					n.createNAD(n.namespace, "broken", map[string]any{
+						"cniVersion": v, "name": "broken", "type": "macvlan", "master": "nosuchlink0",
+						"ipam": map[string]any{"type": "host-local", "dataDir": n.dataDir, "ranges": []any{[]any{map[string]any{"subnet": n.subnet(5)}}}},
+					})
+					old := n.bridgeNet("oldversion", 6, false)
+					old["cniVersion"] = "0.9.0"
+					n.createNAD(n.namespace, "oldversion", old)
+					n.createNAD(n.namespace, "noplugin", map[string]any{"cniVersion": v, "name": "noplugin", "type": "nosuchplugin"})
+					for k, val := range tt.conf {
+						n.braidConf[k] = val
+					}
+					pod := n.createPod("bad", map[string]string{nadv1.NetworkAttachmentAnnot: tt.networks(n)})
+					sb := n.sandbox(pod)
+					_, err := sb.add()
+					if err == nil {
+						t.Fatal("ADD succeeded, want an error")
+					}
+					if got := cniCode(err); got != tt.code {
+						t.Errorf("CNI code = %d, want %d (%v)", got, tt.code, err)
+					}
+					for _, m := range tt.msg {
+						if !strings.Contains(err.Error(), m) {
+							t.Errorf("error %q does not mention %q", err, m)
+						}
+					}
+					if got := sb.links(); len(got) != 0 {
+						t.Errorf("failed ADD left interfaces %v", keys(got))
+					}
+					for _, net := range []string{"cluster", "blue", "broken", "oldversion"} {
+						if l := n.leases(net); len(l) != 0 {
+							t.Errorf("failed ADD left leases %v on %s", l, net)
+						}
+					}
+					if got := n.journal(); len(got) != 0 {
+						t.Errorf("failed ADD left journal entries %v", got)
+					}
+					// The runtime calls DEL after a failed ADD; it must succeed.
+					sb.mustDel()
+				})
+			}
+		}
+	})
 }
 
 // TestConfigErrors: a broken braid config is refused with code 7 naming the key.
 func TestConfigErrors(t *testing.T) {
-	n := newNode(t, "1.0.0")
-	n.braidConf["logLevel"] = "loud"
-	sb := n.sandbox(n.createPod("p", nil))
-	_, err := sb.add()
-	if got := cniCode(err); got != types.ErrInvalidNetworkConfig {
-		t.Fatalf("code = %d (%v), want 7", got, err)
-	}
-	if !strings.Contains(err.Error(), "logLevel") {
-		t.Errorf("error %q does not name the key", err)
-	}
-	if l := n.leases("cluster"); len(l) != 0 {
-		t.Errorf("refused ADD leased %v", l)
-	}
+	inModes(t, func(t *testing.T, mode string) {
+		n := newNode(t, mode, "1.0.0")
+		n.braidConf["logLevel"] = "loud"
+		sb := n.sandbox(n.createPod("p", nil))
+		_, err := sb.add()
+		if got := cniCode(err); got != types.ErrInvalidNetworkConfig {
+			t.Fatalf("code = %d (%v), want 7", got, err)
+		}
+		if !strings.Contains(err.Error(), "logLevel") {
+			t.Errorf("error %q does not name the key", err)
+		}
+		if l := n.leases("cluster"); len(l) != 0 {
+			t.Errorf("refused ADD leased %v", l)
+		}
+	})
 }

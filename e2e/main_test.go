@@ -22,6 +22,7 @@ type suite struct {
 	root       string
 	pluginsDir string // reference plugins
 	braidDir   string // holds the braid binary built for this run
+	braiddBin  string // braidd, built for this run
 	kubeconfig string // braid's least-privilege kubeconfig
 }
 
@@ -70,10 +71,13 @@ func setUp() (*suite, func(), error) {
 			return nil, nil, fmt.Errorf("reference plugin %s missing (run `make tools`): %w", p, err)
 		}
 	}
-	build := exec.Command("go", "build", "-o", filepath.Join(s.braidDir, "braid"), "./cmd/braid")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return nil, nil, fmt.Errorf("build braid: %w", err)
+	s.braiddBin = filepath.Join(work, "braidd")
+	for pkg, out := range map[string]string{"./cmd/braid": filepath.Join(s.braidDir, "braid"), "./cmd/braidd": s.braiddBin} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return nil, nil, fmt.Errorf("build %s: %w", pkg, err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -90,9 +94,15 @@ func setUp() (*suite, func(), error) {
 		stop()
 		return nil, nil, err
 	}
-	if err := framework.EnsureObjects(ctx, admin, filepath.Join(root, "deployments", "rbac.yaml")); err != nil {
-		stop()
-		return nil, nil, err
+	for _, f := range []string{"rbac.yaml", "rbac-thick.yaml", filepath.Join("e2e", "testdata", "braidd-binding.yaml")} {
+		path := filepath.Join(root, "deployments", f)
+		if filepath.Dir(f) != "." {
+			path = filepath.Join(root, f)
+		}
+		if err := framework.EnsureObjects(ctx, admin, path); err != nil {
+			stop()
+			return nil, nil, err
+		}
 	}
 	s.kubeconfig = filepath.Join(work, "braid.kubeconfig")
 	if err := s.cp.WriteKubeconfig(s.kubeconfig, false); err != nil {

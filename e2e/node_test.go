@@ -30,6 +30,20 @@ import (
 // Versions are the CNI spec versions every scenario runs at.
 var versions = []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"}
 
+// The modes every scenario runs in: the thin plugin, and the shim in front
+// of braidd (thick).
+const (
+	thin  = "thin"
+	thick = "thick"
+)
+
+// inModes runs body once per mode, as the subtests "thin" and "thick".
+func inModes(t *testing.T, body func(t *testing.T, mode string)) {
+	for _, mode := range []string{thin, thick} {
+		t.Run(mode, func(t *testing.T) { body(t, mode) })
+	}
+}
+
 // seq hands out small numbers for unique bridge names and subnets.
 var seq atomic.Int32
 
@@ -50,9 +64,10 @@ type node struct {
 	nads       nadclientset.Interface
 	namespace  string
 	braidConf  map[string]any
+	daemon     *daemon // thick mode only
 }
 
-func newNode(t *testing.T, version string) *node {
+func newNode(t *testing.T, mode, version string) *node {
 	t.Helper()
 	id := int(seq.Add(1))
 	dir := t.TempDir()
@@ -92,6 +107,10 @@ func newNode(t *testing.T, version string) *node {
 		"logFile":        filepath.Join(dir, "braid.log"),
 		"logLevel":       "debug",
 		"logToStderr":    false,
+	}
+	if mode == thick {
+		n.daemon = startDaemon(t, dir)
+		n.braidConf["daemonSocketDir"] = n.daemon.socketDir
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

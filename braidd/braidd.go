@@ -1,0 +1,170 @@
+// Package braidd puts the node daemon together: API clients and the
+// informer caches, the CNI server on the unix socket the shim talks to, the
+// ops endpoints (metrics, health, readiness), the shim's installation and
+// the config auto-generation. Each part lives in its own package; this one
+// only wires them and runs them until the context ends.
+package braidd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/client-go/rest"
+
+	"github.com/braid-cni/braid/autoconf"
+	"github.com/braid-cni/braid/daemon"
+	"github.com/braid-cni/braid/install"
+	"github.com/braid-cni/braid/kube"
+	"github.com/braid-cni/braid/netconf"
+	"github.com/braid-cni/braid/plugin"
+	"github.com/braid-cni/braid/status"
+)
+
+// Options are what the command line adds to the config file.
+type Options struct {
+	// ShimSource is the braid binary to install into the host's bin dir
+	// (the first entry of the config's binDir); empty: install nothing.
+	ShimSource string
+}
+
+// Run starts braidd and blocks until ctx ends or a part fails.
+func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.Logger) error {
+	clients, err := connect(conf)
+	if err != nil {
+		return err
+	}
+	cache := kube.NewCache(clients, kube.CacheOptions{NodeName: conf.NodeName})
+	cache.Start(ctx)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := &daemon.Server{
+		Plugin:        newPlugin(clients, cache, conf.NodeName),
+		MaxConcurrent: conf.MaxConcurrent,
+		Ready:         cache.HasSynced,
+		Log:           log,
+		Registry:      reg,
+		EnablePprof:   conf.EnablePprof,
+	}
+	if opts.ShimSource != "" {
+		dir := conf.BinDirs()[0]
+		if err := install.CopyBinary(opts.ShimSource, dir); err != nil {
+			return fmt.Errorf("install the shim into %s: %w", dir, err)
+		}
+		log.Info("shim installed", "dir", dir)
+	}
+	go releaseListMemory(ctx, cache, log)
+	parts := []func(context.Context) error{
+		func(ctx context.Context) error { return srv.Serve(ctx, conf.SocketDir) },
+	}
+	if conf.MetricsAddr != "" {
+		parts = append(parts, func(ctx context.Context) error { return serveOps(ctx, conf.MetricsAddr, srv.OpsHandler()) })
+	}
+	if conf.Autoconfig {
+		w := autoconfWriter(conf, log)
+		parts = append(parts, w.Run)
+	}
+	return runAll(ctx, parts)
+}
+
+// connect uses the kubeconfig when set, else the pod's service account.
+func connect(conf *netconf.DaemonConf) (*kube.Clients, error) {
+	const timeout = 30 * time.Second
+	if conf.Kubeconfig != "" {
+		return kube.FromKubeconfig(conf.Kubeconfig, timeout)
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no kubeconfig in the config and not in a cluster: %w", err)
+	}
+	return kube.FromConfig(cfg, timeout)
+}
+
+// newPlugin is the plugin every request runs: the same verbs as the thin
+// plugin, with the caches for reads and one status writer.
+func newPlugin(clients *kube.Clients, cache *kube.Cache, node string) *plugin.Plugin {
+	p := plugin.New()
+	p.Daemon = true
+	p.Hostname = node
+	api := &plugin.API{
+		Pods:     cache,
+		NADs:     cache,
+		Recorder: &status.Writer{Client: clients.Core, Component: "braidd", Node: node},
+	}
+	p.Connect = func(*netconf.NetConf) (*plugin.API, error) { return api, nil }
+	return p
+}
+
+// autoconfWriter writes the shim's config: braid forwarding to this daemon,
+// with the paths the shim needs to DEL on its own when the daemon is down.
+func autoconfWriter(conf *netconf.DaemonConf, log *slog.Logger) *autoconf.Writer {
+	return &autoconf.Writer{
+		Dir: conf.CNIConfigDir,
+		Own: conf.ConfigName,
+		Options: install.Options{
+			HostConfDir:     conf.CNIConfigDir,
+			CNIDir:          conf.CNIDir,
+			BinDir:          conf.BinDir,
+			ConfDir:         conf.ConfDir,
+			DaemonSocketDir: conf.SocketDir,
+		},
+		RemoveOnExit: conf.RemoveConfigOnExit,
+		Log:          log,
+	}
+}
+
+// releaseListMemory hands the memory of the initial LIST back to the OS
+// once the caches have synced: decoding every pod and NAD before the
+// transforms trim them is the daemon's peak.
+func releaseListMemory(ctx context.Context, cache *kube.Cache, log *slog.Logger) {
+	if err := cache.WaitForSync(ctx); err != nil {
+		return
+	}
+	debug.FreeOSMemory()
+	s := cache.Stats()
+	log.Info("caches synced", "pods", s.Pods, "nads", s.NADs)
+}
+
+// serveOps serves the ops handler on addr until ctx ends.
+func serveOps(ctx context.Context, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics address %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve metrics on %s: %w", addr, err)
+	}
+	return nil
+}
+
+// runAll runs every part until ctx ends; the first to fail stops the rest.
+func runAll(ctx context.Context, parts []func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(parts))
+	for _, part := range parts {
+		go func() { errs <- part(ctx) }()
+	}
+	var first error
+	for range parts {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
