@@ -38,6 +38,9 @@ type Plugin struct {
 	// kubeconfig, built per call (the thin plugin); the daemon passes one
 	// backed by its informers.
 	Connect func(conf *netconf.NetConf) (*API, error)
+	// WrapInvoker, when set, wraps the delegate invoker of every call (the
+	// daemon measures each delegate with it).
+	WrapInvoker func(attach.Invoker) attach.Invoker
 	// Daemon marks the plugin braidd runs: it never forwards, even when
 	// the config names a daemonSocketDir.
 	Daemon bool
@@ -105,6 +108,9 @@ func (p *Plugin) setup(conf *netconf.NetConf, args *skel.CmdArgs) (*call, error)
 	if err != nil {
 		closeLog()
 		return nil, err
+	}
+	if p.WrapInvoker != nil {
+		c.attacher.Invoker = p.WrapInvoker(c.attacher.Invoker)
 	}
 	if api != nil {
 		c.builder.Pods = api.Pods
