@@ -19,7 +19,9 @@ type stubInvoker struct{ delErr error }
 func (s *stubInvoker) Add(context.Context, *delegate.Delegate, delegate.Runtime) (types.Result, error) {
 	return &current.Result{CNIVersion: "1.0.0"}, nil
 }
-func (s *stubInvoker) Del(context.Context, *delegate.Delegate, delegate.Runtime) error { return s.delErr }
+func (s *stubInvoker) Del(context.Context, *delegate.Delegate, delegate.Runtime) error {
+	return s.delErr
+}
 func (s *stubInvoker) Check(context.Context, *delegate.Delegate, delegate.Runtime) error {
 	return nil
 }
