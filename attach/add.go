@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -46,25 +47,67 @@ func (a *Attacher) Add(ctx context.Context, p *plan.Plan, cniVersion string) (ty
 // slice holds the results so far plus a nil for the one that failed, so the
 // rollback covers it too (a failed ADD may have left something behind).
 func (a *Attacher) invokeAll(ctx context.Context, p *plan.Plan) ([]*current.Result, error) {
+	if a.Parallel && len(p.Attachments) > 2 {
+		return a.invokeParallel(ctx, p)
+	}
 	results := make([]*current.Result, 0, len(p.Attachments))
 	for i := range p.Attachments {
-		att := &p.Attachments[i]
-		d, err := delegate.Load(att.Config)
+		res, err := a.invokeOne(ctx, p, i)
 		if err != nil {
-			return results, delegate.Rebuild(err, att.Network, att.IfName)
+			return append(results, nil), err
 		}
-		a.Log.Debug("adding", "container", p.ContainerID, "network", att.Network, "ifname", att.IfName, "plugins", d.Types())
-		res, err := a.Invoker.Add(ctx, d, runtimeFor(p, att, p.NetNS))
-		if err != nil {
-			return append(results, nil), delegate.Rebuild(err, att.Network, att.IfName)
-		}
-		cur, err := current.NewResultFromResult(res)
-		if err != nil {
-			return append(results, nil), types.NewError(types.ErrDecodingFailure, fmt.Sprintf("network %s (interface %s): result", att.Network, att.IfName), err.Error())
-		}
-		results = append(results, cur)
+		results = append(results, res)
 	}
 	return results, nil
+}
+
+// invokeParallel attaches the cluster network first (the others may rely on
+// the pod's netns being set up), then every other network at once. Results
+// stay in plan order. On failure every attachment counts as tried, so the
+// rollback deletes them all, in reverse order; the first failure in plan
+// order is the one reported.
+func (a *Attacher) invokeParallel(ctx context.Context, p *plan.Plan) ([]*current.Result, error) {
+	results := make([]*current.Result, len(p.Attachments))
+	res, err := a.invokeOne(ctx, p, 0)
+	if err != nil {
+		return results[:1], err
+	}
+	results[0] = res
+	errs := make([]error, len(p.Attachments))
+	var wg sync.WaitGroup
+	for i := 1; i < len(p.Attachments); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = a.invokeOne(ctx, p, i)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return results, err
+		}
+	}
+	return results, nil
+}
+
+// invokeOne runs ADD for attachment i.
+func (a *Attacher) invokeOne(ctx context.Context, p *plan.Plan, i int) (*current.Result, error) {
+	att := &p.Attachments[i]
+	d, err := delegate.Load(att.Config)
+	if err != nil {
+		return nil, delegate.Rebuild(err, att.Network, att.IfName)
+	}
+	a.Log.Debug("adding", "container", p.ContainerID, "network", att.Network, "ifname", att.IfName, "plugins", d.Types())
+	res, err := a.Invoker.Add(ctx, d, runtimeFor(p, att, p.NetNS))
+	if err != nil {
+		return nil, delegate.Rebuild(err, att.Network, att.IfName)
+	}
+	cur, err := current.NewResultFromResult(res)
+	if err != nil {
+		return nil, types.NewError(types.ErrDecodingFailure, fmt.Sprintf("network %s (interface %s): result", att.Network, att.IfName), err.Error())
+	}
+	return cur, nil
 }
 
 // finish moves default routes where the pod asked, journals the results and

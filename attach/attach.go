@@ -53,7 +53,10 @@ type Attacher struct {
 	// Routes applies default-route requests inside the pod's netns;
 	// gateway.ApplyToNetns in production.
 	Routes func(netnsPath string, reqs []gateway.Request) error
-	Log    *slog.Logger
+	// Parallel attaches the secondary networks concurrently, after the
+	// cluster network (braidd's parallelAttach).
+	Parallel bool
+	Log      *slog.Logger
 }
 
 // cleanupTimeout bounds a rollback or DEL that runs after the verb's own

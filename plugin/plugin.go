@@ -41,6 +41,8 @@ type Plugin struct {
 	// WrapInvoker, when set, wraps the delegate invoker of every call (the
 	// daemon measures each delegate with it).
 	WrapInvoker func(attach.Invoker) attach.Invoker
+	// ParallelAttach attaches the secondary networks concurrently.
+	ParallelAttach bool
 	// Daemon marks the plugin braidd runs: it never forwards, even when
 	// the config names a daemonSocketDir.
 	Daemon bool
@@ -95,10 +97,11 @@ func (p *Plugin) setup(conf *netconf.NetConf, args *skel.CmdArgs) (*call, error)
 	resolver := &nad.Resolver{ConfDir: conf.ConfDir}
 	c.builder = &plan.Builder{Conf: conf, Resolver: resolver, Log: log}
 	c.attacher = &attach.Attacher{
-		Invoker: delegate.NewInvoker(conf.BinDirs(), conf.CNIDir, p.Exec),
-		Journal: journal.New(conf.CNIDir),
-		Routes:  gateway.ApplyToNetns,
-		Log:     log,
+		Invoker:  delegate.NewInvoker(conf.BinDirs(), conf.CNIDir, p.Exec),
+		Journal:  journal.New(conf.CNIDir),
+		Routes:   gateway.ApplyToNetns,
+		Parallel: p.ParallelAttach,
+		Log:      log,
 	}
 	connect := p.Connect
 	if connect == nil {
