@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"time"
 
@@ -33,11 +34,16 @@ type Options struct {
 	// ShimSource is the braid binary to install into the host's bin dir
 	// (the first entry of the config's binDir); empty: install nothing.
 	ShimSource string
+	// APIServer, when set, replaces the API server URL of the in-cluster
+	// config (the kubernetes service's address), for nodes where the
+	// service does not reach the API server yet, such as before kube-proxy
+	// runs; the service account's token and CA stay.
+	APIServer string
 }
 
 // Run starts braidd and blocks until ctx ends or a part fails.
 func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.Logger) error {
-	clients, err := connect(conf)
+	clients, err := connect(conf, opts)
 	if err != nil {
 		return err
 	}
@@ -45,8 +51,13 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 	cache.Start(ctx)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p := newPlugin(clients, cache, conf.NodeName)
+	p.ParallelAttach = conf.ParallelAttach
+	if p.WrapInvoker, err = daemon.DelegateMetrics(reg); err != nil {
+		return err
+	}
 	srv := &daemon.Server{
-		Plugin:        newPlugin(clients, cache, conf.NodeName),
+		Plugin:        p,
 		MaxConcurrent: conf.MaxConcurrent,
 		Ready:         cache.HasSynced,
 		Log:           log,
@@ -75,16 +86,37 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 }
 
 // connect uses the kubeconfig when set, else the pod's service account.
-func connect(conf *netconf.DaemonConf) (*kube.Clients, error) {
+func connect(conf *netconf.DaemonConf, opts Options) (*kube.Clients, error) {
 	const timeout = 30 * time.Second
 	if conf.Kubeconfig != "" {
+		if opts.APIServer != "" {
+			return nil, fmt.Errorf("API server %s: only for the in-cluster config, and the config names the kubeconfig %s", opts.APIServer, conf.Kubeconfig)
+		}
 		return kube.FromKubeconfig(conf.Kubeconfig, timeout)
 	}
-	cfg, err := rest.InClusterConfig()
+	cfg, err := inClusterConfig(rest.InClusterConfig, opts.APIServer)
+	if err != nil {
+		return nil, err
+	}
+	return kube.FromConfig(cfg, timeout)
+}
+
+// inClusterConfig loads the pod's service account config and, when server
+// is set, sends it there instead of to the kubernetes service.
+func inClusterConfig(load func() (*rest.Config, error), server string) (*rest.Config, error) {
+	if server != "" {
+		if u, err := url.Parse(server); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return nil, fmt.Errorf("API server %q: want http(s)://host[:port]", server)
+		}
+	}
+	cfg, err := load()
 	if err != nil {
 		return nil, fmt.Errorf("no kubeconfig in the config and not in a cluster: %w", err)
 	}
-	return kube.FromConfig(cfg, timeout)
+	if server != "" {
+		cfg.Host = server
+	}
+	return cfg, nil
 }
 
 // newPlugin is the plugin every request runs: the same verbs as the thin

@@ -165,6 +165,8 @@ func TestDaemonLifecycle(t *testing.T) {
 			`braid_requests_total{result="ok",verb="DEL"} 1`,
 			`braid_request_duration_seconds_count{result="ok",verb="ADD"} 1`,
 			"braid_requests_in_flight 0",
+			`braid_delegate_duration_seconds_count{network="cluster",plugin="bridge",verb="ADD"} 1`,
+			`braid_delegate_duration_seconds_count{network="blue",plugin="bridge",verb="DEL"} 1`,
 		} {
 			if !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %q:\n%s", want, grep(m, "braid_"))

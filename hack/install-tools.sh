@@ -21,7 +21,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/braid"
 K8S_DIR="$CACHE/$K8S_VERSION"
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
-PLUGINS_DIR="$CACHE/plugins-$PLUGINS_VERSION"
+# Static builds: braidd runs the plugins inside a FROM-scratch image, where a
+# dynamically linked binary has no loader (the "-static" name keeps older,
+# cgo-linked caches from being reused).
+PLUGINS_DIR="$CACHE/plugins-$PLUGINS_VERSION-static"
 
 log() { echo "install-tools: $*" >&2; }
 
@@ -98,7 +101,7 @@ go_install() {
 	shift
 	local tmp
 	tmp=$(mktemp -d "$dest.tmp.XXXXXX")
-	GOWORK=off GOBIN="$tmp" go install "$@"
+	CGO_ENABLED=0 GOWORK=off GOBIN="$tmp" go install "$@"
 	mv -f "$tmp"/* "$dest"/
 	rmdir "$tmp"
 }

@@ -22,14 +22,17 @@ import (
 
 // cluster is what every node test shares, set up once by TestMain.
 type cluster struct {
-	// braidDirNew: braid's default cniDir did not exist before the suite,
-	// so tearDown removes what braid kept there.
-	braidDirNew bool
-	cp          *framework.ControlPlane
-	node        *framework.Node
-	root        string
-	work        string
-	dataDir     string // host-local leases of the node's networks
+	// newDirs are the host directories braid uses that did not exist
+	// before the suite (the topmost missing ancestor of each): tearDown
+	// removes them.
+	newDirs []string
+	// rootShared: setUp made / a shared mount (see shareRoot).
+	rootShared bool
+	cp         *framework.ControlPlane
+	node       *framework.Node
+	root       string
+	work       string
+	dataDir    string // host-local leases of the node's networks
 }
 
 var shared *cluster
@@ -59,9 +62,9 @@ func run(m *testing.M) int {
 	shared = c
 	code := m.Run()
 	if code != 0 {
+		// braid's own logs were reported by each mode that failed, before
+		// its uninstall took them away.
 		fmt.Fprintln(os.Stderr, c.node.Logs(40))
-		fmt.Fprintln(os.Stderr, c.installerLogs())
-		fmt.Fprintln(os.Stderr, c.braidLogs(60))
 	}
 	return code
 }
@@ -76,8 +79,10 @@ func setUp() (*cluster, error) {
 		return nil, err
 	}
 	c := &cluster{root: root, work: work, dataDir: filepath.Join(work, "leases")}
-	if _, err := os.Stat(braidCNIDir); os.IsNotExist(err) {
-		c.braidDirNew = true
+	for _, dir := range braidHostDirs {
+		if top := topMissing(dir); top != "" {
+			c.newDirs = append(c.newDirs, top)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -96,13 +101,13 @@ func setUp() (*cluster, error) {
 	if err := c.primaryNetwork(); err != nil {
 		return c, err
 	}
+	if c.rootShared, err = shareRoot(); err != nil {
+		return c, err
+	}
 	if err := c.images(ctx); err != nil {
 		return c, err
 	}
-	if err := c.install(ctx); err != nil {
-		return c, err
-	}
-	fmt.Fprintf(os.Stderr, "e2e/node: cluster up and braid installed in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "e2e/node: cluster up in %s\n", time.Since(start).Round(time.Millisecond))
 	return c, nil
 }
 
@@ -113,13 +118,19 @@ func (c *cluster) tearDown() {
 	if c.cp != nil {
 		c.cp.Stop()
 	}
+	if c.rootShared {
+		if err := unshareRoot(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e/node:", err)
+		}
+	}
 	// What the pods' networks left on the host: the cluster network's
-	// bridge, and braid's (by then empty) journal directory.
+	// bridge; and the directories braid used: its (by then empty) journal
+	// directory, braidd's socket directory and its NAD config directory.
 	if l, err := netlink.LinkByName(clusterBridge); err == nil {
 		_ = netlink.LinkDel(l)
 	}
-	if c.braidDirNew {
-		_ = os.RemoveAll(braidCNIDir)
+	for _, dir := range c.newDirs {
+		_ = os.RemoveAll(dir)
 	}
 	_ = os.RemoveAll(c.work)
 }

@@ -34,12 +34,16 @@ type env struct {
 	namespace string
 }
 
-func newEnv(t *testing.T, name string) *env {
+// newEnv creates the namespace <mode>-<name>: each mode's scenarios run in
+// namespaces of their own, as namespaces are never deleted (see
+// framework.DeleteNamespaceObjects).
+func newEnv(t *testing.T, m mode, name string) *env {
 	t.Helper()
 	kube, nads, err := shared.cp.Clients()
 	if err != nil {
 		t.Fatal(err)
 	}
+	name = m.name + "-" + name
 	e := &env{t: t, kube: kube, nads: nads, namespace: name}
 	if err := framework.CreateNamespace(t.Context(), kube, name); err != nil {
 		t.Fatal(err)

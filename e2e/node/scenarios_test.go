@@ -13,10 +13,10 @@ import (
 	"github.com/braid-cni/braid/e2e/framework"
 )
 
-// TestInstalled: the DaemonSet put braid in place, wrapping the node's own
-// config as the cluster network.
-func TestInstalled(t *testing.T) {
-	for _, f := range []string{filepath.Join(hostBinDir, "braid"), filepath.Join(hostConfDir, braidFile), filepath.Join(hostConfDir, "braid.d", "braid.kubeconfig")} {
+// installed: the DaemonSet put braid in place, wrapping the node's own
+// config as the cluster network, with what the mode needs.
+func installed(t *testing.T, m mode) {
+	for _, f := range m.files {
 		if err := waitFile(t.Context(), f, true, time.Second); err != nil {
 			t.Error(err)
 		}
@@ -25,29 +25,31 @@ func TestInstalled(t *testing.T) {
 	if !strings.Contains(data, `"type": "braid"`) && !strings.Contains(data, `"type":"braid"`) {
 		t.Errorf("%s does not run braid:\n%s", braidFile, data)
 	}
-	if !strings.Contains(data, filepath.Join(hostConfDir, primaryFile)) {
-		t.Errorf("%s does not wrap %s:\n%s", braidFile, primaryFile, data)
+	for _, want := range append([]string{filepath.Join(hostConfDir, primaryFile)}, m.conf...) {
+		if !strings.Contains(data, want) {
+			t.Errorf("%s does not hold %s:\n%s", braidFile, want, data)
+		}
 	}
 }
 
-// TestAnnotationForms: pods with the short and the JSON form come up with
+// annotationForms: pods with the short and the JSON form come up with
 // the interfaces they asked for, network-status says what the pod sees, and
 // deleting them releases every lease.
-func TestAnnotationForms(t *testing.T) {
-	e := newEnv(t, "forms")
+func annotationForms(t *testing.T, m mode) {
+	e := newEnv(t, m, "forms")
 	e.bridgeNAD("blue", "br-nblue", "10.89.1.0/24")
 	e.bridgeNAD("green", "br-ngreen", "10.89.2.0/24")
 	e.pod("short", "blue, green@green0")
-	e.pod("json", `[{"name": "blue", "interface": "blue0"}, {"name": "green", "namespace": "forms"}]`)
+	e.pod("json", `[{"name": "blue", "interface": "blue0"}, {"name": "green", "namespace": "`+e.namespace+`"}]`)
 
 	short := e.running("short")
 	st := matchStatus(t, short, []string{"eth0", "net1", "green0"})
-	if st["eth0"].Name != "cluster" || !st["eth0"].Default || st["net1"].Name != "forms/blue" || st["green0"].Name != "forms/green" {
+	if st["eth0"].Name != "cluster" || !st["eth0"].Default || st["net1"].Name != e.namespace+"/blue" || st["green0"].Name != e.namespace+"/green" {
 		t.Errorf("short-form network-status = %+v", st)
 	}
 	json := e.running("json")
 	st = matchStatus(t, json, []string{"eth0", "blue0", "net2"})
-	if st["blue0"].Name != "forms/blue" || st["net2"].Name != "forms/green" {
+	if st["blue0"].Name != e.namespace+"/blue" || st["net2"].Name != e.namespace+"/green" {
 		t.Errorf("JSON-form network-status = %+v", st)
 	}
 
@@ -63,10 +65,10 @@ func TestAnnotationForms(t *testing.T) {
 	}
 }
 
-// TestPodsTalk: two pods reach each other over a secondary bridge network
+// podsTalk: two pods reach each other over a secondary bridge network
 // and over a macvlan network.
-func TestPodsTalk(t *testing.T) {
-	e := newEnv(t, "talk")
+func podsTalk(t *testing.T, m mode) {
+	e := newEnv(t, m, "talk")
 	e.bridgeNAD("blue", "br-tblue", "10.89.3.0/24")
 	e.macvlanNAD("mv", "nmv0", "10.89.4.0/24")
 	e.pod("a", "blue, mv")
@@ -90,16 +92,16 @@ func TestPodsTalk(t *testing.T) {
 	}
 }
 
-// TestMissingNAD: a pod naming a NAD that does not exist yet waits in
+// missingNAD: a pod naming a NAD that does not exist yet waits in
 // ContainerCreating with an event naming the NAD, and comes up once the NAD
 // is created (the kubelet retries).
-func TestMissingNAD(t *testing.T) {
-	e := newEnv(t, "late")
+func missingNAD(t *testing.T, m mode) {
+	e := newEnv(t, m, "late")
 	e.pod("waits", "later")
 	ctx := t.Context()
 	deadline := time.Now().Add(podTimeout)
 	for {
-		if strings.Contains(framework.PodEvents(ctx, e.kube, e.namespace, "waits"), "late/later") {
+		if strings.Contains(framework.PodEvents(ctx, e.kube, e.namespace, "waits"), e.namespace+"/later") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -119,10 +121,10 @@ func TestMissingNAD(t *testing.T) {
 	matchStatus(t, pod, []string{"eth0", "net1"})
 }
 
-// TestRestarts: restarting the kubelet and containerd keeps running pods'
+// restarts: restarting the kubelet and containerd keeps running pods'
 // networks, and deleting the pods afterwards still releases everything.
-func TestRestarts(t *testing.T) {
-	e := newEnv(t, "restart")
+func restarts(t *testing.T, m mode) {
+	e := newEnv(t, m, "restart")
 	e.bridgeNAD("blue", "br-rblue", "10.89.6.0/24")
 	e.pod("steady", "blue")
 	before := matchStatus(t, e.running("steady"), []string{"eth0", "net1"})

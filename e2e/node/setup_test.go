@@ -4,15 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
-
-	appsv1 "k8s.io/api/apps/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/braid-cni/braid/e2e/framework"
 )
@@ -28,6 +23,14 @@ const (
 	workload      = "braid.local/workload:e2e"
 )
 
+// referencePlugins are the CNI plugins the node has (see `make tools`).
+var referencePlugins = []string{"bridge", "host-local", "loopback", "macvlan", "static", "tuning", "portmap"}
+
+// braidHostDirs are the host directories braid uses beyond the CNI ones the
+// node saves and restores: the journal, and braidd's socket and NAD config
+// directories (hostPath volumes of deployments/daemonset-thick.yaml).
+var braidHostDirs = []string{braidCNIDir, "/run/braid", "/etc/cni/multus/net.d"}
+
 // primaryNetwork puts the node's own cluster network in place, as a node
 // has before braid is installed: the reference plugins in /opt/cni/bin and a
 // bridge + host-local conflist in /etc/cni/net.d.
@@ -35,7 +38,7 @@ func (c *cluster) primaryNetwork() error {
 	if err := os.MkdirAll(hostBinDir, 0o755); err != nil {
 		return err
 	}
-	for _, p := range []string{"bridge", "host-local", "loopback", "macvlan", "static", "tuning", "portmap"} {
+	for _, p := range referencePlugins {
 		data, err := os.ReadFile(filepath.Join(c.root, "bin", "plugins", p))
 		if err != nil {
 			return fmt.Errorf("reference plugin %s (run `make tools`): %w", p, err)
@@ -88,9 +91,14 @@ func (c *cluster) images(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	daemon, err := c.build(ctx, "./cmd/braidd", "braidd")
+	if err != nil {
+		return err
+	}
 	braidImage, err := framework.BuildImage(dir, "braid:dev", map[string]string{
 		"/usr/src/braid/bin/braid":         braid,
 		"/usr/src/braid/bin/braid-install": installer,
+		"/usr/src/braid/bin/braidd":        daemon,
 	}, []string{"/usr/src/braid/bin/braid-install"})
 	if err != nil {
 		return err
@@ -109,77 +117,6 @@ func (c *cluster) images(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// install applies deployments/ as an operator would. The one change: this
-// node has no kube-proxy, so the installer is told the API server's real
-// address instead of the kubernetes service's.
-func (c *cluster) install(ctx context.Context) error {
-	admin := c.cp.AdminConfig()
-	for _, f := range []string{"crd.yaml", "rbac.yaml"} {
-		if err := framework.EnsureObjects(ctx, admin, filepath.Join(c.root, "deployments", f)); err != nil {
-			return err
-		}
-	}
-	ds, err := c.daemonSet()
-	if err != nil {
-		return err
-	}
-	client, _, err := c.cp.Clients()
-	if err != nil {
-		return err
-	}
-	if _, err := client.AppsV1().DaemonSets(ds.Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
-	}
-	return waitFile(ctx, filepath.Join(hostConfDir, braidFile), true, 90*time.Second)
-}
-
-func (c *cluster) daemonSet() (*appsv1.DaemonSet, error) {
-	data, err := os.ReadFile(filepath.Join(c.root, "deployments", "daemonset-thin.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	var ds appsv1.DaemonSet
-	if err := yaml.UnmarshalStrict(data, &ds); err != nil {
-		return nil, fmt.Errorf("decode deployments/daemonset-thin.yaml: %w", err)
-	}
-	spec := &ds.Spec.Template.Spec
-	if len(spec.Containers) != 1 {
-		return nil, fmt.Errorf("deployments/daemonset-thin.yaml: want one container, have %d", len(spec.Containers))
-	}
-	spec.Containers[0].Args = append(spec.Containers[0].Args,
-		"--api-server="+c.cp.AdminConfig().Host,
-		// braid runs on the host: its log goes to the suite's work dir,
-		// to be printed when a test fails.
-		"--log-file="+c.braidLog(), "--log-level=debug")
-	return &ds, nil
-}
-
-// installerLogs returns the installer pod's log, for failure reports.
-func (c *cluster) installerLogs() string {
-	client, _, err := c.cp.Clients()
-	if err != nil {
-		return err.Error()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	pods, err := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "app=braid"})
-	if err != nil || len(pods.Items) == 0 {
-		return fmt.Sprintf("no installer pod: %v", err)
-	}
-	var b strings.Builder
-	for _, p := range pods.Items {
-		stream, err := client.CoreV1().Pods(p.Namespace).GetLogs(p.Name, nil).Stream(ctx)
-		if err != nil {
-			fmt.Fprintf(&b, "logs of %s: %v\n", p.Name, err)
-			continue
-		}
-		data, _ := io.ReadAll(stream)
-		_ = stream.Close()
-		fmt.Fprintf(&b, "--- %s:\n%s\n", p.Name, data)
-	}
-	return b.String()
 }
 
 // waitFile waits until path exists (present) or is gone (!present).

@@ -1,27 +1,48 @@
 package node
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
-	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/braid-cni/braid/e2e/framework"
 )
 
-// TestUninstall runs last (Go runs test files in name order, and this one
-// sorts last): deleting the DaemonSet restores the node's own CNI config.
-func TestUninstall(t *testing.T) {
-	client, _, err := shared.cp.Clients()
+// uninstall deletes the mode's DaemonSet and checks that braid handed the
+// node back: once the DaemonSet's pods are gone, braid's config is gone too
+// (the thin installer's --cleanup-on-exit, braidd's removeConfigOnExit) and
+// the node's own config is in place. The DaemonSet may be missing: the
+// install may have failed before creating it.
+func (c *cluster) uninstall(ctx context.Context, m mode) error {
+	client, _, err := c.cp.Clients()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := client.AppsV1().DaemonSets("kube-system").Delete(t.Context(), "braid", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
+	err = client.AppsV1().DaemonSets(systemNamespace).Delete(ctx, m.app, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete DaemonSet %s/%s: %w", systemNamespace, m.app, err)
 	}
-	if err := waitFile(t.Context(), filepath.Join(hostConfDir, braidFile), false, 60*time.Second); err != nil {
-		t.Fatalf("braid's config stayed after the DaemonSet was deleted: %v", err)
+	pods, err := c.pods(ctx, m.app)
+	if err != nil {
+		return err
 	}
-	if err := waitFile(t.Context(), filepath.Join(hostConfDir, primaryFile), true, time.Second); err != nil {
-		t.Errorf("the node's own config is gone: %v", err)
+	var errs []error
+	for _, p := range pods {
+		errs = append(errs, framework.WaitForPodGone(ctx, client, p.Namespace, p.Name, installTimeout))
 	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := waitFile(ctx, filepath.Join(hostConfDir, braidFile), false, 10*time.Second); err != nil {
+		return fmt.Errorf("braid's config stayed after the DaemonSet's pods were gone: %w", err)
+	}
+	if err := waitFile(ctx, filepath.Join(hostConfDir, primaryFile), true, time.Second); err != nil {
+		return fmt.Errorf("the node's own config is gone: %w", err)
+	}
+	return nil
 }
