@@ -65,7 +65,7 @@ func saveHost(backupDir string) (*hostState, error) {
 		h.sysctls[key] = strings.TrimSpace(string(data))
 	}
 	for _, dir := range slices.Concat(nodeDirs, cgroupDirs()) {
-		if top := topMissing(dir); top != "" {
+		if top := TopMissing(dir); top != "" {
 			h.created = append(h.created, top)
 		}
 	}
@@ -80,7 +80,7 @@ func saveHost(backupDir string) (*hostState, error) {
 // saveDir copies dir to backup, or remembers the topmost missing ancestor of
 // dir so that restore removes everything created for it, and creates dir.
 func (h *hostState) saveDir(dir, backup string) error {
-	top := topMissing(dir)
+	top := TopMissing(dir)
 	if top == "" {
 		if err := copyTree(dir, backup); err != nil {
 			return err // not recorded: restore must not replace dir with a partial copy
@@ -92,9 +92,10 @@ func (h *hostState) saveDir(dir, backup string) error {
 	return os.MkdirAll(dir, 0o755)
 }
 
-// topMissing returns the topmost ancestor of path (or path itself) that
-// does not exist, or "" when path exists.
-func topMissing(path string) string {
+// TopMissing returns the topmost ancestor of path (or path itself) that
+// does not exist, or "" when path exists: what to remove again to undo a
+// MkdirAll of path.
+func TopMissing(path string) string {
 	if _, err := os.Lstat(path); err == nil {
 		return ""
 	}

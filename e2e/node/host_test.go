@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 )
@@ -72,20 +71,4 @@ func rootPropagates() (bool, error) {
 		return false, fmt.Errorf("read mounts: %w", err)
 	}
 	return propagates, nil
-}
-
-// topMissing returns the topmost ancestor of path (or path itself) that
-// does not exist, or "" when path exists.
-func topMissing(path string) string {
-	if _, err := os.Lstat(path); err == nil {
-		return ""
-	}
-	top := path
-	for parent := filepath.Dir(top); parent != top; parent = filepath.Dir(top) {
-		if _, err := os.Lstat(parent); err == nil {
-			break
-		}
-		top = parent
-	}
-	return top
 }

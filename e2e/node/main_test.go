@@ -80,7 +80,7 @@ func setUp() (*cluster, error) {
 	}
 	c := &cluster{root: root, work: work, dataDir: filepath.Join(work, "leases")}
 	for _, dir := range braidHostDirs {
-		if top := topMissing(dir); top != "" {
+		if top := framework.TopMissing(dir); top != "" {
 			c.newDirs = append(c.newDirs, top)
 		}
 	}

@@ -107,7 +107,7 @@ func (d *demo) recordHost() error {
 		return fmt.Errorf("create %s: %w", workPath(), err)
 	}
 	for _, dir := range hostDirs() {
-		if top := topMissing(dir); top != "" {
+		if top := framework.TopMissing(dir); top != "" {
 			d.st.NewDirs = append(d.st.NewDirs, top)
 		}
 	}
@@ -117,20 +117,4 @@ func (d *demo) recordHost() error {
 	}
 	d.st.IPForward = strings.TrimSpace(string(data))
 	return d.save()
-}
-
-// topMissing returns the topmost ancestor of path (or path itself) that
-// does not exist, or "" when path exists.
-func topMissing(path string) string {
-	if _, err := os.Lstat(path); err == nil {
-		return ""
-	}
-	top := path
-	for parent := filepath.Dir(top); parent != top; parent = filepath.Dir(top) {
-		if _, err := os.Lstat(parent); err == nil {
-			break
-		}
-		top = parent
-	}
-	return top
 }
