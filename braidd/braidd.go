@@ -19,10 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/braid-cni/braid/autoconf"
 	"github.com/braid-cni/braid/daemon"
 	"github.com/braid-cni/braid/install"
+	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/kube"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plugin"
@@ -43,14 +45,15 @@ type Options struct {
 
 // Run starts braidd and blocks until ctx ends or a part fails.
 func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.Logger) error {
-	clients, err := connect(conf, opts)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	clients, err := connect(conf, opts, countAPICalls(reg))
 	if err != nil {
 		return err
 	}
 	cache := kube.NewCache(clients, kube.CacheOptions{NodeName: conf.NodeName})
 	cache.Start(ctx)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerGauges(reg, cache, journal.New(conf.CNIDir))
 	p := newPlugin(clients, cache, conf.NodeName)
 	p.ParallelAttach = conf.ParallelAttach
 	if p.WrapInvoker, err = daemon.DelegateMetrics(reg); err != nil {
@@ -86,17 +89,23 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 }
 
 // connect uses the kubeconfig when set, else the pod's service account.
-func connect(conf *netconf.DaemonConf, opts Options) (*kube.Clients, error) {
+// wrap, when set, wraps the clients' transport (the API call metrics).
+func connect(conf *netconf.DaemonConf, opts Options, wrap func(http.RoundTripper) http.RoundTripper) (*kube.Clients, error) {
 	const timeout = 30 * time.Second
+	var cfg *rest.Config
+	var err error
 	if conf.Kubeconfig != "" {
 		if opts.APIServer != "" {
 			return nil, fmt.Errorf("API server %s: only for the in-cluster config, and the config names the kubeconfig %s", opts.APIServer, conf.Kubeconfig)
 		}
-		return kube.FromKubeconfig(conf.Kubeconfig, timeout)
-	}
-	cfg, err := inClusterConfig(rest.InClusterConfig, opts.APIServer)
-	if err != nil {
+		if cfg, err = clientcmd.BuildConfigFromFlags("", conf.Kubeconfig); err != nil {
+			return nil, fmt.Errorf("load kubeconfig %s: %w", conf.Kubeconfig, err)
+		}
+	} else if cfg, err = inClusterConfig(rest.InClusterConfig, opts.APIServer); err != nil {
 		return nil, err
+	}
+	if wrap != nil {
+		cfg.Wrap(wrap)
 	}
 	return kube.FromConfig(cfg, timeout)
 }

@@ -63,7 +63,7 @@ func TestInClusterConfig(t *testing.T) {
 // kubeconfig, which names its own server.
 func TestConnectAPIServerWithKubeconfig(t *testing.T) {
 	conf := &netconf.DaemonConf{NetConf: netconf.NetConf{Kubeconfig: "/etc/cni/net.d/braid.d/braid.kubeconfig"}}
-	_, err := connect(conf, Options{APIServer: "https://127.0.0.1:6443"})
+	_, err := connect(conf, Options{APIServer: "https://127.0.0.1:6443"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "only for the in-cluster config") {
 		t.Fatalf("err = %v, want the API server refused next to a kubeconfig", err)
 	}

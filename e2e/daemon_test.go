@@ -167,6 +167,8 @@ func TestDaemonLifecycle(t *testing.T) {
 			"braid_requests_in_flight 0",
 			`braid_delegate_duration_seconds_count{network="cluster",plugin="bridge",verb="ADD"} 1`,
 			`braid_delegate_duration_seconds_count{network="blue",plugin="bridge",verb="DEL"} 1`,
+			"braid_journal_entries 0",
+			`braid_api_requests_total{code="200",method="PATCH"} 1`,
 		} {
 			if !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %q:\n%s", want, grep(m, "braid_"))
