@@ -41,8 +41,11 @@ fmt-check:
 
 test: vet fmt-check unit e2e
 
-bench:
+# The Go benchmarks, then hack/bench: CNI ADD/DEL latency against N secondary
+# networks, floor vs thin vs thick (needs root; writes bench.png).
+bench: tools build
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
+	$(GO) run ./hack/bench
 
 # A single-node cluster with braid installed from deployments/ and the
 # examples/ applied, left running; demo-down stops it and restores the host.

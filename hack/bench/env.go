@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/braid-cni/braid/e2e/framework"
+)
+
+const (
+	// maxSecondaries is the number of NADs created: the largest N measured.
+	maxSecondaries = 16
+	namespace      = "bench"
+	cniVersion     = "1.0.0"
+	clusterBridge  = "brbc"
+)
+
+// env is the bench's world: a control plane, the binaries, the networks.
+type env struct {
+	root        string
+	work        string
+	pluginsDir  string
+	braidDir    string // holds the braid binary, for libcni's path
+	braiddBin   string
+	kubeconfig  string // braid's least-privilege kubeconfig
+	dataDir     string // host-local leases of every network
+	clusterConf string // the cluster network's conflist
+	cp          *framework.ControlPlane
+	kube        kubernetes.Interface
+	nads        nadclientset.Interface
+	nadConfs    [][]byte // the NADs' configs, NAD i+1 at i
+	daemons     []*daemon
+}
+
+// setUp builds the binaries, starts the control plane and installs what
+// braid needs, and creates the networks. On error it undoes what it did.
+func setUp(ctx context.Context, maxN int) (_ *env, err error) {
+	root, err := framework.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	work, err := os.MkdirTemp("", "braid-bench-")
+	if err != nil {
+		return nil, err
+	}
+	e := &env{root: root, work: work, pluginsDir: filepath.Join(root, "bin", "plugins"),
+		braidDir: filepath.Join(work, "bin"), braiddBin: filepath.Join(work, "braidd"),
+		kubeconfig: filepath.Join(work, "braid.kubeconfig"), dataDir: filepath.Join(work, "leases")}
+	defer func() {
+		if err != nil {
+			e.tearDown()
+		}
+	}()
+	if err := e.build(); err != nil {
+		return nil, err
+	}
+	if err := e.startControlPlane(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.writeNetworks(ctx, maxN); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// build compiles braid and braidd into the work directory and checks the
+// reference plugins are there.
+func (e *env) build() error {
+	for _, p := range []string{"bridge", "host-local"} {
+		if _, err := os.Stat(filepath.Join(e.pluginsDir, p)); err != nil {
+			return fmt.Errorf("reference plugin %s missing (run `make tools`): %w", p, err)
+		}
+	}
+	for pkg, out := range map[string]string{"./cmd/braid": filepath.Join(e.braidDir, "braid"), "./cmd/braidd": e.braiddBin} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Dir, build.Stdout, build.Stderr = e.root, os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", pkg, err)
+		}
+	}
+	return nil
+}
+
+// startControlPlane starts etcd and kube-apiserver with the NAD CRD, braid's
+// RBAC (thin and thick) and a kubeconfig for braid's service account.
+func (e *env) startControlPlane(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cp, err := framework.StartControlPlane(ctx, framework.Options{WorkDir: filepath.Join(e.work, "cp")})
+	if err != nil {
+		return err
+	}
+	e.cp = cp
+	admin := cp.AdminConfig()
+	if err := framework.InstallNADCRD(ctx, admin); err != nil {
+		return err
+	}
+	for _, f := range []string{"deployments/rbac.yaml", "deployments/rbac-thick.yaml", "e2e/testdata/braidd-binding.yaml"} {
+		if err := framework.EnsureObjects(ctx, admin, filepath.Join(e.root, f)); err != nil {
+			return err
+		}
+	}
+	if err := cp.WriteKubeconfig(e.kubeconfig, false); err != nil {
+		return err
+	}
+	e.kube, e.nads, err = cp.Clients()
+	if err != nil {
+		return err
+	}
+	return framework.CreateNamespaceWithSA(ctx, e.kube, namespace)
+}
+
+// tearDown stops the daemons and the control plane, removes the bridges and
+// the work directory. It is safe on a partial set-up.
+func (e *env) tearDown() {
+	for _, d := range e.daemons {
+		d.stop()
+	}
+	if e.kube != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := framework.DeleteNamespaceObjects(ctx, e.kube, e.nads, namespace); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: cleanup:", err)
+		}
+		cancel()
+	}
+	deleteLink(clusterBridge)
+	for i := 1; i <= maxSecondaries; i++ {
+		deleteLink(nadBridge(i))
+	}
+	if e.cp != nil {
+		e.cp.Stop()
+	}
+	_ = os.RemoveAll(e.work)
+}

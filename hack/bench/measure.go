@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/testutils"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// secondaryCounts are the numbers of secondary networks measured.
+func secondaryCounts() []int { return []int{0, 1, 4, 8, 16} }
+
+// result is one N and mode's measured durations.
+type result struct {
+	n    int
+	mode string
+	add  []time.Duration
+	del  []time.Duration
+}
+
+// id names an N and mode in pod names and container IDs.
+func id(n int, mode string) string {
+	return fmt.Sprintf("%d-%s", n, strings.ReplaceAll(mode, "+", "-"))
+}
+
+// measureAll creates a pod per N and mode, starts the two daemons and
+// measures every N in every mode.
+func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
+	pods := map[string]*corev1.Pod{}
+	for _, n := range secondaryCounts() {
+		for _, m := range modes() {
+			pod, err := e.createPod(ctx, "p-"+id(n, m), n)
+			if err != nil {
+				return nil, err
+			}
+			pods[id(n, m)] = pod
+		}
+	}
+	sockets := map[string]string{}
+	for m, parallel := range map[string]bool{modeThick: false, modeParallel: true} {
+		d, err := e.startDaemon(ctx, "braidd-"+id(0, m), parallel)
+		if err != nil {
+			return nil, err
+		}
+		sockets[m] = d.socketDir
+	}
+	var results []result
+	for _, n := range secondaryCounts() {
+		for _, m := range modes() {
+			r, err := e.measureOne(ctx, o, n, m, pods[id(n, m)], sockets[m])
+			if err != nil {
+				return nil, fmt.Errorf("N=%d %s: %w", n, m, err)
+			}
+			results = append(results, r)
+		}
+	}
+	return results, nil
+}
+
+// measureOne runs the warm-up and measured rounds of one N and mode.
+func (e *env) measureOne(ctx context.Context, o options, n int, mode string, pod *corev1.Pod, socketDir string) (result, error) {
+	r := result{n: n, mode: mode}
+	a, err := e.newBraid(mode, pod, socketDir)
+	if mode == modeFloor {
+		a, err = e.newFloor(pod, n)
+	}
+	if err != nil {
+		return r, err
+	}
+	for i := 0; i < o.warmup+o.rounds; i++ {
+		add, del, err := round(ctx, a, fmt.Sprintf("bench-%s-%d", id(n, mode), i))
+		if err != nil {
+			return r, err
+		}
+		if i >= o.warmup {
+			r.add, r.del = append(r.add, add), append(r.del, del)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "bench: N=%-2d %-14s ADD %6.1f ms  DEL %6.1f ms\n", n, mode, ms(median(r.add)), ms(median(r.del)))
+	return r, nil
+}
+
+// round is one ADD then DEL on a fresh network namespace. A failed ADD is
+// still deleted, so that nothing leaks into the next round.
+func round(ctx context.Context, a attacher, containerID string) (add, del time.Duration, err error) {
+	netns, err := testutils.NewNS()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		_ = netns.Close()
+		_ = testutils.UnmountNS(netns)
+	}()
+	start := time.Now()
+	if err := a.add(ctx, netns.Path(), containerID); err != nil {
+		_ = a.del(context.Background(), netns.Path(), containerID)
+		return 0, 0, err
+	}
+	add = time.Since(start)
+	start = time.Now()
+	if err := a.del(ctx, netns.Path(), containerID); err != nil {
+		return 0, 0, err
+	}
+	return add, time.Since(start), nil
+}

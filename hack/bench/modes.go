@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/containernetworking/cni/libcni"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/braid-cni/braid/e2e/framework"
+)
+
+// The modes, in the order they are measured and printed.
+const (
+	modeFloor    = "floor"
+	modeThin     = "thin"
+	modeThick    = "thick"
+	modeParallel = "thick+parallel"
+)
+
+func modes() []string { return []string{modeFloor, modeThin, modeThick, modeParallel} }
+
+// attacher runs one sandbox's ADD or DEL the way a runtime does.
+type attacher interface {
+	add(ctx context.Context, netns, containerID string) error
+	del(ctx context.Context, netns, containerID string) error
+}
+
+// floor invokes the delegates themselves: the cluster network on eth0, then
+// secondary network i on net<i>; DEL in reverse.
+type floor struct {
+	cni   *libcni.CNIConfig
+	pod   *corev1.Pod
+	lists []*libcni.NetworkConfigList
+}
+
+func (f *floor) rt(netns, containerID string, i int) *libcni.RuntimeConf {
+	rt := framework.SandboxConf(f.pod, containerID, netns)
+	if i > 0 {
+		rt.IfName = fmt.Sprintf("net%d", i)
+	}
+	return rt
+}
+
+func (f *floor) add(ctx context.Context, netns, containerID string) error {
+	for i, l := range f.lists {
+		if _, err := f.cni.AddNetworkList(ctx, l, f.rt(netns, containerID, i)); err != nil {
+			return fmt.Errorf("ADD %s: %w", l.Name, err)
+		}
+	}
+	return nil
+}
+
+func (f *floor) del(ctx context.Context, netns, containerID string) error {
+	for i := len(f.lists) - 1; i >= 0; i-- {
+		if err := f.cni.DelNetworkList(ctx, f.lists[i], f.rt(netns, containerID, i)); err != nil {
+			return fmt.Errorf("DEL %s: %w", f.lists[i].Name, err)
+		}
+	}
+	return nil
+}
+
+// braid is the braid plugin (thin) or shim (thick) as the node's only
+// network, as the runtime sees it.
+type braid struct {
+	cni  *libcni.CNIConfig
+	pod  *corev1.Pod
+	list *libcni.NetworkConfigList
+}
+
+func (b *braid) add(ctx context.Context, netns, containerID string) error {
+	_, err := b.cni.AddNetworkList(ctx, b.list, framework.SandboxConf(b.pod, containerID, netns))
+	return err
+}
+
+func (b *braid) del(ctx context.Context, netns, containerID string) error {
+	return b.cni.DelNetworkList(ctx, b.list, framework.SandboxConf(b.pod, containerID, netns))
+}
+
+// newFloor loads the cluster conflist and the first n NADs' configs.
+func (e *env) newFloor(pod *corev1.Pod, n int) (attacher, error) {
+	cluster, err := libcni.ConfListFromFile(e.clusterConf)
+	if err != nil {
+		return nil, err
+	}
+	f := &floor{cni: e.cniConfig(modeFloor, e.pluginsDir), pod: pod, lists: []*libcni.NetworkConfigList{cluster}}
+	for _, data := range e.nadConfs[:n] {
+		conf, err := libcni.NetworkPluginConfFromBytes(data)
+		if err != nil {
+			return nil, err
+		}
+		list, err := libcni.ConfListFromConf(conf)
+		if err != nil {
+			return nil, err
+		}
+		f.lists = append(f.lists, list)
+	}
+	return f, nil
+}
+
+// newBraid is braid's config list for one mode; socketDir is empty in thin
+// mode and names the daemon's socket directory in thick mode.
+func (e *env) newBraid(mode string, pod *corev1.Pod, socketDir string) (attacher, error) {
+	dir := filepath.Join(e.work, mode)
+	if err := os.MkdirAll(filepath.Join(dir, "net.d"), 0o755); err != nil {
+		return nil, err
+	}
+	conf := map[string]any{
+		"cniVersion": cniVersion, "name": "braid-net", "type": "braid",
+		"kubeconfig": e.kubeconfig, "confDir": filepath.Join(dir, "net.d"),
+		"cniDir": filepath.Join(dir, "braid"), "binDir": e.pluginsDir,
+		"clusterNetwork": e.clusterConf, "logFile": filepath.Join(dir, "braid.log"),
+		"logLevel": "info", "logToStderr": false,
+	}
+	if socketDir != "" {
+		conf["daemonSocketDir"] = socketDir
+	}
+	data, err := json.Marshal(map[string]any{"cniVersion": cniVersion, "name": "braid-net", "plugins": []any{conf}})
+	if err != nil {
+		return nil, err
+	}
+	list, err := libcni.NetworkConfFromBytes(data)
+	if err != nil {
+		return nil, err
+	}
+	return &braid{cni: e.cniConfig(mode, e.braidDir), pod: pod, list: list}, nil
+}
+
+// cniConfig is a libcni client with the runtime's own cache per mode.
+func (e *env) cniConfig(mode, binDir string) *libcni.CNIConfig {
+	return libcni.NewCNIConfigWithCacheDir([]string{binDir}, filepath.Join(e.work, mode, "runtime-cache"), nil)
+}
