@@ -2,46 +2,40 @@ package e2e
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+
+	"github.com/braid-cni/braid/e2e/framework"
 )
 
 // daemon is a braidd process for one node, on the suite's API server with
 // braid's least-privilege token (plus the daemon's ClusterRole).
 type daemon struct {
-	t         *testing.T
-	config    string
-	socketDir string
-	opsAddr   string
-	log       string
-	cmd       *exec.Cmd
+	*framework.Braidd
+	t *testing.T
 }
 
 func startDaemon(t *testing.T, dir string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, socketDir: filepath.Join(dir, "run"), log: filepath.Join(dir, "braidd.log"), config: filepath.Join(dir, "braidd.json")}
-	d.opsAddr = freeAddr(t)
-	writeJSON(t, d.config, map[string]any{
-		"kubeconfig":  shared.kubeconfig,
-		"socketDir":   d.socketDir,
-		"nodeName":    "node1",
-		"metricsAddr": d.opsAddr,
-		"logLevel":    "debug",
+	b, err := framework.NewBraidd(shared.braiddBin, dir, map[string]any{
+		"kubeconfig": shared.kubeconfig,
+		"nodeName":   "node1",
+		"logLevel":   "debug",
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{Braidd: b, t: t}
 	d.start()
 	t.Cleanup(func() {
 		d.stop()
 		if t.Failed() {
-			if data, err := os.ReadFile(d.log); err == nil {
+			if data, err := os.ReadFile(d.Log); err == nil {
 				t.Logf("braidd.log:\n%s", tail(string(data), 40))
 			}
 		}
@@ -52,53 +46,17 @@ func startDaemon(t *testing.T, dir string) *daemon {
 // start runs braidd and waits until it is ready (its caches synced).
 func (d *daemon) start() {
 	d.t.Helper()
-	logf, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
+	if err := d.Start(d.t.Context()); err != nil {
 		d.t.Fatal(err)
-	}
-	defer logf.Close()
-	d.cmd = exec.Command(shared.braiddBin, "--config", d.config)
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	if err := d.cmd.Start(); err != nil {
-		d.t.Fatalf("start braidd: %v", err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + d.opsAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("braidd not ready in 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// stop ends braidd the way a DaemonSet update does: SIGTERM.
-func (d *daemon) stop() {
-	if d.cmd == nil || d.cmd.Process == nil {
-		return
-	}
-	_ = d.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = d.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-done
-	}
-	d.cmd = nil
-}
+func (d *daemon) stop() { d.Stop() }
 
 // metricsText returns what braidd serves on /metrics.
 func (d *daemon) metricsText() string {
 	d.t.Helper()
-	resp, err := http.Get("http://" + d.opsAddr + "/metrics")
+	resp, err := http.Get("http://" + d.OpsAddr + "/metrics")
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -108,16 +66,6 @@ func (d *daemon) metricsText() string {
 		d.t.Fatal(err)
 	}
 	return string(b)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // TestDaemonLifecycle: what thick mode adds. The daemon restarting between
@@ -146,8 +94,8 @@ func TestDaemonLifecycle(t *testing.T) {
 		sb := n.sandbox(n.createPod("p", map[string]string{nadv1.NetworkAttachmentAnnot: "blue"}))
 		n.daemon.stop()
 		_, err := sb.add()
-		if cniCode(err) != types.ErrTryAgainLater || !strings.Contains(err.Error(), n.daemon.socketDir) {
-			t.Fatalf("ADD with the daemon down = %v, want code 11 naming %s", err, n.daemon.socketDir)
+		if cniCode(err) != types.ErrTryAgainLater || !strings.Contains(err.Error(), n.daemon.SocketDir) {
+			t.Fatalf("ADD with the daemon down = %v, want code 11 naming %s", err, n.daemon.SocketDir)
 		}
 		if got := sb.links(); len(got) != 0 {
 			t.Errorf("ADD with the daemon down left %v", keys(got))

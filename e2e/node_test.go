@@ -110,7 +110,7 @@ func newNode(t *testing.T, mode, version string) *node {
 	}
 	if mode == thick {
 		n.daemon = startDaemon(t, dir)
-		n.braidConf["daemonSocketDir"] = n.daemon.socketDir
+		n.braidConf["daemonSocketDir"] = n.daemon.SocketDir
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

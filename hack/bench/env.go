@@ -36,7 +36,7 @@ type env struct {
 	kube        kubernetes.Interface
 	nads        nadclientset.Interface
 	nadConfs    [][]byte // the NADs' configs, NAD i+1 at i
-	daemons     []*daemon
+	daemons     []*framework.Braidd
 }
 
 // setUp builds the binaries, starts the control plane and installs what
@@ -121,7 +121,7 @@ func (e *env) startControlPlane(ctx context.Context) error {
 // the work directory. It is safe on a partial set-up.
 func (e *env) tearDown() {
 	for _, d := range e.daemons {
-		d.stop()
+		d.Stop()
 	}
 	if e.kube != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -46,7 +46,7 @@ func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
 		if err != nil {
 			return nil, err
 		}
-		sockets[m] = d.socketDir
+		sockets[m] = d.SocketDir
 	}
 	var results []result
 	for _, n := range secondaryCounts() {
