@@ -16,6 +16,7 @@ LDFLAGS = -X github.com/braid-cni/braid/version.Version=$(VERSION)
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braid ./cmd/braid
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braid-shim ./cmd/braid-shim
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braid-install ./cmd/braid-install
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braidd ./cmd/braidd
 

@@ -57,8 +57,8 @@ func braidEntry(t *testing.T, w *Writer) (cluster string, caps map[string]bool, 
 	if err := json.Unmarshal(data, &list); err != nil {
 		t.Fatalf("braid config %s: %v", data, err)
 	}
-	if len(list.Plugins) != 1 || list.Plugins[0].Type != "braid" {
-		t.Fatalf("braid config %s: want one braid plugin", data)
+	if len(list.Plugins) != 1 || list.Plugins[0].Type != "braid-shim" {
+		t.Fatalf("braid config %s: want one braid-shim plugin (thick mode)", data)
 	}
 	p := list.Plugins[0]
 	return p.ClusterNetwork, p.Capabilities, list.CNIVersion, p.DaemonSocketDir

@@ -33,9 +33,10 @@ import (
 
 // Options are what the command line adds to the config file.
 type Options struct {
-	// ShimSource is the braid binary to install into the host's bin dir
-	// (the first entry of the config's binDir); empty: install nothing.
-	ShimSource string
+	// Install are the binaries copied into the host's bin dir (the first
+	// entry of the config's binDir) at start: braid-shim, and braid, which
+	// the shim runs for a DEL the daemon does not answer.
+	Install []string
 	// APIServer, when set, replaces the API server URL of the in-cluster
 	// config (the kubernetes service's address), for nodes where the
 	// service does not reach the API server yet, such as before kube-proxy
@@ -67,12 +68,12 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 		Registry:      reg,
 		EnablePprof:   conf.EnablePprof,
 	}
-	if opts.ShimSource != "" {
+	for _, bin := range opts.Install {
 		dir := conf.BinDirs()[0]
-		if err := install.CopyBinary(opts.ShimSource, dir); err != nil {
-			return fmt.Errorf("install the shim into %s: %w", dir, err)
+		if err := install.CopyBinary(bin, dir); err != nil {
+			return fmt.Errorf("install %s into %s: %w", bin, dir, err)
 		}
-		log.Info("shim installed", "dir", dir)
+		log.Info("installed", "binary", bin, "dir", dir)
 	}
 	go releaseListMemory(ctx, cache, log)
 	parts := []func(context.Context) error{

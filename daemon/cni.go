@@ -20,9 +20,6 @@ const (
 	// maxRequestBytes bounds a request: the runtime's config with its
 	// inline delegates and runtimeConfig.
 	maxRequestBytes = 16 << 20
-	// codeNotAvailable is the spec's STATUS code 50: the plugin cannot
-	// serve ADD. The types package has no name for it.
-	codeNotAvailable uint = 50
 	// notSynced is the answer to ADD and STATUS before Ready.
 	notSynced = "braid daemon: caches not synced yet"
 )
@@ -81,7 +78,7 @@ func (s *Server) run(ctx context.Context, req *shim.Request) (*shim.Response, st
 		case "ADD":
 			return failed(types.NewError(types.ErrTryAgainLater, notSynced, ""))
 		case "STATUS":
-			return failed(types.NewError(codeNotAvailable, notSynced, ""))
+			return failed(types.NewError(shim.CodeNotAvailable, notSynced, ""))
 		}
 	}
 	s.metrics.waiting.Inc()

@@ -111,7 +111,7 @@ func TestNotReady(t *testing.T) {
 		wantRun  []string
 	}{
 		{"ADD", types.ErrTryAgainLater, nil},
-		{"STATUS", codeNotAvailable, nil},
+		{"STATUS", shim.CodeNotAvailable, nil},
 		{"DEL", 0, []string{"DEL ptp c1 eth0"}},
 		{"GC", 0, nil},
 	}

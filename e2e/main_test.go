@@ -72,7 +72,11 @@ func setUp() (*suite, func(), error) {
 		}
 	}
 	s.braiddBin = filepath.Join(work, "braidd")
-	for pkg, out := range map[string]string{"./cmd/braid": filepath.Join(s.braidDir, "braid"), "./cmd/braidd": s.braiddBin} {
+	for pkg, out := range map[string]string{
+		"./cmd/braid":      filepath.Join(s.braidDir, "braid"),
+		"./cmd/braid-shim": filepath.Join(s.braidDir, "braid-shim"),
+		"./cmd/braidd":     s.braiddBin,
+	} {
 		build := exec.Command("go", "build", "-o", out, pkg)
 		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {

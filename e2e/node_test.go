@@ -109,7 +109,9 @@ func newNode(t *testing.T, mode, version string) *node {
 		"logToStderr":    false,
 	}
 	if mode == thick {
+		// As braidd's autoconfig writes it: the shim, forwarding.
 		n.daemon = startDaemon(t, dir)
+		n.braidConf["type"] = "braid-shim"
 		n.braidConf["daemonSocketDir"] = n.daemon.SocketDir
 	}
 	t.Cleanup(func() {

@@ -86,8 +86,13 @@ func Config(primaryFile string, primary []byte, o Options) ([]byte, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
+	// Thick mode gets the shim, which links no Kubernetes client.
+	pluginType := netconf.Type
+	if o.DaemonSocketDir != "" {
+		pluginType = netconf.ShimType
+	}
 	plugin := pluginConf{
-		Type:                   "braid",
+		Type:                   pluginType,
 		Capabilities:           p.capabilities(),
 		Kubeconfig:             o.Kubeconfig,
 		ClusterNetwork:         filepath.Join(o.HostConfDir, filepath.Base(primaryFile)),

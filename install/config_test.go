@@ -43,6 +43,7 @@ func readBack(c *netconf.NetConf) Options {
 		Name: c.Name, Kubeconfig: c.Kubeconfig, CNIDir: c.CNIDir, BinDir: c.BinDir, ConfDir: c.ConfDir,
 		LogFile: c.LogFile, LogLevel: c.LogLevel, NamespaceIsolation: c.NamespaceIsolation,
 		GlobalNamespaces: c.GlobalNamespaces, ReadinessIndicatorFile: c.ReadinessIndicatorFile,
+		DaemonSocketDir: c.DaemonSocketDir,
 	}
 }
 
@@ -55,6 +56,7 @@ type configCase struct {
 	wantVer     string
 	wantCaps    map[string]bool
 	wantCluster string
+	wantType    string // "" means braid
 }
 
 func configCases() []configCase {
@@ -65,6 +67,8 @@ func configCases() []configCase {
 		LogFile: "/var/log/braid.log", LogLevel: "debug", NamespaceIsolation: true,
 		GlobalNamespaces: "default,shared", ReadinessIndicatorFile: "/run/flannel/subnet.env",
 	}
+	thick := defaults
+	thick.DaemonSocketDir = "/run/braid"
 	withHost := every
 	withHost.HostConfDir = "/host-view/net.d"
 	return []configCase{
@@ -91,6 +95,10 @@ func configCases() []configCase {
 			primary:  `{"cniVersions":["0.4.0","1.1.0"],"name":"x","plugins":[{"type":"ptp"}]}`,
 			wantOpts: defaults, wantVer: "1.1.0", wantCluster: "/etc/cni/net.d/10-x.conflist",
 		},
+		{
+			name: "thick mode gets the shim", file: "/x/10-bridge.conf", primary: bridgeConf, opts: thick,
+			wantOpts: thick, wantVer: "0.3.1", wantCluster: "/etc/cni/net.d/10-bridge.conf", wantType: "braid-shim",
+		},
 	}
 }
 
@@ -102,8 +110,12 @@ func TestConfig(t *testing.T) {
 				t.Fatalf("Config: %v", err)
 			}
 			conf, entry := pluginEntry(t, data)
-			if conf.Type != "braid" || conf.CNIVersion != tt.wantVer {
-				t.Errorf("type, cniVersion = %q, %q; want braid, %q", conf.Type, conf.CNIVersion, tt.wantVer)
+			wantType := tt.wantType
+			if wantType == "" {
+				wantType = "braid"
+			}
+			if conf.Type != wantType || conf.CNIVersion != tt.wantVer {
+				t.Errorf("type, cniVersion = %q, %q; want %s, %q", conf.Type, conf.CNIVersion, wantType, tt.wantVer)
 			}
 			if !maps.Equal(conf.Capabilities, tt.wantCaps) {
 				t.Errorf("capabilities = %v, want %v", conf.Capabilities, tt.wantCaps)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/containernetworking/cni/libcni"
+
+	"github.com/braid-cni/braid/netconf"
 )
 
 // confExtensions are the config file extensions libcni and the runtimes
@@ -95,7 +97,7 @@ func checkPrimary(path string, p *primaryConf) (*primaryConf, error) {
 	for _, plugin := range p.plugins {
 		// A braid config (another file name, an older install) as the
 		// cluster network would make braid call itself for eth0.
-		if plugin.Network.Type == "braid" {
+		if netconf.IsBraid(plugin.Network.Type) {
 			return nil, fmt.Errorf("%s is a braid config", path)
 		}
 	}

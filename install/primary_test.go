@@ -14,6 +14,7 @@ const (
 	bridgeConf = `{"cniVersion":"0.3.1","name":"mynet","type":"bridge","bridge":"cni0",
 		"ipam":{"type":"host-local","subnet":"10.22.0.0/16"}}`
 	braidList = `{"cniVersion":"1.0.0","name":"old","plugins":[{"type":"braid","clusterNetwork":"/x"}]}`
+	shimList  = `{"cniVersion":"1.0.0","name":"thick","plugins":[{"type":"braid-shim","daemonSocketDir":"/run/braid"}]}`
 )
 
 // writeFiles creates name → content in a new temporary directory.
@@ -48,6 +49,7 @@ func TestFindPrimary(t *testing.T) {
 		{name: "skips list without plugins", files: map[string]string{"05-x.conflist": `{"cniVersion":"1.0.0","name":"x"}`, "10-bridge.conf": bridgeConf}, want: "10-bridge.conf"},
 		{name: "skips conflist in a .conf file", files: map[string]string{"05-x.conf": flannelList, "10-bridge.conf": bridgeConf}, want: "10-bridge.conf"},
 		{name: "skips another braid config", files: map[string]string{"00-braid-old.conflist": braidList, "10-bridge.conf": bridgeConf}, want: "10-bridge.conf"},
+		{name: "skips a braid-shim config", files: map[string]string{"00-braid.conflist": shimList, "10-bridge.conf": bridgeConf}, want: "10-bridge.conf"},
 		{name: "ignores other extensions and directories", files: map[string]string{"00-notes.txt": bridgeConf, "braid.d/braid.kubeconfig": "x", "a.conf/x": "", "30-bridge.conf": bridgeConf}, want: "30-bridge.conf"},
 		{name: "none: empty directory", files: map[string]string{}},
 		{name: "none: only own file", files: map[string]string{own: flannelList}},

@@ -13,6 +13,8 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nadutils "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/utils"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/braid-cni/braid/netconf"
 )
 
 // Getter reads one NetworkAttachmentDefinition.
@@ -150,11 +152,11 @@ func isBraid(conf []byte) bool {
 	if json.Unmarshal(conf, &doc) != nil {
 		return false
 	}
-	if doc.Type == "braid" {
+	if netconf.IsBraid(doc.Type) {
 		return true
 	}
 	for _, p := range doc.Plugins {
-		if p.Type == "braid" {
+		if netconf.IsBraid(p.Type) {
 			return true
 		}
 	}

@@ -262,6 +262,7 @@ func TestResolverClusterNetwork(t *testing.T) {
 	withBraid := writeFiles(t, map[string]string{
 		"00-braid.conflist": `{"cniVersion":"1.0.0","name":"braid-net","plugins":[{"type":"braid","clusterNetwork":"/etc/cni/net.d"}]}`,
 		"01-braid.conf":     `{"cniVersion":"1.0.0","name":"braid-old","type":"braid"}`,
+		"02-shim.conflist":  `{"cniVersion":"1.0.0","name":"braid-thick","plugins":[{"type":"braid-shim"}]}`,
 		"10-flannel.conf":   flannel,
 	})
 	onlyBraid := writeFiles(t, map[string]string{

@@ -204,3 +204,17 @@ func invalid(msg string) *types.Error {
 func invalidKey(key, format string, args ...any) *types.Error {
 	return invalid(fmt.Sprintf("key %q: ", key) + fmt.Sprintf(format, args...))
 }
+
+// The plugin types braid is installed under: the plugin itself, and the
+// shim that forwards to braidd in thick mode.
+const (
+	Type     = "braid"
+	ShimType = "braid-shim"
+)
+
+// IsBraid reports whether pluginType is one of braid's own: a config of
+// that type must never be taken as a network braid attaches, or braid
+// would call itself.
+func IsBraid(pluginType string) bool {
+	return pluginType == Type || pluginType == ShimType
+}

@@ -131,7 +131,7 @@ func TestForwardDaemonDown(t *testing.T) {
 		{"ADD", types.ErrTryAgainLater},
 		{"CHECK", types.ErrTryAgainLater},
 		{"GC", types.ErrTryAgainLater},
-		{"STATUS", codeNotAvailable},
+		{"STATUS", shim.CodeNotAvailable},
 		{"DEL", 0},
 	}
 	for _, s := range sockets {

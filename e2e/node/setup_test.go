@@ -87,6 +87,10 @@ func (c *cluster) images(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	shimBin, err := c.build(ctx, "./cmd/braid-shim", "braid-shim")
+	if err != nil {
+		return err
+	}
 	installer, err := c.build(ctx, "./cmd/braid-install", "braid-install")
 	if err != nil {
 		return err
@@ -97,6 +101,7 @@ func (c *cluster) images(ctx context.Context) error {
 	}
 	braidImage, err := framework.BuildImage(dir, "braid:dev", map[string]string{
 		"/usr/src/braid/bin/braid":         braid,
+		"/usr/src/braid/bin/braid-shim":    shimBin,
 		"/usr/src/braid/bin/braid-install": installer,
 		"/usr/src/braid/bin/braidd":        daemon,
 	}, []string{"/usr/src/braid/bin/braid-install"})
