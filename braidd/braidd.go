@@ -18,8 +18,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/braid-cni/braid/autoconf"
 	"github.com/braid-cni/braid/daemon"
@@ -55,7 +59,10 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 	cache := kube.NewCache(clients, kube.CacheOptions{NodeName: conf.NodeName})
 	cache.Start(ctx)
 	registerGauges(reg, cache, journal.New(conf.CNIDir))
-	p := newPlugin(clients, cache, conf.NodeName)
+	events := record.NewBroadcaster(record.WithContext(ctx))
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: clients.Core.CoreV1().Events("")})
+	defer events.Shutdown()
+	p := newPlugin(clients, cache, conf.NodeName, events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component, Host: conf.NodeName}))
 	p.ParallelAttach = conf.ParallelAttach
 	if p.WrapInvoker, err = daemon.DelegateMetrics(reg); err != nil {
 		return err
@@ -129,16 +136,20 @@ func inClusterConfig(load func() (*rest.Config, error), server string) (*rest.Co
 	return cfg, nil
 }
 
+// component names braidd as the source of its events.
+const component = "braidd"
+
 // newPlugin is the plugin every request runs: the same verbs as the thin
-// plugin, with the caches for reads and one status writer.
-func newPlugin(clients *kube.Clients, cache *kube.Cache, node string) *plugin.Plugin {
+// plugin, with the caches for reads and one status writer, whose events go
+// through events in the background.
+func newPlugin(clients *kube.Clients, cache *kube.Cache, node string, events record.EventRecorder) *plugin.Plugin {
 	p := plugin.New()
 	p.Daemon = true
 	p.Hostname = node
 	api := &plugin.API{
 		Pods:     cache,
 		NADs:     cache,
-		Recorder: &status.Writer{Client: clients.Core, Component: "braidd", Node: node},
+		Recorder: &status.Writer{Client: clients.Core, Component: component, Node: node, Events: events},
 	}
 	p.Connect = func(*netconf.NetConf) (*plugin.API, error) { return api, nil }
 	return p

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
@@ -240,22 +241,29 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// checkEvents: one Normal AddedInterface event per attachment.
+// checkEvents: one Normal AddedInterface event per attachment. braidd sends
+// its events in the background, so they are waited for.
 func checkEvents(t *testing.T, n *node, pod string, ifs []string) {
 	t.Helper()
-	events, err := n.kube.CoreV1().Events(n.namespace).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range events.Items {
-		if e.Reason == "AddedInterface" && e.Type == "Normal" {
-			got = append(got, strings.Fields(e.Message)[1])
-		}
-	}
-	sort.Strings(got)
 	want := append([]string(nil), ifs...)
 	sort.Strings(want)
+	var got []string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		events, err := n.kube.CoreV1().Events(n.namespace).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		for _, e := range events.Items {
+			if e.Reason == "AddedInterface" && e.Type == "Normal" {
+				got = append(got, strings.Fields(e.Message)[1])
+			}
+		}
+		sort.Strings(got)
+		if slices.Equal(got, want) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("AddedInterface events for %v, want %v", got, want)
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -14,7 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
 )
 
 func mustCIDR(t *testing.T, s string) net.IPNet {
@@ -144,5 +148,34 @@ func TestEvent(t *testing.T) {
 	if created.InvolvedObject.Name != "p" || created.InvolvedObject.UID != "u1" || created.Reason != "AddedInterface" ||
 		created.Type != "Normal" || created.Source.Host != "node1" || created.Namespace != "ns" {
 		t.Errorf("event = %+v", created)
+	}
+}
+
+// TestEventThroughRecorder: with client-go's recorder the event reaches
+// the API server in the background, about the pod, from the recorder's
+// source.
+func TestEventThroughRecorder(t *testing.T) {
+	client := fake.NewSimpleClientset()
+	created := make(chan *corev1.Event, 1)
+	client.PrependReactor("create", "events", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		created <- a.(k8stesting.CreateAction).GetObject().(*corev1.Event)
+		return false, nil, nil
+	})
+	events := record.NewBroadcaster(record.WithContext(t.Context()))
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer events.Shutdown()
+	rec := events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "braidd", Host: "node1"})
+	w := &Writer{Client: client, Component: "braidd", Node: "node1", Events: rec}
+	if err := w.Event(t.Context(), PodRef{Namespace: "ns", Name: "p", UID: "u1"}, "Normal", "AddedInterface", "Add net1 [10.0.0.2/24] from ns/blue"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-created:
+		if ev.InvolvedObject.Name != "p" || ev.InvolvedObject.UID != "u1" || ev.InvolvedObject.Kind != "Pod" || ev.Namespace != "ns" ||
+			ev.Reason != "AddedInterface" || ev.Type != "Normal" || ev.Source.Component != "braidd" || ev.Source.Host != "node1" {
+			t.Errorf("event = %+v", ev)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event created")
 	}
 }

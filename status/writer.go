@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
 )
 
 // PodRef names the pod a status is for.
@@ -24,6 +25,11 @@ type Writer struct {
 	Client    kubernetes.Interface
 	Component string // event source, e.g. "braid"
 	Node      string
+	// Events, when set, takes the events: client-go's recorder queues,
+	// aggregates and sends them in the background, off the CNI call's
+	// latency (the daemon). nil: each event is created before Event
+	// returns (the thin plugin, which exits right after).
+	Events record.EventRecorder
 }
 
 // Record PATCHes pods/status with the network-status annotation: one request,
@@ -50,19 +56,18 @@ func (w *Writer) Record(ctx context.Context, pod PodRef, statuses []nadv1.Networ
 
 // Event emits an event on the pod. reason is CamelCase, eventType Normal or Warning.
 func (w *Writer) Event(ctx context.Context, pod PodRef, eventType, reason, message string) error {
+	ref := corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}
+	if w.Events != nil {
+		w.Events.Event(&ref, eventType, reason, message)
+		return nil
+	}
 	now := metav1.NewTime(time.Now())
 	ev := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: pod.Name + ".",
 			Namespace:    pod.Namespace,
 		},
-		InvolvedObject: corev1.ObjectReference{
-			Kind:       "Pod",
-			APIVersion: "v1",
-			Namespace:  pod.Namespace,
-			Name:       pod.Name,
-			UID:        pod.UID,
-		},
+		InvolvedObject:      ref,
 		Reason:              reason,
 		Message:             message,
 		Type:                eventType,
