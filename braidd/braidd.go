@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/autoconf"
 	"github.com/braid-cni/braid/daemon"
 	"github.com/braid-cni/braid/install"
@@ -58,11 +59,17 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 	}
 	cache := kube.NewCache(clients, kube.CacheOptions{NodeName: conf.NodeName})
 	cache.Start(ctx)
-	registerGauges(reg, cache, journal.New(conf.CNIDir))
 	events := record.NewBroadcaster(record.WithContext(ctx))
 	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: clients.Core.CoreV1().Events("")})
 	defer events.Shutdown()
-	p := newPlugin(clients, cache, conf.NodeName, events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component, Host: conf.NodeName}))
+	statuses := status.NewQueue(&status.Writer{
+		Client:    clients.Core,
+		Component: component,
+		Node:      conf.NodeName,
+		Events:    events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component, Host: conf.NodeName}),
+	}, log)
+	registerGauges(reg, cache, journal.New(conf.CNIDir), statuses)
+	p := newPlugin(cache, statuses)
 	p.ParallelAttach = conf.ParallelAttach
 	if p.WrapInvoker, err = daemon.DelegateMetrics(reg); err != nil {
 		return err
@@ -85,6 +92,7 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 	go releaseListMemory(ctx, cache, log)
 	parts := []func(context.Context) error{
 		func(ctx context.Context) error { return srv.Serve(ctx, conf.SocketDir) },
+		func(ctx context.Context) error { statuses.Run(ctx, statusWorkers, statusDrain); return nil },
 	}
 	if conf.MetricsAddr != "" {
 		parts = append(parts, func(ctx context.Context) error { return serveOps(ctx, conf.MetricsAddr, srv.OpsHandler()) })
@@ -136,20 +144,25 @@ func inClusterConfig(load func() (*rest.Config, error), server string) (*rest.Co
 	return cfg, nil
 }
 
-// component names braidd as the source of its events.
-const component = "braidd"
+const (
+	// component names braidd as the source of its events.
+	component = "braidd"
+	// statusWorkers write network-status concurrently.
+	statusWorkers = 4
+	// statusDrain bounds the writing of queued statuses at shutdown.
+	statusDrain = 5 * time.Second
+)
 
 // newPlugin is the plugin every request runs: the same verbs as the thin
-// plugin, with the caches for reads and one status writer, whose events go
-// through events in the background.
-func newPlugin(clients *kube.Clients, cache *kube.Cache, node string, events record.EventRecorder) *plugin.Plugin {
+// plugin, with the caches for reads and network-status and events recorded
+// in the background.
+func newPlugin(cache *kube.Cache, recorder attach.Recorder) *plugin.Plugin {
 	p := plugin.New()
 	p.Daemon = true
-	p.Hostname = node
 	api := &plugin.API{
 		Pods:     cache,
 		NADs:     cache,
-		Recorder: &status.Writer{Client: clients.Core, Component: component, Node: node, Events: events},
+		Recorder: recorder,
 	}
 	p.Connect = func(*netconf.NetConf) (*plugin.API, error) { return api, nil }
 	return p

@@ -8,6 +8,7 @@ import (
 
 	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/kube"
+	"github.com/braid-cni/braid/status"
 )
 
 // countAPICalls counts the daemon's requests to the API server by method
@@ -38,7 +39,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // registerGauges exposes what the daemon holds: journal entries (one per
 // attached sandbox on this node) and the caches' size and live-GET
 // fallbacks, read when scraped.
-func registerGauges(reg prometheus.Registerer, cache *kube.Cache, j *journal.Store) {
+func registerGauges(reg prometheus.Registerer, cache *kube.Cache, j *journal.Store, statuses *status.Queue) {
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "braid_journal_entries",
@@ -56,5 +57,7 @@ func registerGauges(reg prometheus.Registerer, cache *kube.Cache, j *journal.Sto
 			func() float64 { return float64(cache.Stats().NADs) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "braid_cache_fallbacks_total", Help: "Live GETs for objects the cache had not seen."},
 			func() float64 { s := cache.Stats(); return float64(s.PodFallbacks + s.NADFallbacks) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_status_pending", Help: "Pods whose network-status is queued and not written yet."},
+			func() float64 { return float64(statuses.Pending()) }),
 	)
 }

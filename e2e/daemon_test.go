@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
@@ -52,6 +53,19 @@ func (d *daemon) start() {
 }
 
 func (d *daemon) stop() { d.Stop() }
+
+// waitStatusWritten waits until braidd has no network-status left to write.
+func (d *daemon) waitStatusWritten() {
+	d.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(d.metricsText(), "\nbraid_status_pending 0\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("braidd still has network-status to write:\n%s", grep(d.metricsText(), "braid_status_pending"))
+		}
+	}
+}
 
 // metricsText returns what braidd serves on /metrics.
 func (d *daemon) metricsText() string {

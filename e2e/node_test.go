@@ -258,11 +258,16 @@ func (s *sandbox) rt() *libcni.RuntimeConf {
 	return framework.SandboxConf(s.pod, s.containerID, s.netns.Path())
 }
 
+// add runs ADD as the runtime does. In thick mode it then waits until
+// braidd has written the network-status it queued, so callers read it.
 func (s *sandbox) add() (*current.Result, error) {
 	c, list := s.n.runtime()
 	res, err := c.AddNetworkList(s.n.t.Context(), list, s.rt())
 	if err != nil {
 		return nil, err
+	}
+	if s.n.daemon != nil {
+		s.n.daemon.waitStatusWritten()
 	}
 	return current.NewResultFromResult(res)
 }

@@ -120,9 +120,18 @@ func (e *env) pod(name, networks string) {
 	}
 }
 
+// running waits until the pod runs and has its network-status, which braidd
+// writes in the background just after ADD.
 func (e *env) running(name string) *corev1.Pod {
 	e.t.Helper()
-	pod, err := framework.WaitForPod(e.t.Context(), e.kube, e.namespace, name, podTimeout, framework.PodRunning())
+	withStatus := framework.PodCheck{Desc: "be Running with a network-status", Met: func(p *corev1.Pod) (bool, error) {
+		if ok, err := framework.PodRunning().Met(p); !ok || err != nil {
+			return ok, err
+		}
+		_, ok := p.Annotations[nadv1.NetworkStatusAnnot]
+		return ok, nil
+	}}
+	pod, err := framework.WaitForPod(e.t.Context(), e.kube, e.namespace, name, podTimeout, withStatus)
 	if err != nil {
 		e.t.Fatal(err)
 	}
