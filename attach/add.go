@@ -186,12 +186,20 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 		}
 		return types.NewError(types.ErrTryAgainLater, "record network-status", err.Error())
 	}
+	// One event per interface, sent at once: a recorder that creates them
+	// inline (the thin plugin) costs one round trip, not one per network.
+	var wg sync.WaitGroup
 	for i, att := range p.Attachments {
 		msg := fmt.Sprintf("Add %s [%s] from %s", att.IfName, ipList(results[i]), att.Network)
-		if err := a.Recorder.Event(ctx, ref, "Normal", "AddedInterface", msg); err != nil {
-			a.Log.Warn("event not recorded", "pod", p.Pod.Namespace+"/"+p.Pod.Name, "error", err)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Recorder.Event(ctx, ref, "Normal", "AddedInterface", msg); err != nil {
+				a.Log.Warn("event not recorded", "pod", p.Pod.Namespace+"/"+p.Pod.Name, "interface", att.IfName, "error", err)
+			}
+		}()
 	}
+	wg.Wait()
 	return nil
 }
 

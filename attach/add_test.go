@@ -140,8 +140,11 @@ func checkRecorded(t *testing.T, r *fakeRecorder, uid string) {
 		{wantPod, "Normal", "AddedInterface", "Add net1 [10.1.1.5/24] from ns1/blue"},
 		{wantPod, "Normal", "AddedInterface", "Add net2 [10.2.2.5/24] from ns1/green"},
 	}
-	if !reflect.DeepEqual(r.events, wantEvents) {
-		t.Errorf("events =\n%+v\nwant\n%+v", r.events, wantEvents)
+	// Sent concurrently: any order, each once.
+	events := slices.Clone(r.events)
+	slices.SortFunc(events, func(a, b event) int { return strings.Compare(a.message, b.message) })
+	if !reflect.DeepEqual(events, wantEvents) {
+		t.Errorf("events =\n%+v\nwant\n%+v", events, wantEvents)
 	}
 }
 

@@ -33,7 +33,8 @@ type Journal interface {
 	List() ([]string, error)
 }
 
-// Recorder tells the API server what happened (status.Writer).
+// Recorder tells the API server what happened (status.Writer, or
+// status.Queue in the daemon). Event may be called concurrently.
 type Recorder interface {
 	Record(ctx context.Context, pod status.PodRef, statuses []nadv1.NetworkStatus) error
 	Event(ctx context.Context, pod status.PodRef, eventType, reason, message string) error

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
@@ -23,6 +24,7 @@ type fakeAPI struct {
 	nads     map[string]*nadv1.NetworkAttachmentDefinition
 	statuses [][]nadv1.NetworkStatus
 	events   []string
+	mu       sync.Mutex // guards events, which come concurrently
 }
 
 func (f *fakeAPI) GetPod(_ context.Context, ns, name string) (*corev1.Pod, error) {
@@ -45,6 +47,8 @@ func (f *fakeAPI) Record(_ context.Context, _ status.PodRef, s []nadv1.NetworkSt
 }
 
 func (f *fakeAPI) Event(_ context.Context, _ status.PodRef, _, reason, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.events = append(f.events, reason)
 	return nil
 }
