@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/braid-cni/braid/shim"
 )
 
 // Braidd is a braidd process run by a test or the benchmark: its own
@@ -22,10 +25,12 @@ type Braidd struct {
 	Log       string // Dir/braidd.log
 	config    string
 	cmd       *exec.Cmd
+	exited    chan struct{} // closed once cmd.Wait returned
 }
 
 // NewBraidd writes braidd's config into dir: the given keys plus socketDir
-// and metricsAddr, which it chooses. It does not start the process.
+// and metricsAddr, which it chooses unless config sets them (SocketDir
+// follows a socketDir in config). It does not start the process.
 func NewBraidd(binary, dir string, config map[string]any) (*Braidd, error) {
 	addr, err := FreeAddr()
 	if err != nil {
@@ -36,6 +41,9 @@ func NewBraidd(binary, dir string, config map[string]any) (*Braidd, error) {
 	conf := map[string]any{"socketDir": d.SocketDir, "metricsAddr": d.OpsAddr}
 	for k, v := range config {
 		conf[k] = v
+	}
+	if dir, ok := conf["socketDir"].(string); ok {
+		d.SocketDir = dir
 	}
 	data, err := json.MarshalIndent(conf, "", "  ")
 	if err != nil {
@@ -53,6 +61,16 @@ func NewBraidd(binary, dir string, config map[string]any) (*Braidd, error) {
 // Start runs braidd, logging to Log, and waits up to 30 seconds for
 // /readyz (its caches synced).
 func (d *Braidd) Start(ctx context.Context) error {
+	if err := d.Launch(ctx); err != nil {
+		return err
+	}
+	return d.WaitReady(ctx)
+}
+
+// Launch runs braidd, logging to Log, and waits up to 30 seconds until it
+// serves: /healthz answers and the socket accepts connections, whether or
+// not its caches have synced.
+func (d *Braidd) Launch(ctx context.Context) error {
 	logf, err := os.OpenFile(d.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("braidd log %s: %w", d.Log, err)
@@ -63,26 +81,79 @@ func (d *Braidd) Start(ctx context.Context) error {
 	if err := d.cmd.Start(); err != nil {
 		return fmt.Errorf("start braidd: %w", err)
 	}
-	return d.waitReady(ctx)
+	cmd, exited := d.cmd, make(chan struct{})
+	d.exited = exited
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return d.poll(ctx, "serving", func(ctx context.Context) error {
+		if code, _, err := d.Probe(ctx, "/healthz"); err != nil || code != http.StatusOK {
+			return fmt.Errorf("/healthz: %d, %v", code, err)
+		}
+		var dialer net.Dialer
+		conn, err := dialer.DialContext(ctx, "unix", shim.SocketPath(d.SocketDir))
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	})
 }
 
-func (d *Braidd) waitReady(ctx context.Context) error {
+// WaitReady waits up to 30 seconds for /readyz to answer 200: the caches
+// synced.
+func (d *Braidd) WaitReady(ctx context.Context) error {
+	return d.poll(ctx, "ready", func(ctx context.Context) error {
+		code, body, err := d.Probe(ctx, "/readyz")
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("/readyz: %d %s", code, body)
+		}
+		return err
+	})
+}
+
+// poll runs check every 50 ms until it succeeds, braidd exits or 30
+// seconds pass.
+func (d *Braidd) poll(ctx context.Context, what string, check func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {
-		resp, err := http.Get("http://" + d.OpsAddr + "/readyz")
+		err := check(ctx)
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+			return nil
 		}
 		select {
+		case <-d.exited:
+			return fmt.Errorf("braidd not %s: it exited (see %s)", what, d.Log)
 		case <-ctx.Done():
-			return fmt.Errorf("braidd not ready: %v (%w)", err, ctx.Err())
+			return fmt.Errorf("braidd not %s: %v (%w)", what, err, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Probe GETs path on the ops address and returns the status code and the
+// body.
+func (d *Braidd) Probe(ctx context.Context, path string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.OpsAddr+path, nil)
+	if err != nil {
+		return 0, "", fmt.Errorf("braidd %s: %w", path, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("braidd %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, "", fmt.Errorf("braidd %s: %w", path, err)
+	}
+	return resp.StatusCode, string(body), nil
+}
+
+// Pid is the running braidd's process id, 0 when it is not running.
+func (d *Braidd) Pid() int {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
 }
 
 // Stop ends braidd the way a DaemonSet update does: SIGTERM, then a kill
@@ -92,13 +163,11 @@ func (d *Braidd) Stop() {
 		return
 	}
 	_ = d.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = d.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-d.exited:
 	case <-time.After(15 * time.Second):
 		_ = d.cmd.Process.Kill()
-		<-done
+		<-d.exited
 	}
 	d.cmd = nil
 }
