@@ -179,15 +179,10 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 		return types.NewError(types.ErrInternal, "build network-status", err.Error())
 	}
 	ref := podRef(p)
-	if err := a.Recorder.Record(ctx, ref, statuses); err != nil {
-		if apierrors.IsNotFound(err) {
-			a.Log.Info("pod deleted before its network-status was written", "pod", p.Pod.Namespace+"/"+p.Pod.Name)
-			return nil
-		}
-		return types.NewError(types.ErrTryAgainLater, "record network-status", err.Error())
-	}
-	// One event per interface, sent at once: a recorder that creates them
-	// inline (the thin plugin) costs one round trip, not one per network.
+	// One event per interface, all sent alongside the status: a recorder
+	// that writes inline (the thin plugin) costs one round trip, not one per
+	// network and one more for the status. They tell what the delegates did,
+	// which stays true if the status write then fails the ADD.
 	var wg sync.WaitGroup
 	for i, att := range p.Attachments {
 		msg := fmt.Sprintf("Add %s [%s] from %s", att.IfName, ipList(results[i]), att.Network)
@@ -199,7 +194,15 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 			}
 		}()
 	}
+	err = a.Recorder.Record(ctx, ref, statuses)
 	wg.Wait()
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			a.Log.Info("pod deleted before its network-status was written", "pod", p.Pod.Namespace+"/"+p.Pod.Name)
+			return nil
+		}
+		return types.NewError(types.ErrTryAgainLater, "record network-status", err.Error())
+	}
 	return nil
 }
 

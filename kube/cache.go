@@ -123,7 +123,7 @@ func (c *Cache) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod
 // a fallback.
 func (c *Cache) FreshPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
 	c.podFallbacks.Add(1)
-	return c.clients.GetPod(ctx, namespace, name)
+	return c.clients.FreshPod(ctx, namespace, name)
 }
 
 // GetNAD reads a NetworkAttachmentDefinition like GetPod reads a pod: from

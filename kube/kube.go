@@ -10,6 +10,7 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nadclient "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -50,12 +51,34 @@ func FromConfig(cfg *rest.Config, timeout time.Duration) (*Clients, error) {
 	return &Clients{Core: core, NADs: nads}, nil
 }
 
-// GetPod reads a pod with a live GET.
+// fromWatchCache asks the API server for its watch cache's copy
+// (resourceVersion "0"): no etcd round trip, and at most a moment behind.
+func fromWatchCache() metav1.GetOptions { return metav1.GetOptions{ResourceVersion: "0"} }
+
+// GetPod reads a pod from the API server's watch cache, and with a quorum
+// read when the watch cache does not have it yet (a pod created a moment
+// ago). A caller that finds the pod stale (another UID) re-reads it with
+// FreshPod.
 func (c *Clients) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+	pod, err := c.Core.CoreV1().Pods(namespace).Get(ctx, name, fromWatchCache())
+	if apierrors.IsNotFound(err) {
+		return c.FreshPod(ctx, namespace, name)
+	}
+	return pod, err
+}
+
+// FreshPod reads a pod with a quorum read, as current as etcd.
+func (c *Clients) FreshPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
 	return c.Core.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
 }
 
-// GetNAD reads a NetworkAttachmentDefinition with a live GET.
+// GetNAD reads a NetworkAttachmentDefinition like GetPod reads a pod: from
+// the watch cache, else (a NAD created a moment ago) with a quorum read.
 func (c *Clients) GetNAD(ctx context.Context, namespace, name string) (*nadv1.NetworkAttachmentDefinition, error) {
-	return c.NADs.K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespace).Get(ctx, name, metav1.GetOptions{})
+	nads := c.NADs.K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespace)
+	nad, err := nads.Get(ctx, name, fromWatchCache())
+	if apierrors.IsNotFound(err) {
+		return nads.Get(ctx, name, metav1.GetOptions{})
+	}
+	return nad, err
 }
