@@ -77,7 +77,7 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 	srv := &daemon.Server{
 		Plugin:        p,
 		MaxConcurrent: conf.MaxConcurrent,
-		Ready:         cache.HasSynced,
+		Unsynced:      cache.Unsynced,
 		Log:           log,
 		Registry:      reg,
 		EnablePprof:   conf.EnablePprof,
@@ -105,9 +105,10 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 }
 
 // connect uses the kubeconfig when set, else the pod's service account.
-// wrap, when set, wraps the clients' transport (the API call metrics).
+// wrap, when set, wraps the clients' transport (the API call metrics). The
+// clients have no timeout of their own: the informers' watches are meant to
+// stay open for minutes, and every other call carries a deadline.
 func connect(conf *netconf.DaemonConf, opts Options, wrap func(http.RoundTripper) http.RoundTripper) (*kube.Clients, error) {
-	const timeout = 30 * time.Second
 	var cfg *rest.Config
 	var err error
 	if conf.Kubeconfig != "" {
@@ -123,7 +124,7 @@ func connect(conf *netconf.DaemonConf, opts Options, wrap func(http.RoundTripper
 	if wrap != nil {
 		cfg.Wrap(wrap)
 	}
-	return kube.FromConfig(cfg, timeout)
+	return kube.FromConfig(cfg, 0)
 }
 
 // inClusterConfig loads the pod's service account config and, when server

@@ -20,7 +20,8 @@ const (
 	// maxRequestBytes bounds a request: the runtime's config with its
 	// inline delegates and runtimeConfig.
 	maxRequestBytes = 16 << 20
-	// notSynced is the answer to ADD and STATUS before Ready.
+	// notSynced starts the answer to ADD and STATUS while caches are
+	// unsynced.
 	notSynced = "braid daemon: caches not synced yet"
 )
 
@@ -72,13 +73,13 @@ func (s *Server) run(ctx context.Context, req *shim.Request) (*shim.Response, st
 	if !ok {
 		return failed(types.NewError(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("braid daemon: unknown CNI_COMMAND %q", req.Command), ""))
 	}
-	if !s.ready() {
+	if why := s.notReady(); why != "" {
 		// DEL, CHECK and GC work from the journal and need no caches.
 		switch req.Command {
 		case "ADD":
-			return failed(types.NewError(types.ErrTryAgainLater, notSynced, ""))
+			return failed(types.NewError(types.ErrTryAgainLater, why, ""))
 		case "STATUS":
-			return failed(types.NewError(shim.CodeNotAvailable, notSynced, ""))
+			return failed(types.NewError(shim.CodeNotAvailable, why, ""))
 		}
 	}
 	s.metrics.waiting.Inc()

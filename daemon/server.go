@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,9 +42,10 @@ type Server struct {
 	// MaxConcurrent bounds the verbs run at once; 0 means
 	// DefaultMaxConcurrent. A freed slot goes to a waiting DEL first.
 	MaxConcurrent int
-	// Ready reports whether the caches are synced; until then ADD answers
-	// code 11. nil means always ready.
-	Ready func() bool
+	// Unsynced names the caches that have not synced yet; until none is
+	// left ADD answers code 11 naming them and /readyz fails. nil means
+	// always ready.
+	Unsynced func() []string
 	// Log is the daemon's own log; nil discards. Each verb logs where its
 	// config says, as in the thin plugin.
 	Log *slog.Logger
@@ -81,7 +83,16 @@ func (s *Server) log() *slog.Logger {
 	return s.Log
 }
 
-func (s *Server) ready() bool { return s.Ready == nil || s.Ready() }
+// notReady returns why the daemon cannot serve ADD yet, or "" once it can.
+func (s *Server) notReady() string {
+	if s.Unsynced == nil {
+		return ""
+	}
+	if pending := s.Unsynced(); len(pending) > 0 {
+		return notSynced + ": " + strings.Join(pending, ", ")
+	}
+	return ""
+}
 
 // Serve answers CNI calls on <socketDir>/braid.sock until ctx ends, then
 // stops accepting and lets the calls in flight finish. The directory is
@@ -201,8 +212,8 @@ func (s *Server) probes(mux *http.ServeMux) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready() {
-			http.Error(w, "caches not synced yet", http.StatusServiceUnavailable)
+		if why := s.notReady(); why != "" {
+			http.Error(w, why, http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

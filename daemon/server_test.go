@@ -118,7 +118,7 @@ func TestNotReady(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.command, func(t *testing.T) {
 			e := newEnv(t)
-			e.serve(t, &Server{Plugin: e.plugin, Ready: func() bool { return false }})
+			e.serve(t, &Server{Plugin: e.plugin, Unsynced: func() []string { return []string{"network-attachment-definitions"} }})
 			resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest(tt.command, e.args("c1")))
 			if err != nil {
 				t.Fatalf("Forward: %v", err)
@@ -126,8 +126,8 @@ func TestNotReady(t *testing.T) {
 			switch {
 			case tt.wantCode == 0 && resp.Error != nil:
 				t.Errorf("%s = %+v, want success", tt.command, resp.Error)
-			case tt.wantCode != 0 && (resp.Error == nil || resp.Error.Code != tt.wantCode || !strings.Contains(resp.Error.Msg, "caches not synced")):
-				t.Errorf("%s = %+v, want code %d: caches not synced", tt.command, resp.Error, tt.wantCode)
+			case tt.wantCode != 0 && (resp.Error == nil || resp.Error.Code != tt.wantCode || !strings.Contains(resp.Error.Msg, "caches not synced yet: network-attachment-definitions")):
+				t.Errorf("%s = %+v, want code %d naming the unsynced cache", tt.command, resp.Error, tt.wantCode)
 			}
 			if got := e.exec.seen(); !slices.Equal(got, tt.wantRun) {
 				t.Errorf("exec calls = %q, want %q", got, tt.wantRun)
@@ -208,7 +208,12 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestProbes(t *testing.T) {
 	var ready atomic.Bool
-	s := &Server{Plugin: &plugin.Plugin{}, Ready: ready.Load}
+	s := &Server{Plugin: &plugin.Plugin{}, Unsynced: func() []string {
+		if ready.Load() {
+			return nil
+		}
+		return []string{"pods on node n1", "network-attachment-definitions"}
+	}}
 	for _, h := range []http.Handler{s.OpsHandler(), s.Handler()} {
 		if code := get(t, h, "/healthz"); code != http.StatusOK {
 			t.Errorf("/healthz = %d, want 200", code)

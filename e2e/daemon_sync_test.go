@@ -52,14 +52,14 @@ func TestDaemonCachesNotSynced(t *testing.T) {
 		}
 		return nil
 	})
-	if code, body, err := d.Probe(t.Context(), "/readyz"); err != nil || code == http.StatusOK {
-		t.Errorf("/readyz with the NAD cache unsynced = %d %q, %v; want not 200", code, body, err)
+	if code, body, err := d.Probe(t.Context(), "/readyz"); err != nil || code == http.StatusOK || !strings.Contains(body, "network-attachment-definitions") {
+		t.Errorf("/readyz with the NAD cache unsynced = %d %q, %v; want not 200, naming the NAD cache", code, body, err)
 	}
 
 	second := n.sandbox(n.createPod("q", map[string]string{nadv1.NetworkAttachmentAnnot: "blue"}))
 	_, err := second.add()
-	if cniCode(err) != types.ErrTryAgainLater || !strings.Contains(err.Error(), "caches not synced") {
-		t.Fatalf("ADD with the caches unsynced = %v, want code 11 saying the caches are not synced", err)
+	if cniCode(err) != types.ErrTryAgainLater || !strings.Contains(err.Error(), "caches not synced yet: network-attachment-definitions") {
+		t.Fatalf("ADD with the caches unsynced = %v, want code 11 naming the NAD cache as not synced", err)
 	}
 	t.Logf("ADD refused: %v", err)
 	if got := second.links(); len(got) != 0 {

@@ -83,12 +83,8 @@ func (c *Cache) HasSynced() bool {
 	return c.pods.HasSynced() && c.nads.HasSynced()
 }
 
-// WaitForSync blocks until both informers have synced or ctx ends; the
-// error names the ones that had not.
-func (c *Cache) WaitForSync(ctx context.Context) error {
-	if cache.WaitForCacheSync(ctx.Done(), c.HasSynced) {
-		return nil
-	}
+// Unsynced names the informers that have not listed yet.
+func (c *Cache) Unsynced() []string {
 	var pending []string
 	if !c.pods.HasSynced() {
 		pending = append(pending, c.podDesc)
@@ -96,6 +92,16 @@ func (c *Cache) WaitForSync(ctx context.Context) error {
 	if !c.nads.HasSynced() {
 		pending = append(pending, nadDesc)
 	}
+	return pending
+}
+
+// WaitForSync blocks until both informers have synced or ctx ends; the
+// error names the ones that had not.
+func (c *Cache) WaitForSync(ctx context.Context) error {
+	if cache.WaitForCacheSync(ctx.Done(), c.HasSynced) {
+		return nil
+	}
+	pending := c.Unsynced()
 	if len(pending) == 0 {
 		return nil // synced just as ctx ended
 	}

@@ -33,7 +33,9 @@ func FromKubeconfig(path string, timeout time.Duration) (*Clients, error) {
 	return FromConfig(cfg, timeout)
 }
 
-// FromConfig builds clients from a rest config.
+// FromConfig builds clients from a rest config. timeout bounds each request;
+// 0 leaves that to each call's context, as informers need: their watches
+// run for minutes, and a client timeout would cut them off.
 func FromConfig(cfg *rest.Config, timeout time.Duration) (*Clients, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = timeout
