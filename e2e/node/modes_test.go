@@ -16,30 +16,35 @@ type mode struct {
 	// install applies the mode's manifests, adapted to this node, and
 	// returns once braid is in place.
 	install func(ctx context.Context, c *cluster) error
-	// files are what the installed mode keeps on the host; conf are
-	// strings braid's conflist holds in this mode.
-	files []string
-	conf  []string
+	// pluginType is the type braid's conflist runs; files are what the
+	// installed mode keeps on the host; conf are strings braid's conflist
+	// holds in this mode.
+	pluginType string
+	files      []string
+	conf       []string
 	// logs are braid's logs in this mode, for failure reports.
 	logs func(c *cluster) string
 }
 
 var modes = []mode{
 	{
-		name:    "thin",
-		app:     "braid",
-		install: installThin,
-		files:   []string{filepath.Join(hostBinDir, "braid"), filepath.Join(hostConfDir, braidFile), thinKubeconfig},
-		conf:    []string{thinKubeconfig},
-		logs:    func(c *cluster) string { return c.podLogs("braid") + c.braidLogs(60) },
+		name:       "thin",
+		app:        "braid",
+		install:    installThin,
+		pluginType: "braid",
+		files:      []string{filepath.Join(hostBinDir, "braid"), filepath.Join(hostConfDir, braidFile), thinKubeconfig},
+		conf:       []string{thinKubeconfig},
+		logs:       func(c *cluster) string { return c.podLogs("braid") + c.braidLogs(60) },
 	},
 	{
-		name:    "thick",
-		app:     "braidd",
-		install: installThick,
-		files:   []string{filepath.Join(hostBinDir, "braid"), filepath.Join(hostConfDir, braidFile), braiddSocket},
-		conf:    []string{`"daemonSocketDir": "/run/braid"`},
-		logs:    func(c *cluster) string { return c.podLogs("braidd") },
+		name:       "thick",
+		app:        "braidd",
+		install:    installThick,
+		pluginType: "braid-shim",
+		// braid stays beside the shim for the DELs the daemon cannot answer.
+		files: []string{filepath.Join(hostBinDir, "braid-shim"), filepath.Join(hostBinDir, "braid"), filepath.Join(hostConfDir, braidFile), braiddSocket},
+		conf:  []string{`"daemonSocketDir": "/run/braid"`},
+		logs:  func(c *cluster) string { return c.podLogs("braidd") },
 	},
 }
 

@@ -22,8 +22,8 @@ func installed(t *testing.T, m mode) {
 		}
 	}
 	data := readFile(t, filepath.Join(hostConfDir, braidFile))
-	if !strings.Contains(data, `"type": "braid"`) && !strings.Contains(data, `"type":"braid"`) {
-		t.Errorf("%s does not run braid:\n%s", braidFile, data)
+	if !strings.Contains(data, `"type": "`+m.pluginType+`"`) {
+		t.Errorf("%s does not run %s:\n%s", braidFile, m.pluginType, data)
 	}
 	for _, want := range append([]string{filepath.Join(hostConfDir, primaryFile)}, m.conf...) {
 		if !strings.Contains(data, want) {
