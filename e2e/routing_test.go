@@ -224,26 +224,7 @@ func TestPortMappings(t *testing.T) {
 		n.braidConf["capabilities"] = map[string]any{"portMappings": true}
 		sb := n.sandbox(n.createPod("web", nil))
 
-		var ln net.Listener
-		err := sb.netns.Do(func(ns.NetNS) error {
-			var err error
-			ln, err = net.Listen("tcp4", "0.0.0.0:8080")
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				_, _ = c.Write([]byte("braid"))
-				_ = c.Close()
-			}
-		}()
+		listenIn(t, sb, "0.0.0.0:8080")
 
 		hostPort := 30000 + n.id
 		c, list := n.runtime()
