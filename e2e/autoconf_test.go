@@ -1,16 +1,19 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +22,8 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/plugins/pkg/ns"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+
+	"github.com/braid-cni/braid/e2e/framework"
 )
 
 // generated is what the test reads back from braid's generated conflist.
@@ -48,8 +53,12 @@ type primary struct {
 // while there is no primary, writes one naming a primary that appears (with
 // its cniVersion and capabilities, and a runtime's ADD and DEL through it
 // work), follows an alphabetically earlier primary and a primary whose
-// content changes, removes it when every primary is gone and when braidd
-// stops. Meanwhile a reader polls the file: every read parses.
+// content changes, keeps it byte for byte while the only primary is
+// truncated in place (warning about that file) and follows the primary
+// rewritten, removes it when every primary is gone and when braidd stops.
+// Meanwhile a reader polls the file: every read parses. A second braidd
+// whose cniConfigDir does not exist yet creates it, keeps running and
+// wraps a primary written there later.
 func TestAutoconfig(t *testing.T) {
 	n := newNode(t, thin, "1.0.0") // the namespace, lease dir and cleanup; braid's thin config is unused
 	netd := filepath.Join(n.dir, "host-net.d")
@@ -115,6 +124,13 @@ func TestAutoconfig(t *testing.T) {
 
 	writeJSON(t, clusterPath, cluster)
 	waitGenerated(t, own, primary{clusterPath, "1.0.0", map[string]bool{"portMappings": true}})
+	truncatePrimary(t, d, own, clusterPath)
+	// Rewritten with one more plugin: braid's file follows.
+	cluster["plugins"] = append(cluster["plugins"].([]any), map[string]any{
+		"type": "bandwidth", "capabilities": map[string]any{"bandwidth": true},
+	})
+	writeJSON(t, clusterPath, cluster)
+	waitGenerated(t, own, primary{clusterPath, "1.0.0", map[string]bool{"portMappings": true, "bandwidth": true}})
 	d.Stop()
 	if _, err := os.Stat(own); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("after braidd stopped with removeConfigOnExit, %s: %v; want it removed", own, err)
@@ -145,6 +161,75 @@ func TestAutoconfig(t *testing.T) {
 	if want := []string{"01-broken.conf", "05-old-braid.conflist", "06-old-shim.conflist", "10-cluster.conflist"}; !slices.Equal(names, want) {
 		t.Errorf("%s holds %v, want %v", netd, names, want)
 	}
+
+	t.Run("cniConfigDir that does not exist yet", func(t *testing.T) {
+		// As on a new node, before the primary network's DaemonSet ran.
+		late := filepath.Join(n.dir, "late", "net.d")
+		d := launchDaemon(t, map[string]any{
+			"kubeconfig":         shared.kubeconfig,
+			"nodeName":           "node1",
+			"autoconfig":         true,
+			"cniConfigDir":       late,
+			"removeConfigOnExit": true,
+			"cniDir":             n.cniDir,
+			"binDir":             shared.pluginsDir,
+			"confDir":            n.confDir,
+		}, true)
+		eventually(t, 10*time.Second, "braidd creates "+late, func() error {
+			info, err := os.Stat(late)
+			if err == nil && !info.IsDir() {
+				err = fmt.Errorf("%s is not a directory", late)
+			}
+			return err
+		})
+		lateOwn := filepath.Join(late, "00-braid.conflist")
+		latePrimary := filepath.Join(late, "10-cluster.conflist")
+		writeJSON(t, latePrimary, n.clusterConfig())
+		waitGenerated(t, lateOwn, primary{latePrimary, "1.0.0", map[string]bool{}})
+		// The CNI server kept running beside the writer.
+		if code, body, err := d.Probe(t.Context(), "/readyz"); err != nil || code != http.StatusOK {
+			t.Errorf("braidd /readyz after creating %s: %d %s, %v", late, code, body, err)
+		}
+		d.Stop()
+		if _, err := os.Stat(lateOwn); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after braidd stopped with removeConfigOnExit, %s: %v; want it removed", lateOwn, err)
+		}
+	})
+}
+
+// truncatePrimary empties the primary config at path in place, as an
+// installer that does not write atomically does before it writes, and
+// checks that braid's file at own stays, byte for byte, for a second (ten
+// times the settle delay), and that braidd's log warns about path.
+func truncatePrimary(t *testing.T, d *framework.Braidd, own, path string) {
+	t.Helper()
+	held, err := os.ReadFile(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for time.Since(start) < time.Second {
+		if data, err := os.ReadFile(own); err != nil || !bytes.Equal(data, held) {
+			t.Fatalf("%s %s after %s was truncated: %v %q; want it unchanged", filepath.Base(own), time.Since(start).Round(time.Millisecond), filepath.Base(path), err, data)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	eventually(t, 10*time.Second, "braidd's warning about the truncated "+filepath.Base(path), func() error {
+		data, err := os.ReadFile(d.Log)
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, "level=WARN") && strings.Contains(line, "primary="+path) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no WARN line with primary=%s in %s", path, d.Log)
+	})
+	t.Logf("%s unchanged for %s after %s was truncated", filepath.Base(own), time.Since(start).Round(time.Millisecond), filepath.Base(path))
 }
 
 // addDelGenerated runs ADD and DEL as a runtime does, with the conflist at

@@ -1,8 +1,10 @@
 package install
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -33,38 +35,111 @@ func (e *NoPrimaryError) Error() string {
 	return msg
 }
 
+// BrokenPrimaryError says that the primary config braid's file wraps is
+// still there and still comes first, but does not parse or cannot be read:
+// most likely its installer is rewriting it in place. The caller keeps
+// braid's file as it is and looks again later; Path names the file for the
+// log.
+type BrokenPrimaryError struct {
+	Path string
+	Err  error
+}
+
+func (e *BrokenPrimaryError) Error() string {
+	return "primary CNI config braid wraps is unusable: " + e.Err.Error()
+}
+
+func (e *BrokenPrimaryError) Unwrap() error { return e.Err }
+
+// braidConfigError says that a candidate is a braid config itself.
+type braidConfigError struct{ path string }
+
+func (e *braidConfigError) Error() string { return e.path + " is a braid config" }
+
 // primaryConf is what braid takes from the primary config.
 type primaryConf struct {
 	name, cniVersion string
 	plugins          []*libcni.PluginConfig
 }
 
-// FindPrimary returns the alphabetically first *.conf, *.conflist or
-// *.json file in confDir, other than braid's own file own, that parses as
-// a CNI config. Without one it returns a *NoPrimaryError.
+// FindPrimary returns the primary CNI config for braid's file own in
+// confDir: the alphabetically first *.conf, *.conflist or *.json file,
+// other than own, that parses as a CNI config and is not a braid config.
+// Without one it returns a *NoPrimaryError.
+//
+// Files that do not parse are passed over, as the runtimes pass them over,
+// with one exception: the file own wraps now (its clusterNetwork, by base
+// name, since braid's file names it as the host sees it). While that file
+// comes first and is there but does not parse, it is most likely being
+// rewritten in place (truncated, then written) by a primary plugin's
+// installer, not gone; passing over it would remove braid's file or switch
+// the cluster network to the next config for that moment. FindPrimary
+// returns a *BrokenPrimaryError for it instead, and the caller keeps its
+// file. Only a primary that is removed, or that became a braid config,
+// hands over to the next one; a valid config that sorts before it takes
+// over as always. A broken file braid does not wrap (a new config still
+// being written, or a stray one) is passed over, so it can neither block
+// braid nor be wrapped.
 func FindPrimary(confDir, own string) (string, error) {
 	files, err := libcni.ConfFiles(confDir, confExtensions())
 	if err != nil {
 		return "", fmt.Errorf("list CNI configs in %s: %w", confDir, err)
 	}
+	current := wrapped(filepath.Join(confDir, own))
 	var skipped []error
 	// libcni lists the files in directory order, which os.ReadDir sorts.
 	for _, path := range files {
-		if filepath.Base(path) == own {
+		base := filepath.Base(path)
+		if base == own {
 			continue
 		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			skipped = append(skipped, fmt.Errorf("read %s: %w", path, err))
-			continue
+		err := checkFile(path)
+		if err == nil {
+			return path, nil
 		}
-		if _, err := parsePrimary(path, data); err != nil {
-			skipped = append(skipped, err)
-			continue
+		var braid *braidConfigError
+		// Held only while it is there (removed since the listing, it is
+		// gone) and not a braid config (which braid must never wrap).
+		if base == current && !errors.Is(err, fs.ErrNotExist) && !errors.As(err, &braid) {
+			return "", &BrokenPrimaryError{Path: path, Err: err}
 		}
-		return path, nil
+		skipped = append(skipped, err)
 	}
 	return "", &NoPrimaryError{Dir: confDir, Skipped: errors.Join(skipped...)}
+}
+
+// checkFile reads path and parses it as a primary config.
+func checkFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	_, err = parsePrimary(path, data)
+	return err
+}
+
+// wrapped returns the base name of the config braid's file at path wraps
+// as clusterNetwork, or "" when there is no braid file there.
+func wrapped(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var list struct {
+		Plugins []struct {
+			Type           string `json:"type"`
+			ClusterNetwork string `json:"clusterNetwork"`
+		} `json:"plugins"`
+	}
+	if json.Unmarshal(data, &list) != nil {
+		return ""
+	}
+	for _, p := range list.Plugins {
+		if netconf.IsBraid(p.Type) && p.ClusterNetwork != "" {
+			return filepath.Base(p.ClusterNetwork)
+		}
+	}
+	return ""
 }
 
 // parsePrimary parses data the way the runtimes do, by extension: a
@@ -98,7 +173,7 @@ func checkPrimary(path string, p *primaryConf) (*primaryConf, error) {
 		// A braid config (another file name, an older install) as the
 		// cluster network would make braid call itself for eth0.
 		if netconf.IsBraid(plugin.Network.Type) {
-			return nil, fmt.Errorf("%s is a braid config", path)
+			return nil, &braidConfigError{path: path}
 		}
 	}
 	return p, nil

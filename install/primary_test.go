@@ -33,12 +33,19 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// wraps is braid's file (thin or thick) wrapping primary, as the host
+// sees it.
+func wraps(pluginType, primary string) string {
+	return `{"cniVersion":"1.0.0","name":"braid-net","plugins":[{"type":"` + pluginType + `","clusterNetwork":"/etc/cni/net.d/` + primary + `"}]}`
+}
+
 func TestFindPrimary(t *testing.T) {
 	const own = "00-braid.conflist"
 	tests := []struct {
-		name  string
-		files map[string]string
-		want  string // "" wants a *NoPrimaryError
+		name   string
+		files  map[string]string
+		want   string // "" wants a *NoPrimaryError, unless broken is set
+		broken string // wants a *BrokenPrimaryError for this file
 	}{
 		{name: "only primary", files: map[string]string{"10-flannel.conflist": flannelList}, want: "10-flannel.conflist"},
 		{name: "skips own file", files: map[string]string{own: flannelList, "10-flannel.conflist": flannelList}, want: "10-flannel.conflist"},
@@ -54,11 +61,27 @@ func TestFindPrimary(t *testing.T) {
 		{name: "none: empty directory", files: map[string]string{}},
 		{name: "none: only own file", files: map[string]string{own: flannelList}},
 		{name: "none: only unparsable", files: map[string]string{"10-broken.conf": "", "20-broken.conflist": "[]"}},
+		// The primary braid's file wraps is held while it does not parse.
+		{name: "holds the broken primary braid wraps", files: map[string]string{own: wraps("braid-shim", "10-flannel.conflist"), "10-flannel.conflist": "", "20-bridge.conf": bridgeConf}, broken: "10-flannel.conflist"},
+		{name: "holds it for thin braid too", files: map[string]string{own: wraps("braid", "10-flannel.conflist"), "10-flannel.conflist": flannelList[:20]}, broken: "10-flannel.conflist"},
+		{name: "holds it without a name", files: map[string]string{own: wraps("braid-shim", "10-x.conf"), "10-x.conf": `{"cniVersion":"1.0.0","type":"bridge"}`}, broken: "10-x.conf"},
+		{name: "a valid config before the broken primary takes over", files: map[string]string{own: wraps("braid-shim", "10-flannel.conflist"), "05-bridge.conf": bridgeConf, "10-flannel.conflist": ""}, want: "05-bridge.conf"},
+		{name: "a broken config braid does not wrap is passed over", files: map[string]string{own: wraps("braid-shim", "20-bridge.conf"), "10-new.conflist": "", "20-bridge.conf": bridgeConf}, want: "20-bridge.conf"},
+		{name: "the primary braid wraps became a braid config", files: map[string]string{own: wraps("braid-shim", "10-x.conflist"), "10-x.conflist": braidList, "20-bridge.conf": bridgeConf}, want: "20-bridge.conf"},
+		{name: "own file not braid's holds nothing", files: map[string]string{own: `{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"bridge","clusterNetwork":"/etc/cni/net.d/10-x.conf"}]}`, "10-x.conf": "", "20-bridge.conf": bridgeConf}, want: "20-bridge.conf"},
+		{name: "none: the primary braid wraps is gone", files: map[string]string{own: wraps("braid-shim", "10-flannel.conflist"), "05-broken.conf": ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := writeFiles(t, tt.files)
 			got, err := FindPrimary(dir, own)
+			if tt.broken != "" {
+				var broken *BrokenPrimaryError
+				if !errors.As(err, &broken) || broken.Path != filepath.Join(dir, tt.broken) {
+					t.Fatalf("FindPrimary = %q, %v; want a *BrokenPrimaryError for %s", got, err, tt.broken)
+				}
+				return
+			}
 			if tt.want == "" {
 				var none *NoPrimaryError
 				if !errors.As(err, &none) {

@@ -27,9 +27,12 @@ func Run(ctx context.Context, s Settings, log *slog.Logger) error {
 	for {
 		err := Sync(s, log)
 		var none *NoPrimaryError
+		var broken *BrokenPrimaryError
 		switch {
 		case errors.As(err, &none):
 			log.Info("waiting for a primary CNI config", "reason", err, "retry", s.Interval)
+		case errors.As(err, &broken):
+			log.Warn("primary CNI config unreadable; braid's config kept as it is", "primary", broken.Path, "reason", err, "retry", s.Interval)
 		case err != nil:
 			log.Error("sync failed", "err", err, "retry", s.Interval)
 		}

@@ -126,6 +126,44 @@ func TestSyncNewPrimary(t *testing.T) {
 	}
 }
 
+// TestSyncKeepsBrokenPrimary: the installer, too, leaves braid's config as
+// it is while the primary it wraps is truncated, rather than switching to
+// the next config, and follows the primary once it is whole again.
+func TestSyncKeepsBrokenPrimary(t *testing.T) {
+	n := newNode(t, map[string]string{"10-flannel.conflist": flannelList, "20-bridge.conf": bridgeConf})
+	if err := Sync(n.settings, discard()); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	before, err := os.ReadFile(n.own())
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary := filepath.Join(n.hostConf, "10-flannel.conflist")
+	if err := os.Truncate(primary, 0); err != nil {
+		t.Fatal(err)
+	}
+	var broken *BrokenPrimaryError
+	if err := Sync(n.settings, discard()); !errors.As(err, &broken) || broken.Path != primary {
+		t.Fatalf("Sync with the primary truncated = %v, want a *BrokenPrimaryError for %s", err, primary)
+	}
+	if after, _ := os.ReadFile(n.own()); !bytes.Equal(after, before) {
+		t.Fatalf("Sync with the primary truncated changed braid's config:\n%s\nwant\n%s", after, before)
+	}
+	if err := os.WriteFile(primary, []byte(`{"cniVersion":"1.1.0","name":"cbr0","plugins":[{"type":"flannel"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Sync(n.settings, discard()); err != nil {
+		t.Fatalf("Sync with the primary whole again: %v", err)
+	}
+	after, err := os.ReadFile(n.own())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := pluginEntry(t, after); c.ClusterNetwork != "/etc/cni/net.d/10-flannel.conflist" || c.CNIVersion != "1.1.0" {
+		t.Errorf("after the rewrite: clusterNetwork %q, cniVersion %q; want the new flannel", c.ClusterNetwork, c.CNIVersion)
+	}
+}
+
 func TestSyncWarnsWhenPrimarySortsFirst(t *testing.T) {
 	n := newNode(t, map[string]string{"00-aaa.conflist": flannelList})
 	var logs bytes.Buffer
