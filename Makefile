@@ -42,8 +42,9 @@ fmt-check:
 
 test: vet fmt-check unit e2e
 
-# The Go benchmarks, then hack/bench: CNI ADD/DEL latency against N secondary
-# networks, floor vs thin vs thick (needs root; writes bench.png).
+# The Go benchmarks, then hack/bench: ADD/DEL latency against N secondary
+# networks (floor, thin, thick; writes bench.png), a 200-pod burst through
+# braidd, and braidd's memory with 1000 pods and 500 NADs (needs root).
 bench: tools build
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
 	$(GO) run ./hack/bench

@@ -2,17 +2,24 @@ package main
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 
 	"github.com/braid-cni/braid/e2e/framework"
 )
 
+// benchNode is the node braidd runs on unless its config says otherwise;
+// the latency and burst pods are scheduled there.
+const benchNode = "node1"
+
 // startDaemon runs braidd with its own directory under the work directory
-// and waits until it is ready. The env stops it in tearDown.
-func (e *env) startDaemon(ctx context.Context, name string, parallel bool) (*framework.Braidd, error) {
-	d, err := framework.NewBraidd(e.braiddBin, filepath.Join(e.work, name), map[string]any{
-		"kubeconfig": e.kubeconfig, "nodeName": "node1", "logLevel": "info", "parallelAttach": parallel,
-	})
+// and waits until it is ready. conf adds to or overrides the defaults
+// (the bench kubeconfig, node benchNode, log level info). The env stops it
+// in tearDown.
+func (e *env) startDaemon(ctx context.Context, name string, conf map[string]any) (*framework.Braidd, error) {
+	c := map[string]any{"kubeconfig": e.kubeconfig, "nodeName": benchNode, "logLevel": "info"}
+	maps.Copy(c, conf)
+	d, err := framework.NewBraidd(e.braiddBin, filepath.Join(e.work, name), c)
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,11 @@ func (e *env) build() error {
 			return fmt.Errorf("reference plugin %s missing (run `make tools`): %w", p, err)
 		}
 	}
-	for pkg, out := range map[string]string{"./cmd/braid": filepath.Join(e.braidDir, "braid"), "./cmd/braidd": e.braiddBin} {
+	for pkg, out := range map[string]string{
+		"./cmd/braid":      filepath.Join(e.braidDir, "braid"),
+		"./cmd/braid-shim": filepath.Join(e.braidDir, "braid-shim"),
+		"./cmd/braidd":     e.braiddBin,
+	} {
 		build := exec.Command("go", "build", "-o", out, pkg)
 		build.Dir, build.Stdout, build.Stderr = e.root, os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {

@@ -1,18 +1,30 @@
-// Command bench measures what braid adds to a pod's network set-up: for 0, 1,
-// 4, 8 and 16 secondary networks it times CNI ADD and DEL through libcni, as
-// a runtime drives them, in four modes:
+// Command bench measures what braid costs a node, in three benchmarks, each
+// printing its own report:
 //
-//   - floor: the same delegates (the cluster network, then each NAD's
-//     config) invoked one by one directly with libcni, no braid;
-//   - thin: the braid plugin, talking to the API server itself;
-//   - thick: the braid shim forwarding to braidd;
-//   - thick+parallel: the same with braidd's "parallelAttach": true.
+//   - latency: for 0, 1, 4, 8 and 16 secondary networks it times CNI ADD and
+//     DEL through libcni, as a runtime drives them, in four modes: floor (the
+//     same delegates, the cluster network then each NAD's config, invoked
+//     one by one directly with libcni, no braid), thin (the braid plugin
+//     talking to the API server itself), thick (the braid shim forwarding to
+//     braidd) and thick+parallel (the same with braidd's "parallelAttach").
+//     It prints the median ADD and DEL per N and mode, with ADD's ratio to
+//     and excess over the floor, and plots ADD against N (-out).
+//   - burst: 200 pods, each with one secondary bridge network and its own
+//     network namespace, are added and then deleted through the thick path
+//     with 20 calls in flight, as a node does when a deployment scales. It
+//     prints the p50 and p99 of ADD and DEL, the failed calls, and braidd's
+//     peak RSS during the burst, and checks that the DELs left nothing
+//     behind (journal, cached results, leases, bridge ports). Any failed
+//     call or leftover fails the run.
+//   - scale: braidd starts against an API server holding 1000 pods on its
+//     node and 500 NADs, realistic objects its informers slim. Once ready
+//     and settled it prints braidd's RSS, peak RSS and Go heap, against the
+//     target of 60 MiB RSS.
 //
-// It prints the median ADD and DEL per N and mode, with ADD's ratio to and
-// excess over the floor, and plots ADD against N into bench.png.
-//
-// It starts its own etcd and kube-apiserver (e2e/framework), so it needs
-// root and the binaries of `make tools build`; `make bench` runs it.
+// Latency and burst share one control plane; scale gets a fresh one so that
+// its caches hold exactly its objects. The benchmarks start their own etcd
+// and kube-apiserver (e2e/framework), so they need root and the binaries of
+// `make tools build`; `make bench` runs all three.
 package main
 
 import (
@@ -23,56 +35,118 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
 
+// The benchmarks, in the order they run.
+const (
+	benchLatency = "latency"
+	benchBurst   = "burst"
+	benchScale   = "scale"
+)
+
 // options are the command line's settings.
 type options struct {
+	run    []string // the benchmarks to run
 	rounds int
 	warmup int
 	out    string
 	maxN   int
+	burst  burstOptions
+	scale  scaleOptions
 }
+
+func (o options) wants(bench string) bool { return slices.Contains(o.run, bench) }
 
 func main() {
 	var o options
-	flag.IntVar(&o.rounds, "rounds", 9, "measured ADD+DEL rounds per N and mode (at least 7)")
-	flag.IntVar(&o.warmup, "warmup", 1, "unmeasured rounds before them")
-	flag.StringVar(&o.out, "out", "bench.png", "where to write the plot")
+	run := flag.String("run", "latency,burst,scale", "the benchmarks to run, comma-separated")
+	flag.IntVar(&o.rounds, "rounds", 9, "latency: measured ADD+DEL rounds per N and mode (at least 7)")
+	flag.IntVar(&o.warmup, "warmup", 1, "latency: unmeasured rounds before them")
+	flag.StringVar(&o.out, "out", "bench.png", "latency: where to write the plot")
+	flag.IntVar(&o.burst.pods, "burst-pods", 200, "burst: pods added then deleted")
+	flag.IntVar(&o.burst.inFlight, "burst-inflight", 20, "burst: CNI calls in flight")
+	flag.IntVar(&o.scale.pods, "scale-pods", 1000, "scale: pods on braidd's node")
+	flag.IntVar(&o.scale.nads, "scale-nads", 500, "scale: NetworkAttachmentDefinitions")
+	flag.DurationVar(&o.scale.settle, "scale-settle", 5*time.Second, "scale: wait after the caches hold everything, before reading memory")
 	flag.Parse()
+	o.run = strings.Split(*run, ",")
 	o.maxN = maxSecondaries
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o, os.Stdout); err != nil {
+	if err := runAll(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		stop()
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, o options, w io.Writer) error {
-	if o.rounds < 7 {
-		return errors.New("-rounds must be at least 7")
+// runAll runs the chosen benchmarks. A failed benchmark does not stop the
+// next; the error joins every failure.
+func runAll(ctx context.Context, o options, w io.Writer) error {
+	if err := o.validate(); err != nil {
+		return err
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces, bridges)")
 	}
-	start := time.Now()
-	e, err := setUp(ctx, o.maxN)
+	var errs []error
+	if o.wants(benchLatency) || o.wants(benchBurst) {
+		errs = append(errs, withEnv(ctx, o.maxN, func(e *env) error {
+			var errs []error
+			if o.wants(benchLatency) {
+				errs = append(errs, wrapBench(benchLatency, runLatency(ctx, e, o, w)))
+			}
+			if o.wants(benchBurst) {
+				errs = append(errs, wrapBench(benchBurst, runBurst(ctx, e, o.burst, w)))
+			}
+			return errors.Join(errs...)
+		}))
+	}
+	if o.wants(benchScale) {
+		// No secondary networks: the scale benchmark's NADs are its own.
+		errs = append(errs, withEnv(ctx, 0, func(e *env) error {
+			return wrapBench(benchScale, runScale(ctx, e, o.scale, w))
+		}))
+	}
+	return errors.Join(errs...)
+}
+
+func (o options) validate() error {
+	for _, b := range o.run {
+		if !slices.Contains([]string{benchLatency, benchBurst, benchScale}, b) {
+			return fmt.Errorf("-run: unknown benchmark %q (want latency, burst, scale)", b)
+		}
+	}
+	if o.wants(benchLatency) && o.rounds < 7 {
+		return errors.New("-rounds must be at least 7")
+	}
+	if o.wants(benchBurst) && (o.burst.pods < 1 || o.burst.pods > maxBurstPods || o.burst.inFlight < 1) {
+		return fmt.Errorf("-burst-pods must be 1 to %d (the networks are /24s), -burst-inflight at least 1", maxBurstPods)
+	}
+	if o.wants(benchScale) && (o.scale.pods < 0 || o.scale.nads < 0) {
+		return errors.New("-scale-pods and -scale-nads must not be negative")
+	}
+	return nil
+}
+
+// withEnv sets up a control plane with maxN secondary networks, runs fn and
+// tears it all down.
+func withEnv(ctx context.Context, maxN int, fn func(*env) error) error {
+	e, err := setUp(ctx, maxN)
 	if err != nil {
 		return err
 	}
 	defer e.tearDown()
-	results, err := measureAll(ctx, e, o)
+	return fn(e)
+}
+
+func wrapBench(name string, err error) error {
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	printTable(w, results)
-	if err := writePlot(o.out, results); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "\nplot: %s; %d rounds (+%d warm-up) per N and mode; took %s\n",
-		o.out, o.rounds, o.warmup, time.Since(start).Round(time.Second))
 	return nil
 }

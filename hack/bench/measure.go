@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -27,6 +28,24 @@ func id(n int, mode string) string {
 	return fmt.Sprintf("%d-%s", n, strings.ReplaceAll(mode, "+", "-"))
 }
 
+// runLatency measures every N in every mode, prints the table and writes
+// the plot.
+func runLatency(ctx context.Context, e *env, o options, w io.Writer) error {
+	start := time.Now()
+	results, err := measureAll(ctx, e, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "== latency: ADD and DEL of one pod against N secondary networks")
+	printTable(w, results)
+	if err := writePlot(o.out, results); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nplot: %s; %d rounds (+%d warm-up) per N and mode; took %s\n\n",
+		o.out, o.rounds, o.warmup, time.Since(start).Round(time.Second))
+	return nil
+}
+
 // measureAll creates a pod per N and mode, starts the two daemons and
 // measures every N in every mode.
 func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
@@ -42,7 +61,7 @@ func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
 	}
 	sockets := map[string]string{}
 	for m, parallel := range map[string]bool{modeThick: false, modeParallel: true} {
-		d, err := e.startDaemon(ctx, "braidd-"+id(0, m), parallel)
+		d, err := e.startDaemon(ctx, "braidd-"+id(0, m), map[string]any{"parallelAttach": parallel})
 		if err != nil {
 			return nil, err
 		}

@@ -102,7 +102,8 @@ func (e *env) newFloor(pod *corev1.Pod, n int) (attacher, error) {
 }
 
 // newBraid is braid's config list for one mode; socketDir is empty in thin
-// mode and names the daemon's socket directory in thick mode.
+// mode (braid) and names the daemon's socket directory in thick mode
+// (braid-shim).
 func (e *env) newBraid(mode string, pod *corev1.Pod, socketDir string) (attacher, error) {
 	dir := filepath.Join(e.work, mode)
 	if err := os.MkdirAll(filepath.Join(dir, "net.d"), 0o755); err != nil {
@@ -116,7 +117,8 @@ func (e *env) newBraid(mode string, pod *corev1.Pod, socketDir string) (attacher
 		"logLevel": "info", "logToStderr": false,
 	}
 	if socketDir != "" {
-		conf["daemonSocketDir"] = socketDir
+		// As braidd's autoconfig writes it: the shim, forwarding.
+		conf["type"], conf["daemonSocketDir"] = "braid-shim", socketDir
 	}
 	data, err := json.Marshal(map[string]any{"cniVersion": cniVersion, "name": "braid-net", "plugins": []any{conf}})
 	if err != nil {

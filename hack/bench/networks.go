@@ -71,12 +71,12 @@ func bridgeConf(name, bridge, subnet, dataDir string, gateway bool) map[string]a
 	return conf
 }
 
-// createPod creates a pod object on node1 asking for the first n NADs.
+// createPod creates a pod object on benchNode asking for the first n NADs.
 func (e *env) createPod(ctx context.Context, name string, n int) (*corev1.Pod, error) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: corev1.PodSpec{
-			NodeName:   "node1",
+			NodeName:   benchNode,
 			Containers: []corev1.Container{{Name: "c", Image: "pause"}},
 		},
 	}

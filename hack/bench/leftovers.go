@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+)
+
+// burstLeftovers lists what the burst's DELs should have removed and did
+// not, one description each: files in braid's cniDir (journal entries,
+// cached delegate results) and in the runtime's libcni cache, host-local
+// leases held by a burst container, and ports on the bridges of the
+// cluster network and the first NAD.
+func (e *env) burstLeftovers() ([]string, error) {
+	var out []string
+	// newBraid's layout: braid's cniDir and the runtime's cache.
+	for _, dir := range []string{"braid", "runtime-cache"} {
+		files, err := filesUnder(filepath.Join(e.work, modeBurst, dir))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, files...)
+	}
+	for _, network := range []string{"cluster", nadName(1)} {
+		leases, err := leasesHeld(filepath.Join(e.dataDir, network), burstIDPrefix)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, leases...)
+	}
+	for _, bridge := range []string{clusterBridge, nadBridge(1)} {
+		ports, err := bridgePorts(bridge)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ports...)
+	}
+	return out, nil
+}
+
+// filesUnder lists the files below dir; a missing dir has none.
+func filesUnder(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if os.IsNotExist(err) && path == dir {
+			return filepath.SkipDir
+		}
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			files = append(files, "file "+path)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	return files, nil
+}
+
+// leasesHeld lists host-local's lease files in dir (one per IP, holding the
+// container ID) whose container ID starts with prefix.
+func leasesHeld(dir, prefix string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list leases in %s: %w", dir, err)
+	}
+	var held []string
+	for _, e := range entries {
+		if e.IsDir() || e.Name() == "lock" || strings.HasPrefix(e.Name(), "last_reserved_ip") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read lease %s: %w", path, err)
+		}
+		if strings.HasPrefix(string(data), prefix) {
+			held = append(held, fmt.Sprintf("lease %s held by %s", path, strings.Fields(string(data))[0]))
+		}
+	}
+	return held, nil
+}
+
+// bridgePorts lists the links enslaved to bridge: the host ends of veths.
+func bridgePorts(bridge string) ([]string, error) {
+	br, err := netlink.LinkByName(bridge)
+	if err != nil {
+		return nil, fmt.Errorf("find bridge %s: %w", bridge, err)
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	var ports []string
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index {
+			ports = append(ports, fmt.Sprintf("port %s on bridge %s", l.Attrs().Name, bridge))
+		}
+	}
+	return ports, nil
+}
