@@ -69,38 +69,49 @@ func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
 	}
 	var results []result
 	for _, n := range secondaryCounts() {
-		for _, m := range modes() {
-			r, err := e.measureOne(ctx, o, n, m, pods[id(n, m)], sockets[m])
-			if err != nil {
-				return nil, fmt.Errorf("N=%d %s: %w", n, m, err)
-			}
-			results = append(results, r)
+		rs, err := e.measureN(ctx, o, n, pods, sockets)
+		if err != nil {
+			return nil, fmt.Errorf("N=%d: %w", n, err)
 		}
+		results = append(results, rs...)
 	}
 	return results, nil
 }
 
-// measureOne runs the warm-up and measured rounds of one N and mode.
-func (e *env) measureOne(ctx context.Context, o options, n int, mode string, pod *corev1.Pod, socketDir string) (result, error) {
-	r := result{n: n, mode: mode}
-	a, err := e.newBraid(mode, pod, socketDir)
-	if mode == modeFloor {
-		a, err = e.newFloor(pod, n)
-	}
-	if err != nil {
-		return r, err
+// measureN runs the warm-up and measured rounds of every mode for n
+// secondary networks. Modes take turns round by round, so that whatever
+// else slows the machine meanwhile falls on all of them alike.
+func (e *env) measureN(ctx context.Context, o options, n int, pods map[string]*corev1.Pod, sockets map[string]string) ([]result, error) {
+	all := modes()
+	results := make([]result, len(all))
+	attachers := make([]attacher, len(all))
+	for k, mode := range all {
+		results[k] = result{n: n, mode: mode}
+		var err error
+		if mode == modeFloor {
+			attachers[k], err = e.newFloor(pods[id(n, mode)], n)
+		} else {
+			attachers[k], err = e.newBraid(mode, pods[id(n, mode)], sockets[mode])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", mode, err)
+		}
 	}
 	for i := 0; i < o.warmup+o.rounds; i++ {
-		add, del, err := round(ctx, a, fmt.Sprintf("bench-%s-%d", id(n, mode), i))
-		if err != nil {
-			return r, err
-		}
-		if i >= o.warmup {
-			r.add, r.del = append(r.add, add), append(r.del, del)
+		for k, mode := range all {
+			add, del, err := round(ctx, attachers[k], fmt.Sprintf("bench-%s-%d", id(n, mode), i))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", mode, err)
+			}
+			if i >= o.warmup {
+				results[k].add, results[k].del = append(results[k].add, add), append(results[k].del, del)
+			}
 		}
 	}
-	fmt.Fprintf(os.Stderr, "bench: N=%-2d %-14s ADD %6.1f ms  DEL %6.1f ms\n", n, mode, ms(median(r.add)), ms(median(r.del)))
-	return r, nil
+	for _, r := range results {
+		fmt.Fprintf(os.Stderr, "bench: N=%-2d %-14s ADD %6.1f ms  DEL %6.1f ms\n", n, r.mode, ms(median(r.add)), ms(median(r.del)))
+	}
+	return results, nil
 }
 
 // round is one ADD then DEL on a fresh network namespace. A failed ADD is
