@@ -19,6 +19,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braid-shim ./cmd/braid-shim
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braid-install ./cmd/braid-install
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braidd ./cmd/braidd
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braidctl ./cmd/braidctl
 
 unit:
 	$(GO) test $(UNIT_PKGS)
