@@ -1,18 +1,559 @@
 package ctl
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
 
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/gateway"
+	"github.com/braid-cni/braid/nad"
+	"github.com/braid-cni/braid/netconf"
+	"github.com/braid-cni/braid/plan"
 )
 
+// defaultBraidConfig is where braid's config sits on a node.
+const defaultBraidConfig = "/etc/cni/net.d/00-braid.conflist"
+
+// Placeholders for what only a runtime knows; nothing is attached.
+const (
+	explainContainerID = "explain"
+	explainNetNS       = "/var/run/netns/explain"
+	explainIfName      = "eth0"
+)
+
+// ExplainInput is what explain plans for.
+type ExplainInput struct {
+	// Config is braid's config file: a plugin config, or a conflist whose
+	// first plugin is braid or braid-shim.
+	Config []byte
+	// RuntimeConfig is the runtime's capability args (portMappings, ...);
+	// libcni passes braid the ones its config declares, as here.
+	RuntimeConfig map[string]any
+	Pod           *corev1.Pod
+	NADs          nad.Getter // nil: no API access, as a plugin without kubeconfig
+}
+
+// Explanation is the plan braid would execute for one pod.
+type Explanation struct {
+	Pod          string               `json:"pod"`
+	Attachments  []ExplainedAttach    `json:"attachments"`
+	DefaultRoute []DefaultRouteChoice `json:"defaultRoute"`
+	// IgnoredRuntimeConfig are the runtime's capability args that braid's
+	// config does not declare: libcni never hands them to braid.
+	IgnoredRuntimeConfig []string `json:"ignoredRuntimeConfig,omitempty"`
+}
+
+// ExplainedAttach is one interface of the plan.
+type ExplainedAttach struct {
+	Interface string `json:"interface"`
+	Network   string `json:"network"`
+	Cluster   bool   `json:"cluster,omitempty"`
+	// Plugins is the chain in order, with the runtimeConfig libcni hands
+	// each plugin (the capability args it declares).
+	Plugins []ExplainedPlugin `json:"plugins"`
+	// Config is the delegate config exactly as it will be run.
+	Config         json.RawMessage `json:"config"`
+	CapabilityArgs map[string]any  `json:"capabilityArgs,omitempty"`
+	// UnusedCapabilityArgs are asked for but declared by no plugin of the
+	// chain: libcni drops them.
+	UnusedCapabilityArgs []string `json:"unusedCapabilityArgs,omitempty"`
+	DefaultRoute         []string `json:"defaultRouteRequest,omitempty"`
+}
+
+// ExplainedPlugin is one plugin of a chain.
+type ExplainedPlugin struct {
+	Type          string         `json:"type"`
+	RuntimeConfig map[string]any `json:"runtimeConfig,omitempty"`
+}
+
+// DefaultRouteChoice says which interface holds one family's default route.
+type DefaultRouteChoice struct {
+	Family    string `json:"family"`
+	Interface string `json:"interface"`
+	Network   string `json:"network"`
+	Gateway   string `json:"gateway,omitempty"`
+	Reason    string `json:"reason"`
+}
+
+// Explain builds the plan with the plugin's own builder and describes it.
+// A pod the plugin would refuse gets the plugin's error, a *types.Error.
+func Explain(ctx context.Context, in ExplainInput) (*Explanation, error) {
+	if in.Pod == nil {
+		return nil, errors.New("explain: no pod")
+	}
+	conf, ignored, err := explainConf(in.Config, in.RuntimeConfig)
+	if err != nil {
+		return nil, err
+	}
+	resolver := &nad.Resolver{ConfDir: conf.ConfDir, NADs: in.NADs}
+	b := &plan.Builder{Conf: conf, Resolver: resolver, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if in.NADs != nil {
+		b.Pods = explainPods{in.Pod}
+	}
+	p, err := b.Build(ctx, plan.Request{
+		ContainerID:   explainContainerID,
+		NetNS:         explainNetNS,
+		IfName:        explainIfName,
+		Pod:           plan.PodRef{Namespace: in.Pod.Namespace, Name: in.Pod.Name},
+		RuntimeConfig: conf.RuntimeConfig,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ex := &Explanation{Pod: in.Pod.Namespace + "/" + in.Pod.Name, IgnoredRuntimeConfig: ignored}
+	for _, a := range p.Attachments {
+		ea, err := explainAttachment(a)
+		if err != nil {
+			return nil, err
+		}
+		ex.Attachments = append(ex.Attachments, *ea)
+	}
+	if ex.DefaultRoute, err = defaultRouteChoices(p); err != nil {
+		return nil, err
+	}
+	return ex, nil
+}
+
+// explainConf reads braid's config as the plugin gets it: a conflist's
+// name and cniVersion injected into braid's entry, and the runtime's
+// capability args as runtimeConfig, limited to what braid declares; the
+// keys left out come second.
+func explainConf(data []byte, runtimeConfig map[string]any) (*netconf.NetConf, []string, error) {
+	var probe struct {
+		Plugins json.RawMessage `json:"plugins"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, nil, fmt.Errorf("braid config: %w", err)
+	}
+	var conf *libcni.PluginConfig
+	if probe.Plugins != nil {
+		list, err := libcni.NetworkConfFromBytes(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("braid config: %w", err)
+		}
+		if len(list.Plugins) == 0 || !netconf.IsBraid(list.Plugins[0].Network.Type) {
+			return nil, nil, fmt.Errorf("braid config: conflist %q does not start with braid or braid-shim", list.Name)
+		}
+		conf, err = libcni.InjectConf(list.Plugins[0], map[string]any{"name": list.Name, "cniVersion": list.CNIVersion})
+		if err != nil {
+			return nil, nil, fmt.Errorf("braid config: %w", err)
+		}
+	} else {
+		var err error
+		if conf, err = libcni.NetworkPluginConfFromBytes(data); err != nil {
+			return nil, nil, fmt.Errorf("braid config: %w", err)
+		}
+	}
+	rc := map[string]any{}
+	var ignored []string
+	for _, capability := range sortedKeys(runtimeConfig) {
+		if conf.Network.Capabilities[capability] {
+			rc[capability] = runtimeConfig[capability]
+		} else {
+			ignored = append(ignored, capability)
+		}
+	}
+	if len(rc) > 0 {
+		var err error
+		if conf, err = libcni.InjectConf(conf, map[string]any{"runtimeConfig": rc}); err != nil {
+			return nil, nil, fmt.Errorf("braid config: %w", err)
+		}
+	}
+	nc, err := netconf.Parse(conf.Bytes)
+	return nc, ignored, err
+}
+
+func explainAttachment(a plan.Attachment) (*ExplainedAttach, error) {
+	d, err := delegate.Load(a.Config)
+	if err != nil {
+		return nil, delegate.Rebuild(err, a.Network, a.IfName)
+	}
+	var doc struct {
+		Type         string          `json:"type"`
+		Capabilities map[string]bool `json:"capabilities"`
+		Plugins      []struct {
+			Type         string          `json:"type"`
+			Capabilities map[string]bool `json:"capabilities"`
+		} `json:"plugins"`
+	}
+	if err := json.Unmarshal(a.Config, &doc); err != nil {
+		return nil, fmt.Errorf("network %s: decode config: %w", a.Network, err)
+	}
+	caps := []map[string]bool{doc.Capabilities}
+	if d.IsList() {
+		caps = caps[:0]
+		for _, p := range doc.Plugins {
+			caps = append(caps, p.Capabilities)
+		}
+	}
+	used := map[string]bool{}
+	ea := &ExplainedAttach{
+		Interface: a.IfName, Network: a.Network, Cluster: a.Cluster,
+		Config: a.Config, CapabilityArgs: a.CapabilityArgs,
+	}
+	for i, typ := range d.Types() {
+		ep := ExplainedPlugin{Type: typ}
+		for capability, on := range caps[i] {
+			if v, ok := a.CapabilityArgs[capability]; ok && on {
+				if ep.RuntimeConfig == nil {
+					ep.RuntimeConfig = map[string]any{}
+				}
+				ep.RuntimeConfig[capability], used[capability] = v, true
+			}
+		}
+		ea.Plugins = append(ea.Plugins, ep)
+	}
+	for capability := range a.CapabilityArgs {
+		if !used[capability] {
+			ea.UnusedCapabilityArgs = append(ea.UnusedCapabilityArgs, capability)
+		}
+	}
+	sort.Strings(ea.UnusedCapabilityArgs)
+	for _, gw := range a.DefaultRoute {
+		ea.DefaultRoute = append(ea.DefaultRoute, gw.String())
+	}
+	return ea, nil
+}
+
+// defaultRouteChoices applies the attacher's rule: a default-route request
+// moves its family's default route; without one the delegates' routes
+// stand, and network-status marks the cluster network. Conflicting
+// requests are refused with the attacher's error.
+func defaultRouteChoices(p *plan.Plan) ([]DefaultRouteChoice, error) {
+	ifNames := make([]string, len(p.Attachments))
+	gws := make([][]net.IP, len(p.Attachments))
+	for i, a := range p.Attachments {
+		ifNames[i], gws[i] = a.IfName, a.DefaultRoute
+	}
+	reqs, err := gateway.Requests(ifNames, gws)
+	if err != nil {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, "default-route", err.Error())
+	}
+	var out []DefaultRouteChoice
+	for _, family := range []string{"IPv4", "IPv6"} {
+		choice := DefaultRouteChoice{
+			Family: family, Interface: p.Attachments[0].IfName, Network: p.Attachments[0].Network,
+			Reason: "no default-route request: the delegates' routes stand",
+		}
+		for _, r := range reqs {
+			if (r.GW.To4() != nil) == (family == "IPv4") {
+				a := p.Attachments[r.Attachment]
+				choice = DefaultRouteChoice{Family: family, Interface: a.IfName, Network: a.Network, Gateway: r.GW.String(), Reason: "default-route request"}
+			}
+		}
+		out = append(out, choice)
+	}
+	return out, nil
+}
+
+// WriteExplanation writes the summary table, then each delegate config.
+func WriteExplanation(w io.Writer, ex *Explanation) error {
+	fmt.Fprintf(w, "Pod %s\n\n", ex.Pod)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INTERFACE\tNETWORK\tPLUGINS\tCAPABILITY ARGS\tDEFAULT-ROUTE REQUEST")
+	for _, a := range ex.Attachments {
+		chain := make([]string, len(a.Plugins))
+		for i, p := range a.Plugins {
+			chain[i] = p.Type
+		}
+		network := a.Network
+		if a.Cluster {
+			network += " (cluster)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Interface, network, strings.Join(chain, ","),
+			dashIfEmpty(strings.Join(sortedKeys(a.CapabilityArgs), ",")), dashIfEmpty(strings.Join(a.DefaultRoute, ",")))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nDefault route:")
+	for _, c := range ex.DefaultRoute {
+		via := ""
+		if c.Gateway != "" {
+			via = " via " + c.Gateway
+		}
+		fmt.Fprintf(w, "  %s: %s (%s)%s: %s\n", c.Family, c.Interface, c.Network, via, c.Reason)
+	}
+	if len(ex.IgnoredRuntimeConfig) > 0 {
+		fmt.Fprintf(w, "\nNot passed to braid (its config does not declare the capability): %s\n", strings.Join(ex.IgnoredRuntimeConfig, ", "))
+	}
+	for _, a := range ex.Attachments {
+		var pretty bytes.Buffer
+		if err := json.Indent(&pretty, a.Config, "", "  "); err != nil {
+			return fmt.Errorf("network %s: indent config: %w", a.Network, err)
+		}
+		fmt.Fprintf(w, "\n--- %s: %s\n%s\n", a.Interface, a.Network, bytes.TrimSpace(pretty.Bytes()))
+		for _, p := range a.Plugins {
+			if p.RuntimeConfig != nil {
+				rc, err := json.Marshal(p.RuntimeConfig)
+				if err != nil {
+					return fmt.Errorf("network %s: encode runtimeConfig: %w", a.Network, err)
+				}
+				fmt.Fprintf(w, "runtimeConfig for %s: %s\n", p.Type, rc)
+			}
+		}
+		if len(a.UnusedCapabilityArgs) > 0 {
+			fmt.Fprintf(w, "not passed (no plugin declares the capability): %s\n", strings.Join(a.UnusedCapabilityArgs, ", "))
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func dashIfEmpty(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// explainPods serves the one pod explain plans for.
+type explainPods struct{ pod *corev1.Pod }
+
+func (e explainPods) GetPod(_ context.Context, namespace, name string) (*corev1.Pod, error) {
+	if e.pod.Namespace != namespace || e.pod.Name != name {
+		return nil, apierrors.NewNotFound(corev1.Resource("pods"), name)
+	}
+	return e.pod, nil
+}
+
+// explainNADs serves NADs read from files.
+type explainNADs []*nadv1.NetworkAttachmentDefinition
+
+func (e explainNADs) GetNAD(_ context.Context, namespace, name string) (*nadv1.NetworkAttachmentDefinition, error) {
+	for _, n := range e {
+		if n.Namespace == namespace && n.Name == name {
+			return n, nil
+		}
+	}
+	return nil, apierrors.NewNotFound(schema.GroupResource{Group: "k8s.cni.cncf.io", Resource: "network-attachment-definitions"}, name)
+}
+
+var (
+	_ plan.PodGetter = explainPods{}
+	_ nad.Getter     = explainNADs(nil)
+)
+
+// explainObjects collects the Pods and NADs of manifests; other kinds are
+// skipped.
+type explainObjects struct {
+	pods []*corev1.Pod
+	nads []*nadv1.NetworkAttachmentDefinition
+}
+
+// explainManifests decodes Pods and NADs from multi-document YAML or JSON,
+// Lists included; objects without a namespace get namespace.
+func explainManifests(r io.Reader, namespace string) (*explainObjects, error) {
+	objs := &explainObjects{}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		data, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			return nil, err
+		}
+		if s := string(bytes.TrimSpace(data)); s == "null" || s == "" {
+			continue
+		}
+		if err := objs.add(data); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range objs.pods {
+		if p.Namespace == "" {
+			p.Namespace = namespace
+		}
+	}
+	for _, n := range objs.nads {
+		if n.Namespace == "" {
+			n.Namespace = namespace
+		}
+	}
+	return objs, nil
+}
+
+// add decodes one JSON document: a Pod, a NAD, or a List of them.
+func (o *explainObjects) add(doc []byte) error {
+	var meta struct {
+		metav1.TypeMeta `json:",inline"`
+		Items           []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(doc, &meta); err != nil {
+		return err
+	}
+	switch {
+	case strings.HasSuffix(meta.Kind, "List"):
+		for _, item := range meta.Items {
+			if err := o.add(item); err != nil {
+				return err
+			}
+		}
+	case meta.Kind == "Pod":
+		pod := &corev1.Pod{}
+		if err := json.Unmarshal(doc, pod); err != nil {
+			return fmt.Errorf("decode pod: %w", err)
+		}
+		o.pods = append(o.pods, pod)
+	case meta.Kind == "NetworkAttachmentDefinition":
+		n := &nadv1.NetworkAttachmentDefinition{}
+		if err := json.Unmarshal(doc, n); err != nil {
+			return fmt.Errorf("decode NetworkAttachmentDefinition: %w", err)
+		}
+		o.nads = append(o.nads, n)
+	}
+	return nil
+}
+
+type explainFlags struct {
+	namespace, config, runtimeConfig, podFile string
+	nadFiles                                  []string
+}
+
 func newExplainCommand(o *options) *cobra.Command {
-	return &cobra.Command{
-		Use:   "explain",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			_ = o
-			return errors.New("explain: not built yet")
+	f := &explainFlags{}
+	cmd := &cobra.Command{
+		Use:   "explain [POD] [-n NS | --pod-file FILE --nad-file FILE...]",
+		Short: "Show the attachment plan braid would execute for a pod, touching no network",
+		Long: "explain builds the plan with braid's own code: per interface the network, the plugin chain,\n" +
+			"the exact delegate config, the capability args and the default-route decision. A pod braid\n" +
+			"would refuse gets braid's error and a non-zero exit.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExplain(cmd.Context(), o, f, args)
 		},
 	}
+	cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "", "the pod's namespace (default: \"default\")")
+	cmd.Flags().StringVar(&f.config, "config", defaultBraidConfig, "braid's config: a plugin config or a conflist starting with braid")
+	cmd.Flags().StringVar(&f.runtimeConfig, "runtime-config", "", "the runtime's capability args as JSON, e.g. '{\"portMappings\":[...]}'")
+	cmd.Flags().StringVar(&f.podFile, "pod-file", "", "read the pod from this manifest (- for stdin) instead of the API")
+	cmd.Flags().StringArrayVar(&f.nadFiles, "nad-file", nil, "read NetworkAttachmentDefinitions from this manifest (repeatable); with --pod-file")
+	return cmd
+}
+
+func runExplain(ctx context.Context, o *options, f *explainFlags, args []string) error {
+	in := ExplainInput{}
+	var err error
+	if in.Config, err = os.ReadFile(f.config); err != nil {
+		return fmt.Errorf("read braid config: %w", err)
+	}
+	if f.runtimeConfig != "" {
+		if err := json.Unmarshal([]byte(f.runtimeConfig), &in.RuntimeConfig); err != nil {
+			return fmt.Errorf("--runtime-config: %w", err)
+		}
+	}
+	namespace := f.namespace
+	if namespace == "" {
+		namespace = "default"
+	}
+	if f.podFile != "" {
+		err = explainFromFiles(o, f, args, namespace, &in)
+	} else {
+		err = explainFromAPI(ctx, o, args, namespace, &in)
+	}
+	if err != nil {
+		return err
+	}
+	ex, err := Explain(ctx, in)
+	var cniErr *types.Error
+	if errors.As(err, &cniErr) {
+		return fmt.Errorf("braid would refuse pod %s/%s with CNI error %d: %w", in.Pod.Namespace, in.Pod.Name, cniErr.Code, err)
+	}
+	if err != nil {
+		return err
+	}
+	return o.print(ex, func(w io.Writer) error { return WriteExplanation(w, ex) })
+}
+
+func explainFromAPI(ctx context.Context, o *options, args []string, namespace string, in *ExplainInput) error {
+	if len(args) != 1 {
+		return errors.New("explain: name a pod, or give --pod-file")
+	}
+	clients, err := o.clients()
+	if err != nil {
+		return err
+	}
+	if in.Pod, err = clients.GetPod(ctx, namespace, args[0]); err != nil {
+		return fmt.Errorf("get pod %s/%s: %w", namespace, args[0], err)
+	}
+	in.NADs = clients
+	return nil
+}
+
+func explainFromFiles(o *options, f *explainFlags, args []string, namespace string, in *ExplainInput) error {
+	objs, err := explainReadManifests(o, f.podFile, namespace)
+	if err != nil {
+		return err
+	}
+	pods := objs.pods
+	if len(args) == 1 {
+		pods = slices.DeleteFunc(pods, func(p *corev1.Pod) bool { return p.Name != args[0] })
+	}
+	if len(pods) != 1 {
+		return fmt.Errorf("%s: %d pods match, want exactly one (name the pod)", f.podFile, len(pods))
+	}
+	in.Pod = pods[0]
+	all := explainNADs{}
+	for _, file := range f.nadFiles {
+		objs, err := explainReadManifests(o, file, namespace)
+		if err != nil {
+			return err
+		}
+		all = append(all, objs.nads...)
+	}
+	in.NADs = all
+	return nil
+}
+
+func explainReadManifests(o *options, file, namespace string) (*explainObjects, error) {
+	var r io.Reader = o.In
+	if file != "-" {
+		fh, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("read manifest: %w", err)
+		}
+		defer fh.Close()
+		r = fh
+	}
+	objs, err := explainManifests(r, namespace)
+	if err != nil {
+		return nil, fmt.Errorf("decode manifest %s: %w", file, err)
+	}
+	return objs, nil
 }

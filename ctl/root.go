@@ -112,6 +112,7 @@ func (o *options) print(v any, table func(io.Writer) error) error {
 	case outputJSON:
 		enc := json.NewEncoder(o.Out)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(v)
 	case outputYAML:
 		data, err := yaml.Marshal(v)
