@@ -1,6 +1,7 @@
+package ctl
+
 // The explain command: its flags, and the pod and NADs it reads from the
 // API or from manifest files.
-package ctl
 
 import (
 	"bufio"
