@@ -9,5 +9,5 @@ COPY . .
 RUN make build
 
 FROM scratch
-COPY --from=build /src/bin/braid /src/bin/braid-shim /src/bin/braid-install /src/bin/braidd /usr/src/braid/bin/
+COPY --from=build /src/bin/braid /src/bin/braid-shim /src/bin/braid-install /src/bin/braidd /src/bin/braidctl /src/bin/braid-webhook /usr/src/braid/bin/
 ENTRYPOINT ["/usr/src/braid/bin/braid-install"]

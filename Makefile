@@ -20,6 +20,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braid-install ./cmd/braid-install
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braidd ./cmd/braidd
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braidctl ./cmd/braidctl
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/braid-webhook ./cmd/braid-webhook
 
 unit:
 	$(GO) test $(UNIT_PKGS)

@@ -1,0 +1,58 @@
+// Command braid-webhook is braid's validating admission webhook
+// (deployments/webhook.yaml): it refuses NetworkAttachmentDefinitions and
+// pods the plugin would refuse, when they are created.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/braid-cni/braid/webhook"
+)
+
+func main() {
+	var cfg webhook.Config
+	flag.StringVar(&cfg.Addr, "addr", ":8443", "HTTPS listen address")
+	flag.StringVar(&cfg.CertFile, "tls-cert-file", "", "serving certificate (PEM), re-read when it changes")
+	flag.StringVar(&cfg.KeyFile, "tls-key-file", "", "serving key (PEM)")
+	flag.BoolVar(&cfg.SelfSigned, "self-signed", false, "generate a CA and serving certificate and patch the CA into --webhook-config")
+	flag.StringVar(&cfg.WebhookConfig, "webhook-config", "", "ValidatingWebhookConfiguration whose caBundle to patch (--self-signed)")
+	flag.StringVar(&cfg.Service, "service", "", "the webhook's Service name (--self-signed)")
+	flag.StringVar(&cfg.Namespace, "namespace", "", "the webhook's namespace (--self-signed)")
+	flag.StringVar(&cfg.CASecret, "ca-secret", "", "Secret in --namespace that keeps the CA, shared by every replica (--self-signed)")
+	flag.Func("host", "another DNS name or IP address for the self-signed certificate (repeatable)", func(s string) error {
+		cfg.Hosts = append(cfg.Hosts, s)
+		return nil
+	})
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig (default: in-cluster)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, cfg, *kubeconfig); err != nil {
+		fmt.Fprintln(os.Stderr, "braid-webhook:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg webhook.Config, kubeconfig string) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var client kubernetes.Interface
+	if cfg.SelfSigned {
+		rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return fmt.Errorf("API config (kubeconfig %q, empty: in-cluster): %w", kubeconfig, err)
+		}
+		if client, err = kubernetes.NewForConfig(rc); err != nil {
+			return fmt.Errorf("API client: %w", err)
+		}
+	}
+	return webhook.Run(ctx, cfg, client, log)
+}

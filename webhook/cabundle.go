@@ -1,0 +1,103 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+)
+
+// PatchCABundle sets caBundle of every webhook of the named
+// ValidatingWebhookConfiguration to caPEM. One JSON patch, guarded by a
+// test of the webhook count, so a configuration edited meanwhile is not
+// half patched.
+func PatchCABundle(ctx context.Context, client kubernetes.Interface, name string, caPEM []byte) error {
+	vwc, err := client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("get ValidatingWebhookConfiguration %s: %w", name, err)
+	}
+	if len(vwc.Webhooks) == 0 {
+		return fmt.Errorf("ValidatingWebhookConfiguration %s has no webhooks", name)
+	}
+	type op struct {
+		Op    string `json:"op"`
+		Path  string `json:"path"`
+		Value any    `json:"value"`
+	}
+	ops := []op{{Op: "test", Path: "/metadata/resourceVersion", Value: vwc.ResourceVersion}}
+	for i := range vwc.Webhooks {
+		// "add" sets a member whether or not it is there; a []byte
+		// encodes as base64, as caBundle wants.
+		ops = append(ops, op{Op: "add", Path: fmt.Sprintf("/webhooks/%d/clientConfig/caBundle", i), Value: caPEM})
+	}
+	patch, err := json.Marshal(ops)
+	if err != nil {
+		return fmt.Errorf("encode caBundle patch of ValidatingWebhookConfiguration %s: %w", name, err)
+	}
+	_, err = client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Patch(ctx, name, k8stypes.JSONPatchType, patch, metav1.PatchOptions{})
+	if err != nil {
+		return fmt.Errorf("patch caBundle of ValidatingWebhookConfiguration %s: %w", name, err)
+	}
+	return nil
+}
+
+// SharedCA returns the CA kept in the Secret namespace/name, creating it
+// when there is none (or it is expired), so that every replica serves
+// with a certificate of the one CA the caBundle holds.
+func SharedCA(ctx context.Context, client kubernetes.Interface, namespace, name string, now time.Time) (*CA, error) {
+	secrets := client.CoreV1().Secrets(namespace)
+	for range 3 {
+		s, err := secrets.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			ca, err := NewCA(now)
+			if err != nil {
+				return nil, err
+			}
+			_, err = secrets.Create(ctx, caSecret(namespace, name, ca), metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				continue // another replica was first: use its CA
+			}
+			if err != nil {
+				return nil, fmt.Errorf("create CA secret %s/%s: %w", namespace, name, err)
+			}
+			return ca, nil
+		case err != nil:
+			return nil, fmt.Errorf("get CA secret %s/%s: %w", namespace, name, err)
+		}
+		ca, err := ParseCA(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey])
+		if err == nil && now.Add(24*time.Hour).Before(ca.Cert.NotAfter) {
+			return ca, nil
+		}
+		// Unreadable or about to expire: replace it. The update fails on a
+		// conflict if another replica replaced it first; then use theirs.
+		ca, genErr := NewCA(now)
+		if genErr != nil {
+			return nil, genErr
+		}
+		next := caSecret(namespace, name, ca)
+		next.ResourceVersion = s.ResourceVersion
+		if _, err := secrets.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+			if apierrors.IsConflict(err) {
+				continue
+			}
+			return nil, fmt.Errorf("replace CA secret %s/%s: %w", namespace, name, err)
+		}
+		return ca, nil
+	}
+	return nil, fmt.Errorf("CA secret %s/%s: changed by others three times in a row", namespace, name)
+}
+
+func caSecret(namespace, name string, ca *CA) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{corev1.TLSCertKey: ca.CertPEM, corev1.TLSPrivateKeyKey: ca.KeyPEM},
+	}
+}

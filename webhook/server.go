@@ -1,0 +1,161 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Config is how braid-webhook serves: its flags.
+type Config struct {
+	Addr string // listen address, e.g. ":8443"
+	// CertFile and KeyFile: a serving certificate someone else issues
+	// (cert-manager); re-read when they change.
+	CertFile, KeyFile string
+	// SelfSigned: make a CA and a serving certificate at start and put the
+	// CA into the caBundle of WebhookConfig.
+	SelfSigned    bool
+	WebhookConfig string // ValidatingWebhookConfiguration name
+	Service       string // Service name; the certificate is for <service>.<namespace>.svc
+	Namespace     string
+	Hosts         []string // more names or IPs for the certificate
+	// CASecret, when set, keeps the CA in that Secret of Namespace so
+	// every replica serves under the one CA the caBundle holds.
+	CASecret string
+}
+
+// patchTimeout bounds the wait for the ValidatingWebhookConfiguration
+// (applied with the Deployment, it may come a moment later).
+const patchTimeout = 2 * time.Minute
+
+// Run serves /validate (and /healthz) over HTTPS until ctx ends. client is
+// needed with SelfSigned only.
+func Run(ctx context.Context, cfg Config, client kubernetes.Interface, log *slog.Logger) error {
+	tlsConf, err := serverTLS(ctx, cfg, client, log)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/validate", &Handler{Log: log})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	srv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           mux,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	log.Info("serving", "addr", ln.Addr().String())
+	if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve on %s: %w", cfg.Addr, err)
+	}
+	return nil
+}
+
+// serverTLS sets up the serving certificate: from files, or self-signed
+// with the CA published in the caBundle.
+func serverTLS(ctx context.Context, cfg Config, client kubernetes.Interface, log *slog.Logger) (*tls.Config, error) {
+	switch {
+	case cfg.CertFile != "" || cfg.KeyFile != "":
+		if cfg.CertFile == "" || cfg.KeyFile == "" || cfg.SelfSigned {
+			return nil, errors.New("--tls-cert-file and --tls-key-file go together, and without --self-signed")
+		}
+		r := &keyPairReloader{certFile: cfg.CertFile, keyFile: cfg.KeyFile}
+		if _, err := r.get(nil); err != nil {
+			return nil, err
+		}
+		return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.get}, nil
+	case cfg.SelfSigned:
+		cert, err := selfSigned(ctx, cfg, client, log)
+		if err != nil {
+			return nil, err
+		}
+		return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}}, nil
+	}
+	return nil, errors.New("no serving certificate: give --tls-cert-file and --tls-key-file, or --self-signed")
+}
+
+func selfSigned(ctx context.Context, cfg Config, client kubernetes.Interface, log *slog.Logger) (*tls.Certificate, error) {
+	if cfg.WebhookConfig == "" || cfg.Service == "" || cfg.Namespace == "" || client == nil {
+		return nil, errors.New("--self-signed needs --webhook-config, --service, --namespace and API access")
+	}
+	now := time.Now()
+	var ca *CA
+	var err error
+	if cfg.CASecret != "" {
+		ca, err = SharedCA(ctx, client, cfg.Namespace, cfg.CASecret, now)
+	} else {
+		ca, err = NewCA(now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	svc := cfg.Service + "." + cfg.Namespace + ".svc"
+	cert, err := ca.Serving(append([]string{svc, svc + ".cluster.local"}, cfg.Hosts...), now)
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, time.Second, patchTimeout, true, func(ctx context.Context) (bool, error) {
+		last = PatchCABundle(ctx, client, cfg.WebhookConfig, ca.CertPEM)
+		if last != nil {
+			log.Info("caBundle not patched yet; retrying", "error", last)
+		}
+		return last == nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("publish the CA: %w (last: %v)", err, last)
+	}
+	log.Info("caBundle patched", "webhookConfiguration", cfg.WebhookConfig, "caExpires", ca.Cert.NotAfter)
+	return cert, nil
+}
+
+// keyPairReloader serves the key pair from files and re-reads them when
+// the certificate file changes (cert-manager renews in place).
+type keyPairReloader struct {
+	certFile, keyFile string
+	mu                sync.Mutex
+	modTime           time.Time
+	cert              *tls.Certificate
+}
+
+func (r *keyPairReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	st, err := os.Stat(r.certFile)
+	if err != nil {
+		return nil, fmt.Errorf("serving certificate %s: %w", r.certFile, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cert != nil && st.ModTime().Equal(r.modTime) {
+		return r.cert, nil
+	}
+	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		if r.cert != nil {
+			return r.cert, nil // mid-rotation: keep the old pair
+		}
+		return nil, fmt.Errorf("load serving key pair %s, %s: %w", r.certFile, r.keyFile, err)
+	}
+	r.cert, r.modTime = &cert, st.ModTime()
+	return r.cert, nil
+}

@@ -1,0 +1,90 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/types"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nadutils "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/utils"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/braid-cni/braid/annotations"
+	"github.com/braid-cni/braid/delegate"
+)
+
+// podIfName is the interface the runtime asks braid for (CNI_IFNAME); the
+// annotation may not name it. containerd and CRI-O always pass eth0.
+const podIfName = "eth0"
+
+// checkNAD returns why braid could not load the NAD's spec.config, or nil.
+// An empty spec.config is allowed: braid then reads the config named like
+// the NAD from the node's CNI config dir. It follows nad.Resolver: a JSON
+// object, the NAD's name filled in when the config has none, then
+// delegate.Load, which is what ADD runs.
+func checkNAD(nad *nadv1.NetworkAttachmentDefinition) error {
+	config := strings.TrimSpace(nad.Spec.Config)
+	if config == "" {
+		return nil
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(config), &obj); err != nil {
+		return fmt.Errorf("spec.config: %w", err)
+	}
+	if obj == nil {
+		return errors.New("spec.config: not a JSON object")
+	}
+	conf, err := nadutils.GetCNIConfigFromSpec(config, nad.Name)
+	if err != nil {
+		return fmt.Errorf("spec.config: %w", err)
+	}
+	if _, err := delegate.Load(conf); err != nil {
+		return fmt.Errorf("spec.config: %s", cniMessage(err))
+	}
+	return nil
+}
+
+// checkPod returns why braid would refuse the pod's networks annotation,
+// or nil. namespace is the request's (a pod being created may not carry
+// one yet): it is the default for elements that name none.
+func checkPod(pod *corev1.Pod, namespace string) error {
+	raw, ok := pod.Annotations[annotations.NetworksKey]
+	if !ok {
+		return nil
+	}
+	field := "metadata.annotations[" + annotations.NetworksKey + "]"
+	sels, err := annotations.ParseNetworks(raw, namespace)
+	if err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	if err := annotations.Validate(sels, podIfName); err != nil {
+		return fmt.Errorf("%s: %s", field, joined(err))
+	}
+	return nil
+}
+
+// cniMessage is a CNI error's message and details on one line.
+func cniMessage(err error) string {
+	var te *types.Error
+	if errors.As(err, &te) {
+		if te.Details != "" {
+			return te.Msg + ": " + te.Details
+		}
+		return te.Msg
+	}
+	return err.Error()
+}
+
+// joined puts the errors of an errors.Join on one line.
+func joined(err error) string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		msgs := make([]string, 0, len(j.Unwrap()))
+		for _, e := range j.Unwrap() {
+			msgs = append(msgs, e.Error())
+		}
+		return strings.Join(msgs, "; ")
+	}
+	return err.Error()
+}
