@@ -3,10 +3,12 @@ package attach
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -25,11 +27,16 @@ import (
 // in reverse order, and the journal entry is removed.
 func (a *Attacher) Add(ctx context.Context, p *plan.Plan, cniVersion string) (types.Result, error) {
 	if err := a.save(p); err != nil {
+		a.warn(ctx, p.Pod, ReasonAddFailed, "add: "+message(err))
 		return nil, err
 	}
+	// invokeAll leaves one event per failed attachment; what fails after
+	// the delegates gets its own.
 	results, err := a.invokeAll(ctx, p)
 	if err == nil {
-		err = a.finish(ctx, p, results)
+		if err = a.finish(ctx, p, results); err != nil {
+			a.warn(ctx, p.Pod, ReasonAddFailed, "add: "+message(err))
+		}
 	}
 	if err != nil {
 		a.rollback(ctx, p, len(results)-1)
@@ -38,6 +45,7 @@ func (a *Attacher) Add(ctx context.Context, p *plan.Plan, cniVersion string) (ty
 	merged, err := result.Merge(cniVersion, toResults(results))
 	if err != nil {
 		a.rollback(ctx, p, len(results)-1)
+		a.warn(ctx, p.Pod, ReasonAddFailed, "add: merge results: "+err.Error())
 		return nil, types.NewError(types.ErrInternal, fmt.Sprintf("merge results for container %s", p.ContainerID), err.Error())
 	}
 	return merged, nil
@@ -96,15 +104,16 @@ func (a *Attacher) invokeOne(ctx context.Context, p *plan.Plan, i int) (*current
 	att := &p.Attachments[i]
 	d, err := delegate.Load(att.Config)
 	if err != nil {
-		return nil, delegate.Rebuild(err, att.Network, att.IfName)
+		return nil, a.attachmentFailed(ctx, p, att, nil, err)
 	}
 	a.Log.Debug("adding", "container", p.ContainerID, "network", att.Network, "ifname", att.IfName, "plugins", d.Types())
 	res, err := a.Invoker.Add(ctx, d, runtimeFor(p, att, p.NetNS))
 	if err != nil {
-		return nil, delegate.Rebuild(err, att.Network, att.IfName)
+		return nil, a.attachmentFailed(ctx, p, att, d, err)
 	}
 	cur, err := current.NewResultFromResult(res)
 	if err != nil {
+		a.warn(ctx, p.Pod, ReasonAddFailed, fmt.Sprintf("add %s (%s, %s): result: %v", att.IfName, att.Network, strings.Join(d.Types(), ","), err))
 		return nil, types.NewError(types.ErrDecodingFailure, fmt.Sprintf("network %s (interface %s): result", att.Network, att.IfName), err.Error())
 	}
 	return cur, nil
@@ -260,3 +269,80 @@ func toResults(rs []*current.Result) []types.Result {
 }
 
 func typesUID(uid string) k8stypes.UID { return k8stypes.UID(uid) }
+
+// Reasons of the Warning events a failed ADD leaves on the pod, so that
+// kubectl describe pod says which network failed and why.
+const (
+	// ReasonAddFailed: a delegate, or braid after the delegates, failed.
+	ReasonAddFailed = "AddFailed"
+	// ReasonNetworkNotReady: the plan could not be built because something
+	// is not there yet (a NetworkAttachmentDefinition, the pod); the
+	// kubelet retries.
+	ReasonNetworkNotReady = "NetworkNotReady"
+	// ReasonInvalidNetworks: the pod's networks cannot be attached as asked
+	// (a bad annotation, a duplicate interface, a bad NAD config).
+	ReasonInvalidNetworks = "InvalidNetworks"
+)
+
+// eventTimeout bounds a failure event, which is sent after the verb's own
+// deadline may have passed (a timeout is a failure worth telling too).
+const eventTimeout = 5 * time.Second
+
+// attachmentFailed leaves the Warning event of a failed attachment, naming
+// the interface, the network, the plugin and the delegate's own message,
+// and returns the error rebuilt with that context for the runtime.
+func (a *Attacher) attachmentFailed(ctx context.Context, p *plan.Plan, att *plan.Attachment, d *delegate.Delegate, err error) error {
+	plugin := "?"
+	var de *delegate.Error
+	switch {
+	case errors.As(err, &de):
+		plugin = de.Plugin
+	case d != nil:
+		plugin = strings.Join(d.Types(), ",")
+	}
+	a.warn(ctx, p.Pod, ReasonAddFailed, fmt.Sprintf("add %s (%s, %s): %s", att.IfName, att.Network, plugin, message(err)))
+	return delegate.Rebuild(err, att.Network, att.IfName)
+}
+
+// Refused leaves a Warning event on a pod whose plan could not be built
+// (err is the Builder's): a missing NAD, a bad networks annotation.
+func (a *Attacher) Refused(ctx context.Context, pod plan.PodRef, err error) {
+	reason := ReasonInvalidNetworks
+	var te *types.Error
+	if errors.As(err, &te) && te.Code == types.ErrTryAgainLater {
+		reason = ReasonNetworkNotReady
+	}
+	a.warn(ctx, pod, reason, "networks: "+message(err))
+}
+
+// warn sends a Warning event; best effort, like every event. It gets its
+// own deadline, detached from ctx's.
+func (a *Attacher) warn(ctx context.Context, pod plan.PodRef, reason, msg string) {
+	if a.Recorder == nil || pod.Name == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
+	defer cancel()
+	ref := status.PodRef{Namespace: pod.Namespace, Name: pod.Name, UID: typesUID(pod.UID)}
+	if err := a.Recorder.Event(ctx, ref, "Warning", reason, msg); err != nil {
+		a.Log.Warn("event not recorded", "pod", pod.Namespace+"/"+pod.Name, "reason", reason, "error", err)
+	}
+}
+
+// message is what a failure says, without the wrapping that names the
+// plugin (the event says that itself): a CNI error's message and details,
+// else the innermost delegate error, else err.
+func message(err error) string {
+	var te *types.Error
+	if errors.As(err, &te) {
+		if te.Details != "" {
+			return te.Msg + ": " + te.Details
+		}
+		return te.Msg
+	}
+	var de *delegate.Error
+	if errors.As(err, &de) {
+		return de.Err.Error()
+	}
+	return err.Error()
+}

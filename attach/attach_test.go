@@ -174,6 +174,8 @@ type fakeRecorder struct {
 	events    []event
 	recordErr error
 	eventErr  error
+	// canceled: messages of the events sent with a done context.
+	canceled []string
 }
 
 var _ Recorder = (*fakeRecorder)(nil)
@@ -185,9 +187,12 @@ func (r *fakeRecorder) Record(_ context.Context, pod status.PodRef, statuses []n
 	return r.recordErr
 }
 
-func (r *fakeRecorder) Event(_ context.Context, pod status.PodRef, eventType, reason, message string) error {
+func (r *fakeRecorder) Event(ctx context.Context, pod status.PodRef, eventType, reason, message string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if ctx.Err() != nil {
+		r.canceled = append(r.canceled, message)
+	}
 	r.events = append(r.events, event{pod: pod, eventType: eventType, reason: reason, message: message})
 	return r.eventErr
 }

@@ -47,6 +47,7 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 		pl, err := c.builder.Build(ctx, c.req)
 		if err != nil {
 			c.log.Error("ADD refused", "container", args.ContainerID, "pod", pod, "error", err)
+			c.attacher.Refused(ctx, c.req.Pod, err)
 			return err
 		}
 		res, err := c.attacher.Add(ctx, pl, c.conf.CNIVersion)
