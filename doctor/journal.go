@@ -1,0 +1,139 @@
+package doctor
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/braid-cni/braid/journal"
+	"github.com/braid-cni/braid/netconf"
+	"github.com/braid-cni/braid/plan"
+)
+
+const nameJournal = "journal"
+
+// CheckJournal looks for journal entries whose network namespace is gone:
+// the runtime never sent their DEL (or it failed), so their IPs and host
+// interfaces are still held. With o.Fix it releases each through braid's
+// own DEL, as the runtime would have.
+func CheckJournal(b *BraidFile, conf *netconf.NetConf, o Options) Result {
+	store := journal.New(conf.CNIDir)
+	ids, err := store.List()
+	if err != nil {
+		return fail(nameJournal, err.Error(), "check cniDir in braid's config")
+	}
+	var stale []*plan.Plan
+	var unreadable []string
+	for _, id := range ids {
+		p, err := load(store, id)
+		if err != nil {
+			unreadable = append(unreadable, id)
+			continue
+		}
+		if isStale(p) {
+			stale = append(stale, p)
+		}
+	}
+	if len(stale) > 0 && o.Fix {
+		return release(b, store, stale, o)
+	}
+	var problems []string
+	if len(stale) > 0 {
+		problems = append(problems, fmt.Sprintf("%d stale (network namespace gone): %s", len(stale), describe(stale)))
+	}
+	if len(unreadable) > 0 {
+		problems = append(problems, fmt.Sprintf("%d unreadable: %s", len(unreadable), strings.Join(unreadable, ", ")))
+	}
+	if len(problems) > 0 {
+		return warn(nameJournal, fmt.Sprintf("%d entries in %s; %s", len(ids), conf.CNIDir, strings.Join(problems, "; ")),
+			"run braidctl doctor --fix to release stale entries through braid's DEL")
+	}
+	return ok(nameJournal, fmt.Sprintf("%d entries in %s, none stale", len(ids), conf.CNIDir))
+}
+
+func load(store *journal.Store, id string) (*plan.Plan, error) {
+	data, err := store.Read(id)
+	if err != nil {
+		return nil, err
+	}
+	return plan.Unmarshal(data)
+}
+
+// isStale reports whether the plan's network namespace is gone or no
+// longer a network namespace. A plan without a netns path (DEL-only
+// fallbacks) cannot be judged and is kept.
+func isStale(p *plan.Plan) bool {
+	if p.NetNS == "" {
+		return false
+	}
+	if _, err := os.Stat(p.NetNS); errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	var notNS ns.NSPathNotNSErr
+	return errors.As(ns.IsNSorErr(p.NetNS), &notNS)
+}
+
+func describe(plans []*plan.Plan) string {
+	out := make([]string, 0, len(plans))
+	for _, p := range plans {
+		s := p.ContainerID
+		if p.Pod.Name != "" {
+			s += " (pod " + p.Pod.Namespace + "/" + p.Pod.Name + ")"
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ", ")
+}
+
+// release runs DEL for each stale plan and confirms its entry is gone.
+func release(b *BraidFile, store *journal.Store, stale []*plan.Plan, o Options) Result {
+	if o.Del == nil {
+		return fail(nameJournal, "cannot release: no DEL configured", "run braidctl doctor as root on the node")
+	}
+	var released, failed []string
+	for _, p := range stale {
+		err := o.Del(delArgs(b, p))
+		if err == nil {
+			if _, rerr := store.Read(p.ContainerID); !errors.Is(rerr, fs.ErrNotExist) {
+				err = fmt.Errorf("entry still there after DEL")
+			}
+		}
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", p.ContainerID, err))
+			continue
+		}
+		released = append(released, describe([]*plan.Plan{p}))
+	}
+	detail := "released " + strings.Join(released, ", ")
+	if len(released) == 0 {
+		detail = "released none"
+	}
+	if len(failed) > 0 {
+		return fail(nameJournal, detail+"; DEL failed for "+strings.Join(failed, "; "),
+			"read braid's log (logFile in its config) for the failing delegate, then run doctor --fix again")
+	}
+	return ok(nameJournal, detail)
+}
+
+// delArgs are the runtime's DEL arguments for p, as recorded at ADD.
+func delArgs(b *BraidFile, p *plan.Plan) *skel.CmdArgs {
+	pairs := make([]string, 0, len(p.Args))
+	for _, kv := range p.Args {
+		pairs = append(pairs, kv[0]+"="+kv[1])
+	}
+	if len(pairs) == 0 && p.Pod.Name != "" {
+		pairs = append(pairs, "K8S_POD_NAMESPACE="+p.Pod.Namespace, "K8S_POD_NAME="+p.Pod.Name, "K8S_POD_UID="+p.Pod.UID)
+	}
+	return &skel.CmdArgs{
+		ContainerID: p.ContainerID,
+		Netns:       p.NetNS,
+		IfName:      p.IfName,
+		Args:        strings.Join(pairs, ";"),
+		StdinData:   b.Plugin,
+	}
+}
