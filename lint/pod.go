@@ -1,0 +1,147 @@
+package lint
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/braid-cni/braid/annotations"
+)
+
+// runtimeIfName is the interface the runtime asks for; no selection may take it.
+const runtimeIfName = "eth0"
+
+// podTemplate is the pod template inside a workload, at path.
+type podTemplate struct {
+	path     string // prefix of its fields, "" for a Pod
+	template *corev1.PodTemplateSpec
+}
+
+// workload checks a Pod, or the pod template of a workload. Other kinds
+// are not linted.
+func (l *linter) workload(o object) {
+	var w struct {
+		metav1.ObjectMeta `json:"metadata"`
+		Spec              struct {
+			Template    *corev1.PodTemplateSpec `json:"template"`
+			JobTemplate *struct {
+				Spec struct {
+					Template *corev1.PodTemplateSpec `json:"template"`
+				} `json:"spec"`
+			} `json:"jobTemplate"`
+		} `json:"spec"`
+	}
+	var t podTemplate
+	switch o.meta.Kind {
+	case "Pod", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob":
+	default:
+		return
+	}
+	if err := json.Unmarshal(o.raw, &w); err != nil {
+		l.undecodable(o, err)
+		return
+	}
+	ns := namespaceOr(w.Namespace)
+	r := l.reporter(o, ns, w.Name)
+	switch o.meta.Kind {
+	case "Pod":
+		t = podTemplate{template: &corev1.PodTemplateSpec{ObjectMeta: w.ObjectMeta}}
+	case "CronJob":
+		if w.Spec.JobTemplate != nil {
+			t = podTemplate{path: "spec.jobTemplate.spec.template.", template: w.Spec.JobTemplate.Spec.Template}
+		}
+	default:
+		t = podTemplate{path: "spec.template.", template: w.Spec.Template}
+	}
+	if t.template == nil {
+		return
+	}
+	l.networks(r, ns, t.path, t.template.Annotations)
+}
+
+// networks checks the networks annotation with the plugin's own parser,
+// then each selection against the linted NADs.
+func (l *linter) networks(r *reporter, ns, prefix string, annots map[string]string) {
+	raw, ok := annots[annotations.NetworksKey]
+	if !ok {
+		return
+	}
+	base := prefix + "metadata.annotations[" + annotations.NetworksKey + "]"
+	sels, err := annotations.ParseNetworks(raw, ns)
+	if err != nil {
+		r.add(base, Error, "%v", err)
+		return
+	}
+	if err := annotations.Validate(sels, runtimeIfName); err != nil {
+		for _, e := range unjoin(err) {
+			var fe *annotations.FieldError
+			if errors.As(e, &fe) {
+				r.add(fmt.Sprintf("%s[%d].%s", base, fe.Index-1, fe.Field), Error, "%s (network %q)", fe.Reason, fe.Element)
+			} else {
+				r.add(base, Error, "%v", e)
+			}
+		}
+		return
+	}
+	for i, sel := range sels {
+		id := sel.Namespace + "/" + sel.Name
+		n, found := l.nads[id]
+		if !found {
+			r.add(fmt.Sprintf("%s[%d].name", base, i), Warning, "network-attachment-definition %s is not among the linted files: it must exist in the cluster", id)
+			continue
+		}
+		if n.delegate == nil {
+			continue // its config is empty (a file on the node) or reported broken
+		}
+		declared := n.delegate.Capabilities()
+		for _, req := range requests(sel) {
+			if !slices.Contains(declared, req.capability) {
+				r.add(fmt.Sprintf("%s[%d].%s", base, i, req.key), Error,
+					"no plugin of network %s (%s) declares capability %q: braid would not pass the request on",
+					id, strings.Join(n.delegate.Types(), ", "), req.capability)
+			}
+		}
+	}
+}
+
+// request is one runtime request of a selection: its annotation key and
+// the capability braid passes it as.
+type request struct{ key, capability string }
+
+// requests lists what a selection asks for at runtime, as plan's
+// capabilityArgs turns it into capability args.
+func requests(sel *annotations.Selection) []request {
+	var out []request
+	if len(sel.IPRequest) > 0 {
+		out = append(out, request{"ips", "ips"})
+	}
+	if sel.MacRequest != "" {
+		out = append(out, request{"mac", "mac"})
+	}
+	if sel.InfinibandGUIDRequest != "" {
+		out = append(out, request{"infiniband-guid", "infinibandGUID"})
+	}
+	if len(sel.PortMappingsRequest) > 0 {
+		out = append(out, request{"portMappings", "portMappings"})
+	}
+	if sel.BandwidthRequest != nil {
+		out = append(out, request{"bandwidth", "bandwidth"})
+	}
+	if sel.DeviceID != "" {
+		out = append(out, request{"deviceID", "deviceID"})
+	}
+	return out
+}
+
+// unjoin returns the errors an errors.Join holds, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
