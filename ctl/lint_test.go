@@ -3,42 +3,12 @@ package ctl
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/braid-cni/braid/lint"
 )
-
-// lintGoldenUpdate registers -update unless another test file did.
-var _ = func() bool {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files under testdata")
-	}
-	return true
-}()
-
-// lintGolden compares got with testdata/path, or rewrites it under -update.
-func lintGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	path = filepath.Join("testdata", path)
-	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -args -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run with -args -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // runLintMain runs braidctl with args and stdin; it returns the exit code,
 // stdout and stderr.
@@ -52,7 +22,7 @@ func runLintMain(stdin string, args ...string) (int, string, string) {
 // in the others); the full text output and the exit code are golden.
 func TestLintGolden(t *testing.T) {
 	code, stdout, stderr := runLintMain("", "lint", "testdata/lint/nads.yaml", "testdata/lint/pods.yaml", "testdata/lint/list.json")
-	lintGolden(t, "lint/multi-file.golden", []byte(fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", code, stdout, stderr)))
+	golden(t, "lint/multi-file.golden", []byte(fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", code, stdout, stderr)))
 	if code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
