@@ -107,6 +107,9 @@ func (a *Attacher) invokeOne(ctx context.Context, p *plan.Plan, i int) (*current
 		return nil, a.attachmentFailed(ctx, p, att, nil, err)
 	}
 	a.Log.Debug("adding", "container", p.ContainerID, "network", att.Network, "ifname", att.IfName, "plugins", d.Types())
+	if err := prepareDevice(att); err != nil {
+		return nil, a.attachmentFailed(ctx, p, att, d, err)
+	}
 	res, err := a.Invoker.Add(ctx, d, runtimeFor(p, att, p.NetNS))
 	if err != nil {
 		return nil, a.attachmentFailed(ctx, p, att, d, err)
@@ -181,7 +184,7 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 	holder := defaultHolder(results)
 	atts := make([]status.Attachment, len(p.Attachments))
 	for i, att := range p.Attachments {
-		atts[i] = status.Attachment{Network: att.Network, IfName: att.IfName, Default: i == holder, Result: results[i]}
+		atts[i] = status.Attachment{Network: att.Network, IfName: att.IfName, Default: i == holder, Result: results[i], DeviceInfo: a.deviceInfo(&p.Attachments[i])}
 	}
 	statuses, err := status.Build(atts)
 	if err != nil {

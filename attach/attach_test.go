@@ -56,6 +56,8 @@ type fakeInvoker struct {
 	calls   []invocation
 	results map[string]func() *current.Result
 	fail    map[string]error
+	// onAdd, when set, runs inside ADD of a network, before it answers.
+	onAdd map[string]func()
 }
 
 var _ Invoker = (*fakeInvoker)(nil)
@@ -81,6 +83,9 @@ func (f *fakeInvoker) record(c invocation) error {
 func (f *fakeInvoker) Add(_ context.Context, d *delegate.Delegate, rt delegate.Runtime) (types.Result, error) {
 	if err := f.record(invocation{verb: "ADD", network: d.Name(), containerID: rt.ContainerID, ifName: rt.IfName, netns: rt.NetNS}); err != nil {
 		return nil, err
+	}
+	if hook := f.onAdd[d.Name()]; hook != nil {
+		hook()
 	}
 	mk, ok := f.results[d.Name()]
 	if !ok {

@@ -26,11 +26,13 @@ func (a *Attacher) Del(ctx context.Context, p *plan.Plan, netns string) error {
 			err = a.Invoker.Del(ctx, d, runtimeFor(p, att, netns))
 		}
 		if err == nil {
+			a.releaseDevice(p, att)
 			continue
 		}
 		te := delegate.Rebuild(err, att.Network, att.IfName)
 		if refusesConfig(err, te, att) {
 			a.Log.Warn("delegate refuses its config at DEL; nothing can have been attached with it", "container", p.ContainerID, "network", att.Network, "ifname", att.IfName, "error", te)
+			a.releaseDevice(p, att)
 			continue
 		}
 		errs = append(errs, te)

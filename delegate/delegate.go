@@ -151,3 +151,47 @@ func decodeObject(data []byte) (map[string]any, error) {
 	}
 	return doc, nil
 }
+
+// InjectDeviceID sets "deviceID" in the config (in the first plugin of a
+// conflist: the one that creates the interface), the key SR-IOV CNI and
+// similar plugins read the allocated device from. A host-device plugin that
+// names no device of its own also gets the ID as "pciBusID" when it is a PCI
+// address. Every other field is kept; numbers keep their exact text.
+func InjectDeviceID(data []byte, id string) ([]byte, error) {
+	doc, err := decodeObject(data)
+	if err != nil {
+		return nil, fmt.Errorf("inject deviceID: %w", err)
+	}
+	first := doc
+	if raw, ok := doc["plugins"]; ok {
+		plugins, ok := raw.([]any)
+		if !ok || len(plugins) == 0 {
+			return nil, fmt.Errorf("inject deviceID: \"plugins\" is not a non-empty list")
+		}
+		if first, ok = plugins[0].(map[string]any); !ok {
+			return nil, fmt.Errorf("inject deviceID: plugin 0 is %T, not an object", plugins[0])
+		}
+	}
+	first["deviceID"] = id
+	if first["type"] == "host-device" && isPCIAddress(id) && !hasAny(first, "device", "hwaddr", "kernelpath", "pciBusID") {
+		first["pciBusID"] = id
+	}
+	return json.Marshal(doc)
+}
+
+// isPCIAddress reports whether id looks like a PCI address,
+// domain:bus:device.function ("0000:3b:02.1").
+func isPCIAddress(id string) bool {
+	var domain, bus, dev, fn uint
+	n, err := fmt.Sscanf(id, "%4x:%2x:%2x.%1x", &domain, &bus, &dev, &fn)
+	return err == nil && n == 4 && len(id) == len("0000:00:00.0")
+}
+
+func hasAny(obj map[string]any, keys ...string) bool {
+	for _, k := range keys {
+		if v, ok := obj[k]; ok && v != "" && v != nil {
+			return true
+		}
+	}
+	return false
+}

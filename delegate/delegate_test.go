@@ -280,3 +280,37 @@ func decode(t *testing.T, data []byte) any {
 	}
 	return v
 }
+
+func TestInjectDeviceID(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, id, want string
+	}{
+		{"single plugin", `{"cniVersion":"1.0.0","name":"a","type":"sriov","vlan":100}`, "0000:3b:02.1",
+			`{"cniVersion":"1.0.0","deviceID":"0000:3b:02.1","name":"a","type":"sriov","vlan":100}`},
+		{"conflist: the first plugin only", `{"cniVersion":"1.0.0","name":"a","plugins":[{"type":"sriov"},{"type":"tuning","mtu":9000}]}`, "vf1",
+			`{"cniVersion":"1.0.0","name":"a","plugins":[{"deviceID":"vf1","type":"sriov"},{"mtu":9000,"type":"tuning"}]}`},
+		{"host-device with a PCI address gets pciBusID", `{"cniVersion":"1.0.0","name":"a","type":"host-device"}`, "0000:5e:00.1",
+			`{"cniVersion":"1.0.0","deviceID":"0000:5e:00.1","name":"a","pciBusID":"0000:5e:00.1","type":"host-device"}`},
+		{"host-device naming its device keeps it", `{"cniVersion":"1.0.0","name":"a","type":"host-device","device":"eth5"}`, "0000:5e:00.1",
+			`{"cniVersion":"1.0.0","device":"eth5","deviceID":"0000:5e:00.1","name":"a","type":"host-device"}`},
+		{"host-device with an auxiliary device: no pciBusID", `{"cniVersion":"1.0.0","name":"a","type":"host-device"}`, "mlx5_core.sf.4",
+			`{"cniVersion":"1.0.0","deviceID":"mlx5_core.sf.4","name":"a","type":"host-device"}`},
+		{"a deviceID already there is replaced", `{"cniVersion":"1.0.0","name":"a","type":"sriov","deviceID":"old"}`, "new",
+			`{"cniVersion":"1.0.0","deviceID":"new","name":"a","type":"sriov"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := delegate.InjectDeviceID([]byte(tc.in), tc.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{`[]`, `{"plugins":[]}`, `{"plugins":"x"}`, `{"plugins":[1]}`} {
+		if _, err := delegate.InjectDeviceID([]byte(bad), "x"); err == nil {
+			t.Errorf("InjectDeviceID(%s): no error", bad)
+		}
+	}
+}

@@ -64,6 +64,17 @@ type NetConf struct {
 	// forwarded to the braidd daemon listening on braid.sock in this
 	// directory. Empty: braid runs the verbs itself (thin mode).
 	DaemonSocketDir string `json:"daemonSocketDir,omitempty"`
+	// PodResourcesSocket is the kubelet's pod-resources socket, asked for
+	// the devices of device-backed networks. Default
+	// /var/lib/kubelet/pod-resources/kubelet.sock.
+	PodResourcesSocket string `json:"podResourcesSocket,omitempty"`
+	// DeviceCheckpoint is the kubelet device manager's checkpoint, read
+	// when the pod-resources socket does not answer. Default
+	// /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint.
+	DeviceCheckpoint string `json:"deviceCheckpoint,omitempty"`
+	// DeviceInfoDir holds the NPWG device-info files. Default
+	// /var/run/k8s.cni.cncf.io/devinfo.
+	DeviceInfoDir string `json:"deviceInfoDir,omitempty"`
 }
 
 // MarshalJSON encodes every field. Without it the MarshalJSON that

@@ -109,8 +109,15 @@ func (c *NetConf) validatePaths() error {
 	if c.ReadinessIndicatorFile != "" {
 		paths = append(paths, keyValue{"readinessindicatorfile", c.ReadinessIndicatorFile})
 	}
-	if c.DaemonSocketDir != "" {
-		paths = append(paths, keyValue{"daemonSocketDir", c.DaemonSocketDir})
+	for _, opt := range []keyValue{
+		{"daemonSocketDir", c.DaemonSocketDir},
+		{"podResourcesSocket", c.PodResourcesSocket},
+		{"deviceCheckpoint", c.DeviceCheckpoint},
+		{"deviceInfoDir", c.DeviceInfoDir},
+	} {
+		if opt.value != "" {
+			paths = append(paths, opt)
+		}
 	}
 	for _, p := range paths {
 		if !filepath.IsAbs(p.value) {

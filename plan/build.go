@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/braid-cni/braid/annotations"
+	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/nad"
 	"github.com/braid-cni/braid/netconf"
 )
@@ -42,7 +43,13 @@ type Builder struct {
 	Conf     *netconf.NetConf
 	Pods     PodGetter // nil: no API access; only the cluster network and inline delegates
 	Resolver *nad.Resolver
-	Log      *slog.Logger
+	// Devices lists the devices allocated to a pod, for device-backed
+	// networks. nil: device IDs are left out (braidctl explain away from
+	// the node); the plugin always has one.
+	Devices devices.Lister
+	// DeviceInfo is where device-info files are.
+	DeviceInfo devices.InfoDir
+	Log        *slog.Logger
 }
 
 // Build resolves everything the pod asks for. It touches no network; any
@@ -71,6 +78,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 		Config:         cluster.Config,
 		CapabilityArgs: req.RuntimeConfig,
 	})
+	// wants[i] is the device the pod asked for on attachment i, resources[i]
+	// the resource of a device-backed attachment.
+	resources, wants := []string{resourceName(cluster)}, []string{""}
 	inline, err := b.inlineDelegates()
 	if err != nil {
 		return nil, err
@@ -85,13 +95,18 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 	}
 	for i, n := range inline {
 		p.Attachments = append(p.Attachments, Attachment{IfName: names[i], Network: n.Name, Config: n.Config})
+		resources, wants = append(resources, ""), append(wants, "")
 	}
 	for i, sel := range sels {
-		a, err := b.attachment(ctx, sel, names[len(inline)+i], i < defaults)
+		a, res, err := b.attachment(ctx, sel, names[len(inline)+i], i < defaults)
 		if err != nil {
 			return nil, err
 		}
 		p.Attachments = append(p.Attachments, *a)
+		resources, wants = append(resources, res), append(wants, sel.DeviceID)
+	}
+	if err := b.assignDevices(ctx, pod, p, resources, wants); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+
+	"github.com/braid-cni/braid/devices"
 )
 
 // Version is the journal format version this package writes.
@@ -39,8 +41,22 @@ type Attachment struct {
 	CapabilityArgs map[string]any `json:"capabilityArgs,omitempty"`
 	// DefaultRoute lists the gateways the pod asked for on this attachment.
 	DefaultRoute []net.IP `json:"defaultRoute,omitempty"`
+	// Device is the device a device-backed network was given.
+	Device *Device `json:"device,omitempty"`
 	// Result is filled in after a successful ADD.
 	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// Device is an allocated device and the device-info files that go with it.
+// ID is empty when the plan was built without a device source (braidctl
+// explain away from the node).
+type Device struct {
+	devices.Device
+	// PluginInfoFile is the device plugin's device-info file, copied to
+	// InfoFile before the delegate runs.
+	PluginInfoFile string `json:"pluginInfoFile,omitempty"`
+	// InfoFile is the delegate's CNIDeviceInfoFile; braid removes it at DEL.
+	InfoFile string `json:"infoFile,omitempty"`
 }
 
 // Marshal encodes a plan for the journal.

@@ -92,24 +92,25 @@ func interfaceNames(runtimeIfName string, inline int, sels []*annotations.Select
 
 // attachment resolves one selection into an attachment. defaultNetworks
 // entries, like clusterNetwork, may also name a config file in confDir.
-func (b *Builder) attachment(ctx context.Context, sel *annotations.Selection, ifName string, isDefault bool) (*Attachment, error) {
+// The resource of a device-backed network comes second.
+func (b *Builder) attachment(ctx context.Context, sel *annotations.Selection, ifName string, isDefault bool) (*Attachment, string, error) {
 	resolve := b.Resolver.NAD
 	if isDefault {
 		resolve = b.Resolver.ClusterNetwork
 	}
 	n, err := resolve(ctx, sel.Namespace, sel.Name)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	config := n.Config
 	if sel.CNIArgs != nil {
 		config, err = delegate.InjectCNIArgs(config, *sel.CNIArgs)
 		if err != nil {
-			return nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("network %s: %v", n.Name, err), "")
+			return nil, "", types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("network %s: %v", n.Name, err), "")
 		}
 	}
 	if _, err := delegate.Load(config); err != nil {
-		return nil, delegate.Rebuild(err, n.Name, ifName)
+		return nil, "", delegate.Rebuild(err, n.Name, ifName)
 	}
 	return &Attachment{
 		IfName:         ifName,
@@ -117,7 +118,7 @@ func (b *Builder) attachment(ctx context.Context, sel *annotations.Selection, if
 		Config:         config,
 		CapabilityArgs: capabilityArgs(sel),
 		DefaultRoute:   sel.GatewayRequest,
-	}, nil
+	}, resourceName(n), nil
 }
 
 // capabilityArgs turns a selection's runtime requests into CNI capability

@@ -13,6 +13,7 @@ import (
 
 	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/gateway"
 	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/kube"
@@ -95,7 +96,13 @@ func (p *Plugin) setup(conf *netconf.NetConf, args *skel.CmdArgs) (*call, error)
 		return nil, err
 	}
 	resolver := &nad.Resolver{ConfDir: conf.ConfDir}
-	c.builder = &plan.Builder{Conf: conf, Resolver: resolver, Log: log}
+	c.builder = &plan.Builder{
+		Conf:       conf,
+		Resolver:   resolver,
+		Devices:    devices.Sources{&devices.Kubelet{Socket: conf.PodResourcesSocket, Checkpoint: conf.DeviceCheckpoint}},
+		DeviceInfo: devices.InfoDir(conf.DeviceInfoDir),
+		Log:        log,
+	}
 	c.attacher = &attach.Attacher{
 		Invoker:  delegate.NewInvoker(conf.BinDirs(), conf.CNIDir, p.Exec),
 		Journal:  journal.New(conf.CNIDir),
