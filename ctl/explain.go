@@ -71,6 +71,9 @@ type ExplainedAttach struct {
 	// chain: libcni drops them.
 	UnusedCapabilityArgs []string `json:"unusedCapabilityArgs,omitempty"`
 	DefaultRoute         []string `json:"defaultRouteRequest,omitempty"`
+	// Device is the device of a device-backed network; without access to
+	// the node's kubelet only its resource is known.
+	Device *plan.Device `json:"device,omitempty"`
 }
 
 // ExplainedPlugin is one plugin of a chain.
@@ -202,7 +205,7 @@ func explainAttachment(a plan.Attachment) (*ExplainedAttach, error) {
 	used := map[string]bool{}
 	ea := &ExplainedAttach{
 		Interface: a.IfName, Network: a.Network, Cluster: a.Cluster,
-		Config: a.Config, CapabilityArgs: a.CapabilityArgs,
+		Config: a.Config, CapabilityArgs: a.CapabilityArgs, Device: a.Device,
 	}
 	for i, typ := range d.Types() {
 		ep := ExplainedPlugin{Type: typ}
@@ -296,6 +299,13 @@ func WriteExplanation(w io.Writer, ex *Explanation) error {
 			return fmt.Errorf("network %s: indent config: %w", a.Network, err)
 		}
 		fmt.Fprintf(w, "\n--- %s: %s\n%s\n", a.Interface, a.Network, bytes.TrimSpace(pretty.Bytes()))
+		if d := a.Device; d != nil {
+			id := d.ID
+			if id == "" {
+				id = "(chosen at ADD from what the kubelet allocated to the pod)"
+			}
+			fmt.Fprintf(w, "device of %s: %s\n", d.Resource, id)
+		}
 		for _, p := range a.Plugins {
 			if p.RuntimeConfig != nil {
 				rc, err := json.Marshal(p.RuntimeConfig)

@@ -65,6 +65,7 @@ func TestExplainGolden(t *testing.T) {
 		{name: "default-route", args: []string{"gateway"}},
 		{name: "runtime-config", args: []string{"plain", "--runtime-config", `{"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}], "bandwidth": {"ingressRate": 1}}`}},
 		{name: "default-networks", args: []string{"plain"}, extra: map[string]any{"defaultNetworks": []string{"default/blue"}}},
+		{name: "device-backed", args: []string{"sriov"}},
 		{name: "missing-nad", args: []string{"missing-nad"}, code: 1},
 		{name: "bad-annotation", args: []string{"bad-annotation"}, code: 1},
 		{name: "interface-twice", args: []string{"twice"}, code: 1},
