@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/netconf"
 )
 
@@ -58,6 +59,9 @@ func TestThickManifest(t *testing.T) {
 	for key, dir := range map[string]string{
 		"socketDir": conf.SocketDir, "cniConfigDir": conf.CNIConfigDir, "binDir": conf.BinDir,
 		"confDir": conf.ConfDir, "cniDir": filepath.Dir(conf.CNIDir),
+		"podResourcesSocket": filepath.Dir(orDefault(conf.PodResourcesSocket, devices.DefaultPodResourcesSocket)),
+		"deviceCheckpoint":   filepath.Dir(orDefault(conf.DeviceCheckpoint, devices.DefaultCheckpointFile)),
+		"deviceInfoDir":      orDefault(conf.DeviceInfoDir, devices.DefaultInfoDir),
 	} {
 		vol, ok := mounts[dir]
 		if !ok || hostPaths[vol] != dir {
@@ -68,4 +72,11 @@ func TestThickManifest(t *testing.T) {
 	if !slices.Contains(cmd, "--config=/etc/braid/braidd.json") || mounts["/etc/braid"] != "config" {
 		t.Errorf("command %v does not read the mounted ConfigMap", cmd)
 	}
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
