@@ -67,6 +67,7 @@ type linter struct {
 // nadInfo is what pods need to know about a linted NAD.
 type nadInfo struct {
 	delegate *delegate.Delegate // nil when the config is empty or broken
+	resource string             // the device resource of a device-backed network
 }
 
 // versionAnswer caches one binary's VERSION answer.

@@ -115,6 +115,18 @@ spec:
 		{"typed list", `{"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinitionList", "items": [` +
 			`{"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition", "metadata": {"name": "net", "namespace": "ns1"}, "spec": {"config": "{\"name\": \"net\", \"type\": \"bridge\"}"}}]}`,
 			Finding{Kind: "NetworkAttachmentDefinition", Object: "ns1/net", Field: "spec.config.cniVersion", Severity: Warning, Message: "is not set"}},
+		{"device-backed networks without the devices", nadYAML("vf", `{"cniVersion": "1.0.0", "name": "vf", "type": "sriov"}`, "  annotations: {k8s.v1.cni.cncf.io/resourceName: intel.com/sriov}\n") + `---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: app
+  namespace: ns1
+  annotations:
+    k8s.v1.cni.cncf.io/networks: 'vf, vf@vf2'
+spec:
+  containers:
+    - {name: a, resources: {limits: {intel.com/sriov: "1"}}}
+`, Finding{Kind: "Pod", Object: "ns1/app", Field: "spec.containers[].resources.limits[intel.com/sriov]", Severity: Error, Message: "2 device-backed network(s) need a device of intel.com/sriov each (ns1/vf, ns1/vf), the containers request 1: braid would refuse the pod"}},
 		{"not YAML", "a: [b\n",
 			Finding{Kind: "document", Object: "#1", Field: "-", Severity: Error, Message: "not valid YAML"}},
 		{"no kind", "metadata: {name: x}\n",
@@ -143,7 +155,22 @@ func TestLintAcceptsGoodManifests(t *testing.T) {
 		"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ignored}\n"
 	list := `{"apiVersion": "v1", "kind": "List", "items": [` +
 		`{"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition", "metadata": {"name": "red", "namespace": "ns1"}, "spec": {"config": "{\"cniVersion\": \"0.4.0\", \"name\": \"red\", \"type\": \"macvlan\"}"}}]}`
-	got := Lint(context.Background(), []Input{{Name: "a.yaml", Data: []byte(docs)}, {Name: "b.json", Data: []byte(list)}}, Options{})
+	// Device-backed networks with a device each, requested across two
+	// containers, one through requests only; deviceID picks one of them.
+	devs := nadYAML("vf", `{"cniVersion": "1.0.0", "name": "vf", "type": "sriov"}`, "  annotations: {k8s.v1.cni.cncf.io/resourceName: intel.com/sriov}\n") + `---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: vfs
+  namespace: ns1
+  annotations:
+    k8s.v1.cni.cncf.io/networks: '[{"name": "vf"}, {"name": "vf", "interface": "vf2", "deviceID": "0000:3b:02.1"}]'
+spec:
+  containers:
+    - {name: a, resources: {limits: {intel.com/sriov: "1"}}}
+    - {name: b, resources: {requests: {intel.com/sriov: "1"}}}
+`
+	got := Lint(context.Background(), []Input{{Name: "a.yaml", Data: []byte(docs)}, {Name: "b.json", Data: []byte(list)}, {Name: "c.yaml", Data: []byte(devs)}}, Options{})
 	if len(got) != 0 {
 		t.Fatalf("want no findings, got:\n%s", text(got))
 	}

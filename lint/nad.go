@@ -64,12 +64,12 @@ func (l *linter) nad(ctx context.Context, o object) {
 			var v any
 			_ = json.Unmarshal(n.Spec.Config, &v)
 			r.add("spec.config", Error, "is %s, not a string: write the CNI config as a JSON string (config: |)", jsonKind(v))
-			l.nads[ns+"/"+n.Name] = &nadInfo{}
+			l.nads[ns+"/"+n.Name] = &nadInfo{resource: strings.TrimSpace(n.Annotations[resourceNameKey])}
 			return
 		}
 	}
 	d, bins := r.config(n.Name, config)
-	l.nads[ns+"/"+n.Name] = &nadInfo{delegate: d}
+	l.nads[ns+"/"+n.Name] = &nadInfo{delegate: d, resource: strings.TrimSpace(n.Annotations[resourceNameKey])}
 	if d != nil && len(l.opts.BinDirs) > 0 {
 		l.checkBinaries(ctx, r, d.CNIVersion(), bins)
 	}

@@ -28,6 +28,7 @@ func (l *linter) workload(o object) {
 	var w struct {
 		metav1.ObjectMeta `json:"metadata"`
 		Spec              struct {
+			Containers  []corev1.Container      `json:"containers"` // a Pod's
 			Template    *corev1.PodTemplateSpec `json:"template"`
 			JobTemplate *struct {
 				Spec struct {
@@ -50,7 +51,7 @@ func (l *linter) workload(o object) {
 	r := l.reporter(o, ns, w.Name)
 	switch o.meta.Kind {
 	case "Pod":
-		t = podTemplate{template: &corev1.PodTemplateSpec{ObjectMeta: w.ObjectMeta}}
+		t = podTemplate{template: &corev1.PodTemplateSpec{ObjectMeta: w.ObjectMeta, Spec: corev1.PodSpec{Containers: w.Spec.Containers}}}
 	case "CronJob":
 		if w.Spec.JobTemplate != nil {
 			t = podTemplate{path: "spec.jobTemplate.spec.template.", template: w.Spec.JobTemplate.Spec.Template}
@@ -61,13 +62,13 @@ func (l *linter) workload(o object) {
 	if t.template == nil {
 		return
 	}
-	l.networks(r, ns, t.path, t.template.Annotations)
+	l.networks(r, ns, t.path, t.template)
 }
 
 // networks checks the networks annotation with the plugin's own parser,
 // then each selection against the linted NADs.
-func (l *linter) networks(r *reporter, ns, prefix string, annots map[string]string) {
-	raw, ok := annots[annotations.NetworksKey]
+func (l *linter) networks(r *reporter, ns, prefix string, template *corev1.PodTemplateSpec) {
+	raw, ok := template.Annotations[annotations.NetworksKey]
 	if !ok {
 		return
 	}
@@ -88,6 +89,7 @@ func (l *linter) networks(r *reporter, ns, prefix string, annots map[string]stri
 		}
 		return
 	}
+	needs := map[string][]string{} // device resource -> the networks that need one
 	for i, sel := range sels {
 		id := sel.Namespace + "/" + sel.Name
 		n, found := l.nads[id]
@@ -95,16 +97,50 @@ func (l *linter) networks(r *reporter, ns, prefix string, annots map[string]stri
 			r.add(fmt.Sprintf("%s[%d].name", base, i), Warning, "network-attachment-definition %s is not among the linted files: it must exist in the cluster", id)
 			continue
 		}
+		if n.resource != "" {
+			needs[n.resource] = append(needs[n.resource], id)
+		}
 		if n.delegate == nil {
 			continue // its config is empty (a file on the node) or reported broken
 		}
 		declared := n.delegate.Capabilities()
 		for _, req := range requests(sel) {
+			// A device-backed network's deviceID picks one of the pod's
+			// devices, which braid puts into the config itself.
+			if req.capability == "deviceID" && n.resource != "" {
+				continue
+			}
 			if !slices.Contains(declared, req.capability) {
 				r.add(fmt.Sprintf("%s[%d].%s", base, i, req.key), Error,
 					"no plugin of network %s (%s) declares capability %q: braid would not pass the request on",
 					id, strings.Join(n.delegate.Types(), ", "), req.capability)
 			}
+		}
+	}
+	devicesRequested(r, prefix, template.Spec, needs)
+}
+
+// devicesRequested checks that the pod requests a device for each
+// device-backed network it names, as braid hands one to each at ADD.
+func devicesRequested(r *reporter, prefix string, spec corev1.PodSpec, needs map[string][]string) {
+	resources := make([]string, 0, len(needs))
+	for res := range needs {
+		resources = append(resources, res)
+	}
+	slices.Sort(resources)
+	for _, res := range resources {
+		var have int64
+		for _, c := range spec.Containers {
+			q, ok := c.Resources.Limits[corev1.ResourceName(res)]
+			if !ok {
+				q = c.Resources.Requests[corev1.ResourceName(res)]
+			}
+			have += q.Value()
+		}
+		if want := int64(len(needs[res])); have < want {
+			r.add(prefix+"spec.containers[].resources.limits["+res+"]", Error,
+				"%d device-backed network(s) need a device of %s each (%s), the containers request %d: braid would refuse the pod",
+				want, res, strings.Join(needs[res], ", "), have)
 		}
 	}
 }
