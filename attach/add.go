@@ -138,7 +138,11 @@ func (a *Attacher) finish(ctx context.Context, p *plan.Plan, results []*current.
 	if err := a.save(p); err != nil {
 		return err
 	}
-	return a.record(ctx, p, results)
+	if err := a.record(ctx, p, results); err != nil {
+		return err
+	}
+	a.claimNetworkData(ctx, p, results)
+	return nil
 }
 
 func (a *Attacher) defaultRoutes(p *plan.Plan, results []*current.Result) error {

@@ -51,6 +51,9 @@ type Attacher struct {
 	Journal Journal
 	// Recorder is nil without API access: then nothing is recorded.
 	Recorder Recorder
+	// Claims, when set, gets the network data of devices allocated through
+	// DRA ResourceClaims.
+	Claims ClaimWriter
 	// Routes applies default-route requests inside the pod's netns;
 	// gateway.ApplyToNetns in production.
 	Routes func(netnsPath string, reqs []gateway.Request) error

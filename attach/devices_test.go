@@ -3,6 +3,8 @@ package attach
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -114,5 +116,66 @@ func TestAddDeviceInfoRollback(t *testing.T) {
 	}
 	if _, err := os.Stat(infoFile); !os.IsNotExist(err) {
 		t.Errorf("device-info %s after a failed ADD: %v, want it removed", infoFile, err)
+	}
+}
+
+// fakeClaims records RecordNetworkData calls.
+type fakeClaims struct {
+	written map[string]devices.NetworkData // by claim device name
+	err     error
+}
+
+func (f *fakeClaims) RecordNetworkData(_ context.Context, dev devices.ClaimDevice, data devices.NetworkData) error {
+	if f.written == nil {
+		f.written = map[string]devices.NetworkData{}
+	}
+	f.written[dev.Namespace+"/"+dev.Name+"/"+dev.Device] = data
+	return f.err
+}
+
+// Devices from DRA claims get the interface, IPs and MAC they became written
+// back; a claim that cannot take them does not fail the ADD.
+func TestAddClaimNetworkData(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"written", nil},
+		{"the API server drops networkData", fmt.Errorf("record: %w", devices.ErrNetworkDataUnsupported)},
+		{"the write fails", errors.New("forbidden")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			claims := &fakeClaims{err: tc.err}
+			f.attacher.Claims = claims
+			p := testPlan("c1", "1.0.0")
+			p.Attachments[1].Device = &plan.Device{Device: devices.Device{Resource: "example.com/vf", ID: "0000:3b:02.1",
+				Claim: &devices.ClaimDevice{Namespace: "ns1", Name: "net", Driver: "braid.test", Pool: "node1", Device: "vf0"}}}
+			p.Attachments[2].Device = &plan.Device{Device: devices.Device{Resource: "example.com/pci", ID: "0000:5e:00.1"}}
+			if _, err := f.attacher.Add(context.Background(), p, "1.0.0"); err != nil {
+				t.Fatalf("ADD: %v", err)
+			}
+			want := map[string]devices.NetworkData{"ns1/net/vf0": {InterfaceName: "net1", IPs: []string{"10.1.1.5/24"}, HardwareAddress: "0a:00:00:00:01:01"}}
+			if !reflect.DeepEqual(claims.written, want) {
+				t.Errorf("network data written %+v, want %+v (only the claimed device)", claims.written, want)
+			}
+		})
+	}
+}
+
+func TestNetworkData(t *testing.T) {
+	res := greenResult()
+	got := networkData("net2", res)
+	want := devices.NetworkData{InterfaceName: "net2", IPs: []string{"10.2.2.5/24"}, HardwareAddress: "0a:00:00:00:02:01"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("networkData = %+v, want %+v", got, want)
+	}
+	// A result that ties no IP to an interface: every IP is the pod's.
+	res.IPs[0].Interface = nil
+	res.Interfaces = nil
+	got = networkData("net2", res)
+	want = devices.NetworkData{InterfaceName: "net2", IPs: []string{"10.2.2.5/24"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("networkData without interfaces = %+v, want %+v", got, want)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/autoconf"
 	"github.com/braid-cni/braid/daemon"
+	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/install"
 	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/kube"
@@ -69,7 +70,9 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 		Events:    events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component, Host: conf.NodeName}),
 	}, log)
 	registerGauges(reg, cache, journal.New(conf.CNIDir), statuses)
-	p := newPlugin(cache, statuses)
+	// Claims are read and written live: only pods with DRA claims cost a
+	// request, and braidd caches no claim or slice.
+	p := newPlugin(cache, statuses, &devices.Claims{Client: clients.Core})
 	p.ParallelAttach = conf.ParallelAttach
 	if p.WrapInvoker, err = daemon.DelegateMetrics(reg); err != nil {
 		return err
@@ -157,13 +160,14 @@ const (
 // newPlugin is the plugin every request runs: the same verbs as the thin
 // plugin, with the caches for reads and network-status and events recorded
 // in the background.
-func newPlugin(cache *kube.Cache, recorder attach.Recorder) *plugin.Plugin {
+func newPlugin(cache *kube.Cache, recorder attach.Recorder, claims plugin.ClaimAPI) *plugin.Plugin {
 	p := plugin.New()
 	p.Daemon = true
 	api := &plugin.API{
 		Pods:     cache,
 		NADs:     cache,
 		Recorder: recorder,
+		Claims:   claims,
 	}
 	p.Connect = func(*netconf.NetConf) (*plugin.API, error) { return api, nil }
 	return p

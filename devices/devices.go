@@ -2,6 +2,7 @@ package devices
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -102,18 +103,21 @@ func (a *Allocation) String() string {
 }
 
 // Sources asks several listers and joins what they say: the kubelet for
-// device plugins, ResourceClaims for DRA. An error from any is an error.
+// device plugins, ResourceClaims for DRA. What the others found comes back
+// with the errors of those that failed: a pod whose devices all come from
+// claims does not need the kubelet's socket, and the caller decides.
 type Sources []Lister
 
 // Devices implements Lister.
 func (s Sources) Devices(ctx context.Context, pod *corev1.Pod) ([]Device, error) {
 	var out []Device
+	var errs []error
 	for _, l := range s {
 		devs, err := l.Devices(ctx, pod)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 		out = append(out, devs...)
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }

@@ -94,7 +94,8 @@ func TestSources(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	failing := listerFunc(func(context.Context, *corev1.Pod) ([]Device, error) { return nil, boom })
-	if _, err := (Sources{a, failing}).Devices(t.Context(), pod("ns", "p", "u")); !errors.Is(err, boom) {
-		t.Errorf("error %v, want the failing lister's", err)
+	got, err = (Sources{failing, a}).Devices(t.Context(), pod("ns", "p", "u"))
+	if !errors.Is(err, boom) || len(got) != 1 || got[0].ID != "1" {
+		t.Errorf("Sources with a failing lister = %+v, %v; want the other's devices and the failing one's error", got, err)
 	}
 }

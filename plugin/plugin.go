@@ -55,6 +55,15 @@ type API struct {
 	Pods     plan.PodGetter
 	NADs     nad.Getter
 	Recorder attach.Recorder
+	// Claims lists the devices of a pod's DRA ResourceClaims and writes
+	// back what became of them; nil: device plugins only.
+	Claims ClaimAPI
+}
+
+// ClaimAPI is what braid does with DRA ResourceClaims (devices.Claims).
+type ClaimAPI interface {
+	devices.Lister
+	attach.ClaimWriter
 }
 
 // New returns a plugin that talks to the real process.
@@ -99,7 +108,6 @@ func (p *Plugin) setup(conf *netconf.NetConf, args *skel.CmdArgs) (*call, error)
 	c.builder = &plan.Builder{
 		Conf:       conf,
 		Resolver:   resolver,
-		Devices:    devices.Sources{&devices.Kubelet{Socket: conf.PodResourcesSocket, Checkpoint: conf.DeviceCheckpoint}},
 		DeviceInfo: devices.InfoDir(conf.DeviceInfoDir),
 		Log:        log,
 	}
@@ -122,10 +130,17 @@ func (p *Plugin) setup(conf *netconf.NetConf, args *skel.CmdArgs) (*call, error)
 	if p.WrapInvoker != nil {
 		c.attacher.Invoker = p.WrapInvoker(c.attacher.Invoker)
 	}
+	// Devices of device-backed networks: the kubelet's, and with API
+	// access those of DRA ResourceClaims.
+	sources := devices.Sources{&devices.Kubelet{Socket: conf.PodResourcesSocket, Checkpoint: conf.DeviceCheckpoint}}
 	if api != nil {
 		c.builder.Pods = api.Pods
 		resolver.NADs = api.NADs
 		c.attacher.Recorder = api.Recorder
+		if api.Claims != nil {
+			sources = append(sources, api.Claims)
+			c.attacher.Claims = api.Claims
+		}
 	}
 	c.req = plan.Request{
 		ContainerID: args.ContainerID,
@@ -139,6 +154,7 @@ func (p *Plugin) setup(conf *netconf.NetConf, args *skel.CmdArgs) (*call, error)
 		},
 		RuntimeConfig: conf.RuntimeConfig,
 	}
+	c.builder.Devices = sources
 	return c, nil
 }
 
@@ -155,6 +171,7 @@ func (p *Plugin) fromKubeconfig(conf *netconf.NetConf) (*API, error) {
 		Pods:     clients,
 		NADs:     clients,
 		Recorder: &status.Writer{Client: clients.Core, Component: "braid", Node: p.Hostname},
+		Claims:   &devices.Claims{Client: clients.Core},
 	}, nil
 }
 
