@@ -39,11 +39,10 @@ func (b *Builder) assignDevices(ctx context.Context, pod *corev1.Pod, p *Plan, r
 		return types.NewError(types.ErrInvalidNetworkConfig, "a device-backed network needs the pod's device allocation, and the runtime named no pod", "")
 	}
 	var alloc *devices.Allocation
+	var listErr error // devices of this pod that may exist but could not be listed
 	if b.Devices != nil {
-		devs, err := b.Devices.Devices(ctx, pod)
-		if err != nil {
-			return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("pod %s/%s: list allocated devices", pod.Namespace, pod.Name), err.Error())
-		}
+		var devs []devices.Device
+		devs, listErr = b.Devices.Devices(ctx, pod)
 		alloc = devices.NewAllocation(devs)
 	}
 	// Devices the pod names go first, so that the others cannot take them.
@@ -54,8 +53,12 @@ func (b *Builder) assignDevices(ctx context.Context, pod *corev1.Pod, p *Plan, r
 				continue
 			}
 			d, err := alloc.Take(res, wants[i])
-			if err != nil {
-				att := &p.Attachments[i]
+			att := &p.Attachments[i]
+			switch {
+			case err != nil && listErr != nil:
+				// The device may be among those that could not be listed.
+				return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("pod %s/%s: network %s (interface %s): list allocated devices", pod.Namespace, pod.Name, att.Network, att.IfName), listErr.Error())
+			case err != nil:
 				return types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("pod %s/%s: network %s (interface %s): %v", pod.Namespace, pod.Name, att.Network, att.IfName, err), "")
 			}
 			taken[i] = d
