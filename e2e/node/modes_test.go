@@ -58,6 +58,7 @@ var scenarios = []struct {
 	{"annotation forms", annotationForms},
 	{"pods talk", podsTalk},
 	{"missing NAD", missingNAD},
+	{"device-backed networks", deviceBacked},
 	{"restarts", restarts},
 }
 

@@ -104,6 +104,13 @@ func (e *env) nad(name string, config map[string]any) {
 // pod creates a workload pod with a networks annotation.
 func (e *env) pod(name, networks string) {
 	e.t.Helper()
+	e.podWith(name, networks, nil)
+}
+
+// podWith creates a workload pod with a networks annotation, changed by
+// mutate before it is created.
+func (e *env) podWith(name, networks string, mutate func(*corev1.Pod)) {
+	e.t.Helper()
 	zero := int64(0)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.namespace, Annotations: map[string]string{nadv1.NetworkAttachmentAnnot: networks}},
@@ -114,6 +121,9 @@ func (e *env) pod(name, networks string) {
 				Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
 			}},
 		},
+	}
+	if mutate != nil {
+		mutate(pod)
 	}
 	if _, err := e.kube.CoreV1().Pods(e.namespace).Create(e.t.Context(), pod, metav1.CreateOptions{}); err != nil {
 		e.t.Fatalf("create pod %s: %v", name, err)

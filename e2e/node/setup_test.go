@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/e2e/framework"
 )
 
@@ -27,9 +28,10 @@ const (
 var referencePlugins = []string{"bridge", "host-local", "loopback", "macvlan", "static", "tuning", "portmap"}
 
 // braidHostDirs are the host directories braid uses beyond the CNI ones the
-// node saves and restores: the journal, and braidd's socket and NAD config
-// directories (hostPath volumes of deployments/daemonset-thick.yaml).
-var braidHostDirs = []string{braidCNIDir, "/run/braid", "/etc/cni/multus/net.d"}
+// node saves and restores: the journal, braidd's socket and NAD config
+// directories (hostPath volumes of deployments/daemonset-thick.yaml), and the
+// device-info directory of device-backed networks.
+var braidHostDirs = []string{braidCNIDir, "/run/braid", "/etc/cni/multus/net.d", devices.DefaultInfoDir}
 
 // primaryNetwork puts the node's own cluster network in place, as a node
 // has before braid is installed: the reference plugins in /opt/cni/bin and a
