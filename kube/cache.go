@@ -216,7 +216,8 @@ func nadListWatch(clients *Clients) *cache.ListWatch {
 }
 
 // slimPod keeps what braid reads from a pod: its metadata (annotations, UID,
-// namespace, name), spec.nodeName, and status phase and IPs. It builds a new
+// namespace, name), spec.nodeName, status phase and IPs, and its
+// ResourceClaims (spec and status). It builds a new
 // pod rather than editing the one it is given. Anything else (a tombstone,
 // whose pod went through here already) passes unchanged.
 func slimPod(obj any) (any, error) {
@@ -227,11 +228,15 @@ func slimPod(obj any) (any, error) {
 	return &corev1.Pod{
 		TypeMeta:   pod.TypeMeta,
 		ObjectMeta: slimMeta(pod.ObjectMeta),
-		Spec:       corev1.PodSpec{NodeName: pod.Spec.NodeName},
+		// The pod's ResourceClaims name the devices of device-backed
+		// networks under DRA.
+		Spec: corev1.PodSpec{NodeName: pod.Spec.NodeName, ResourceClaims: pod.Spec.ResourceClaims},
 		Status: corev1.PodStatus{
-			Phase:  pod.Status.Phase,
-			PodIP:  pod.Status.PodIP,
-			PodIPs: pod.Status.PodIPs,
+			Phase:                       pod.Status.Phase,
+			PodIP:                       pod.Status.PodIP,
+			PodIPs:                      pod.Status.PodIPs,
+			ResourceClaimStatuses:       pod.Status.ResourceClaimStatuses,
+			ExtendedResourceClaimStatus: pod.Status.ExtendedResourceClaimStatus,
 		},
 	}, nil
 }
