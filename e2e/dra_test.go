@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	resourceapi "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/braid-cni/braid/devices"
 )
@@ -109,6 +110,9 @@ func TestDRADevices(t *testing.T) {
 				return err
 			}
 			got = map[string]*resourceapi.NetworkDeviceData{}
+			if out, err := yaml.Marshal(stored.Status.Devices); err == nil {
+				t.Logf("claim %s/%s status.devices:\n%s", d.namespace, claim.Name, out)
+			}
 			for _, dev := range stored.Status.Devices {
 				got[dev.Device] = dev.NetworkData
 			}
