@@ -656,16 +656,9 @@ func TestBuildStaleCache(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pods := &stalePods{cached: newPod("ns", "p", "uid-2", nil), fresh: tt.fresh}
-			cluster := filepath.Join(t.TempDir(), "cluster.conflist")
-			if err := os.WriteFile(cluster, []byte(clusterList), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			nc, err := netconf.Parse(fmt.Appendf(nil, `{"cniVersion":"1.0.0","name":"braid","type":"braid","clusterNetwork":%q}`, cluster))
-			if err != nil {
-				t.Fatal(err)
-			}
+			nc := clusterFileConf(t)
 			b := &plan.Builder{Conf: nc, Pods: pods, Resolver: &nad.Resolver{NADs: fixtureNADs(), ConfDir: nc.ConfDir}, Log: slog.New(slog.DiscardHandler)}
-			_, err = b.Build(context.Background(), plan.Request{ContainerID: "c1", IfName: "eth0", Pod: plan.PodRef{Namespace: "ns", Name: "p", UID: "uid-1"}})
+			_, err := b.Build(context.Background(), plan.Request{ContainerID: "c1", IfName: "eth0", Pod: plan.PodRef{Namespace: "ns", Name: "p", UID: "uid-1"}})
 			if pods.freshReads != 1 {
 				t.Errorf("FreshPod read %d times, want 1", pods.freshReads)
 			}
@@ -678,4 +671,18 @@ func TestBuildStaleCache(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clusterFileConf is braid's config with the cluster network in a file.
+func clusterFileConf(t *testing.T) *netconf.NetConf {
+	t.Helper()
+	cluster := filepath.Join(t.TempDir(), "cluster.conflist")
+	if err := os.WriteFile(cluster, []byte(clusterList), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := netconf.Parse(fmt.Appendf(nil, `{"cniVersion":"1.0.0","name":"braid","type":"braid","clusterNetwork":%q}`, cluster))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc
 }

@@ -3,10 +3,7 @@ package plan_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -14,7 +11,6 @@ import (
 
 	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/nad"
-	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plan"
 )
 
@@ -52,14 +48,7 @@ func deviceNADs() mapNADs {
 
 func deviceBuilder(t *testing.T, lister devices.Lister, annot string) (*plan.Builder, plan.Request) {
 	t.Helper()
-	cluster := filepath.Join(t.TempDir(), "cluster.conflist")
-	if err := os.WriteFile(cluster, []byte(clusterList), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	nc, err := netconf.Parse(fmt.Appendf(nil, `{"cniVersion":"1.0.0","name":"braid","type":"braid","clusterNetwork":%q}`, cluster))
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := clusterFileConf(t)
 	pods := &mapPods{pods: map[string]*corev1.Pod{"ns/p": newPod("ns", "p", "uid-1", map[string]string{"k8s.v1.cni.cncf.io/networks": annot})}}
 	b := &plan.Builder{
 		Conf: nc, Pods: pods, Resolver: &nad.Resolver{NADs: deviceNADs(), ConfDir: nc.ConfDir},
