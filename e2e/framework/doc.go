@@ -21,6 +21,7 @@
 // stops it and puts the host back (hack/demo's `down` does).
 //
 // The package also installs the NetworkAttachmentDefinition CRD, applies the
-// manifests under deployments/, builds and imports images, and waits for
-// pods with failure reports that carry their events.
+// manifests under deployments/, builds and imports images, waits for pods
+// with failure reports that carry their events, and runs a kubelet device
+// plugin of its own (StartDevicePlugin) for device-backed networks.
 package framework
