@@ -21,7 +21,8 @@ const DefaultInfoDir = "/var/run/k8s.cni.cncf.io/devinfo"
 // base directory; braid's is configurable so that tests need no /var/run.
 type InfoDir string
 
-func (d InfoDir) base() string {
+// Path is the base directory.
+func (d InfoDir) Path() string {
 	if d == "" {
 		return DefaultInfoDir
 	}
@@ -31,14 +32,14 @@ func (d InfoDir) base() string {
 // PluginFile is the device plugin's file for a device, named as the spec
 // says: <resource>-<deviceID>-device.json, "/" replaced by "-".
 func (d InfoDir) PluginFile(resource, id string) string {
-	return filepath.Join(d.base(), "dp", fmt.Sprintf("%s-%s-device.json", dashes(resource), dashes(id)))
+	return filepath.Join(d.Path(), "dp", fmt.Sprintf("%s-%s-device.json", dashes(resource), dashes(id)))
 }
 
 // CNIFile is the file braid hands a delegate as CNIDeviceInfoFile. The spec
 // leaves its name open; braid's is unique per network, container and
 // interface.
 func (d InfoDir) CNIFile(network, containerID, ifName string) string {
-	return filepath.Join(d.base(), "cni", fmt.Sprintf("%s-%s-%s-device.json", dashes(network), containerID, ifName))
+	return filepath.Join(d.Path(), "cni", fmt.Sprintf("%s-%s-%s-device.json", dashes(network), containerID, ifName))
 }
 
 func dashes(s string) string { return strings.ReplaceAll(s, "/", "-") }

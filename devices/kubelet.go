@@ -55,29 +55,9 @@ func (k *Kubelet) Devices(ctx context.Context, pod *corev1.Pod) ([]Device, error
 // fromAPI asks the pod-resources API. found reports whether the API listed
 // the pod at all.
 func (k *Kubelet) fromAPI(ctx context.Context, pod *corev1.Pod) (devs []Device, found bool, err error) {
-	socket := k.Socket
-	if socket == "" {
-		socket = DefaultPodResourcesSocket
-	}
-	if _, err := os.Stat(socket); err != nil {
+	resp, err := k.list(ctx)
+	if err != nil {
 		return nil, false, err
-	}
-	conn, err := grpc.NewClient("unix://"+socket,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxListSize)))
-	if err != nil {
-		return nil, false, fmt.Errorf("connect to %s: %w", socket, err)
-	}
-	defer conn.Close()
-	timeout := k.Timeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	resp, err := podresourcesv1.NewPodResourcesListerClient(conn).List(ctx, &podresourcesv1.ListPodResourcesRequest{})
-	if err != nil {
-		return nil, false, fmt.Errorf("list pod resources at %s: %w", socket, err)
 	}
 	for _, p := range resp.GetPodResources() {
 		if p.GetNamespace() != pod.Namespace || p.GetName() != pod.Name {
@@ -93,6 +73,52 @@ func (k *Kubelet) fromAPI(ctx context.Context, pod *corev1.Pod) (devs []Device, 
 		}
 	}
 	return devs, found, nil
+}
+
+// PodCount asks the pod-resources API how many pods the kubelet lists:
+// whether braid can ask it at all (braidctl doctor).
+func (k *Kubelet) PodCount(ctx context.Context) (int, error) {
+	resp, err := k.list(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return len(resp.GetPodResources()), nil
+}
+
+// SocketPath is the pod-resources socket asked.
+func (k *Kubelet) SocketPath() string {
+	if k.Socket == "" {
+		return DefaultPodResourcesSocket
+	}
+	return k.Socket
+}
+
+// CheckpointPath is the checkpoint read when the socket does not answer.
+func (k *Kubelet) CheckpointPath() string { return k.checkpoint() }
+
+func (k *Kubelet) list(ctx context.Context) (*podresourcesv1.ListPodResourcesResponse, error) {
+	socket := k.SocketPath()
+	if _, err := os.Stat(socket); err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient("unix://"+socket,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxListSize)))
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", socket, err)
+	}
+	defer conn.Close()
+	timeout := k.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := podresourcesv1.NewPodResourcesListerClient(conn).List(ctx, &podresourcesv1.ListPodResourcesRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("list pod resources at %s: %w", socket, err)
+	}
+	return resp, nil
 }
 
 func (k *Kubelet) checkpoint() string {

@@ -85,6 +85,7 @@ func Run(ctx context.Context, o Options) []Result {
 	if conf.DaemonSocketDir != "" {
 		results = append(results, CheckDaemon(ctx, conf.DaemonSocketDir, o.timeout()))
 	}
+	results = append(results, CheckDevices(ctx, conf, o))
 	results = append(results, CheckJournal(found, conf, o))
 	return results
 }
