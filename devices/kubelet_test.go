@@ -2,6 +2,7 @@ package devices
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ func (f *fakePodResources) List(context.Context, *podresourcesv1.ListPodResource
 }
 
 // serve starts f on a socket in a fresh directory and returns its path.
-func (f *fakePodResources) serve(t *testing.T) string {
+func (f *fakePodResources) serve(t testing.TB) string {
 	t.Helper()
 	// Unix socket paths are short; t.TempDir's can be too long.
 	dir, err := os.MkdirTemp("", "podres")
@@ -172,6 +173,29 @@ func TestReadCheckpointBroken(t *testing.T) {
 	for _, data := range []string{`{`, `{"Data":{"PodDeviceEntries":[{"PodUID":"u1","ResourceName":"r","DeviceIDs":"x"}]}}`} {
 		if _, err := ReadCheckpoint(writeFile(t, "cp", data), "u1"); err == nil {
 			t.Errorf("checkpoint %s: no error", data)
+		}
+	}
+}
+
+// BenchmarkKubeletDevices is what a device-backed ADD adds: one
+// pod-resources List over a fresh gRPC connection, on a node with 110 pods
+// (the kubelet's default maxPods) of two containers with two devices each.
+func BenchmarkKubeletDevices(b *testing.B) {
+	f := &fakePodResources{}
+	for i := range 110 {
+		id := func(c int) string { return fmt.Sprintf("0000:3b:%02x.%d", i, c) }
+		f.pods = append(f.pods, &podresourcesv1.PodResources{Namespace: "ns", Name: fmt.Sprintf("pod-%d", i), Containers: []*podresourcesv1.ContainerResources{
+			container("a", devs("example.com/vf", id(0), id(1))),
+			container("b", devs("example.com/vf", id(2), id(3))),
+		}})
+	}
+	k := &Kubelet{Socket: f.serve(b), Checkpoint: filepath.Join(b.TempDir(), "none")}
+	p := pod("ns", "pod-77", "u")
+	b.ReportAllocs()
+	for b.Loop() {
+		got, err := k.Devices(b.Context(), p)
+		if err != nil || len(got) != 4 {
+			b.Fatalf("devices %v, %v", got, err)
 		}
 	}
 }
