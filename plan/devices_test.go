@@ -11,6 +11,7 @@ import (
 
 	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/nad"
+	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plan"
 )
 
@@ -184,4 +185,30 @@ func dashed(s string) string {
 		}
 	}
 	return string(out)
+}
+
+// A cluster network that is a device-backed NAD (an SR-IOV primary
+// network) gets a device too, before the secondary networks.
+func TestBuildDeviceBackedClusterNetwork(t *testing.T) {
+	nads := deviceNADs()
+	primary := newNAD("kube-system", "sriov-primary", `{"cniVersion":"1.0.0","name":"sriov-primary","type":"sriov"}`)
+	primary.Annotations = map[string]string{devices.ResourceNameKey: "intel.com/sriov"}
+	nads["kube-system/sriov-primary"] = primary
+	nc, err := netconf.Parse([]byte(`{"cniVersion":"1.0.0","name":"braid","type":"braid","clusterNetwork":"sriov-primary"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := &mapPods{pods: map[string]*corev1.Pod{"ns/p": newPod("ns", "p", "uid-1", map[string]string{"k8s.v1.cni.cncf.io/networks": "sriov-a"})}}
+	b := &plan.Builder{Conf: nc, Pods: pods, Resolver: &nad.Resolver{NADs: nads, ConfDir: nc.ConfDir},
+		Devices: &fakeDevices{devs: podDevices}, DeviceInfo: "/devinfo", Log: slog.New(slog.DiscardHandler)}
+	p, err := b.Build(context.Background(), plan.Request{ContainerID: "c1", IfName: "eth0", Pod: plan.PodRef{Namespace: "ns", Name: "p", UID: "uid-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Attachments[0].Device; d == nil || d.ID != "0000:3b:02.1" || p.Attachments[0].CapabilityArgs["deviceID"] != "0000:3b:02.1" {
+		t.Errorf("cluster network device %+v args %v, want the first VF", d, p.Attachments[0].CapabilityArgs)
+	}
+	if d := p.Attachments[1].Device; d == nil || d.ID != "0000:3b:02.2" {
+		t.Errorf("net1 device %+v, want the second VF", d)
+	}
 }
