@@ -22,7 +22,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/e2e/framework"
+	braidkube "github.com/braid-cni/braid/kube"
 	"github.com/braid-cni/braid/webhook"
 )
 
@@ -49,7 +51,7 @@ func TestWebhook(t *testing.T) {
 			t.Logf("cleanup: %v", err)
 		}
 	})
-	w := startWebhook(t, kube, ns)
+	w := startWebhook(t, kube, nads, ns)
 
 	badJSON := `{"cniVersion":"1.0.0","name":"broken","type":"bridge",}`
 	w.waitServing(t, nads, badJSON)
@@ -78,6 +80,29 @@ func TestWebhook(t *testing.T) {
 		checkAdmission(t, "update of NAD good", err, []string{"denied the request", "spec.config: unexpected end of JSON input"})
 	} else {
 		t.Errorf("get NAD good: %v", err)
+	}
+
+	// /inject: a pod naming two device-backed networks is created asking
+	// for their devices.
+	vf := &nadv1.NetworkAttachmentDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: "vf", Namespace: ns, Annotations: map[string]string{devices.ResourceNameKey: "example.com/vf"}},
+		Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: `{"cniVersion":"1.0.0","name":"vf","type":"sriov"}`},
+	}
+	if _, err := nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(ns).Create(ctx, vf, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create NAD vf: %v", err)
+	}
+	devPod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "vfs", Namespace: ns, Annotations: map[string]string{nadv1.NetworkAttachmentAnnot: "vf, vf@vf2, good"}},
+		Spec:       corev1.PodSpec{NodeName: "node1", Containers: []corev1.Container{{Name: "c", Image: "pause"}}},
+	}
+	if created, err := kube.CoreV1().Pods(ns).Create(ctx, devPod, metav1.CreateOptions{}); err != nil {
+		t.Errorf("create pod vfs: %v", err)
+	} else {
+		lim := created.Spec.Containers[0].Resources.Limits["example.com/vf"]
+		req := created.Spec.Containers[0].Resources.Requests["example.com/vf"]
+		if lim.Value() != 2 || req.Value() != 2 {
+			t.Errorf("pod vfs was created with limits %v and requests %v, want example.com/vf: 2 injected", created.Spec.Containers[0].Resources.Limits, created.Spec.Containers[0].Resources.Requests)
+		}
 	}
 
 	podTests := []struct {
@@ -128,7 +153,7 @@ type testWebhook struct {
 // startWebhook registers a ValidatingWebhookConfiguration for namespace ns
 // only, pointing at 127.0.0.1:<free port> (there is no kube-proxy to reach
 // a Service), and starts the webhook with --self-signed on that port.
-func startWebhook(t *testing.T, kube kubernetes.Interface, ns string) *testWebhook {
+func startWebhook(t *testing.T, kube kubernetes.Interface, nads nadclientset.Interface, ns string) *testWebhook {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -173,12 +198,42 @@ func startWebhook(t *testing.T, kube kubernetes.Interface, ns string) *testWebho
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	// /inject, as deployments/webhook-inject.yaml registers it.
+	injectURL := "https://" + addr + "/inject"
+	ignore := admissionregistrationv1.Ignore
+	never := admissionregistrationv1.NeverReinvocationPolicy
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: w.config + "-inject"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:                    "inject.braid.e2e",
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &injectURL},
+			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}},
+			FailurePolicy:           &ignore,
+			SideEffects:             &none,
+			AdmissionReviewVersions: []string{"v1"},
+			TimeoutSeconds:          &timeout,
+			NamespaceSelector:       only,
+			ReinvocationPolicy:      &never,
+		}},
+	}
+	if _, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(t.Context(), mwc, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create MutatingWebhookConfiguration: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, mwc.Name, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("delete MutatingWebhookConfiguration %s: %v", mwc.Name, err)
+		}
+	})
 	cfg := webhook.Config{
-		Addr: addr, SelfSigned: true, WebhookConfig: w.config,
+		Addr: addr, SelfSigned: true, WebhookConfig: w.config, MutatingWebhookConfig: mwc.Name, InjectResources: true,
 		Service: "braid-webhook", Namespace: ns, Hosts: []string{"127.0.0.1"},
 	}
 	logs := &lockedBuffer{}
-	go func() { done <- webhook.Run(ctx, cfg, kube, slog.New(slog.NewTextHandler(logs, nil))) }()
+	go func() {
+		done <- webhook.Run(ctx, cfg, kube, &braidkube.Clients{Core: kube, NADs: nads}, slog.New(slog.NewTextHandler(logs, nil)))
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -235,6 +290,13 @@ func (w *testWebhook) ready(ctx context.Context, nads nadclientset.Interface, ba
 		if !pool.AppendCertsFromPEM(h.ClientConfig.CABundle) {
 			return fmt.Errorf("webhook %s: no caBundle yet", h.Name)
 		}
+	}
+	mwc, err := w.kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, w.config+"-inject", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(mwc.Webhooks[0].ClientConfig.CABundle, vwc.Webhooks[0].ClientConfig.CABundle) {
+		return errors.New("the MutatingWebhookConfiguration has not the CA yet")
 	}
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	resp, err := client.Get("https://" + w.addr + "/healthz")

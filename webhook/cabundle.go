@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,38 +14,86 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// PatchCABundle sets caBundle of every webhook of the named
-// ValidatingWebhookConfiguration to caPEM. One JSON patch, guarded by a
-// test of the webhook count, so a configuration edited meanwhile is not
-// half patched.
-func PatchCABundle(ctx context.Context, client kubernetes.Interface, name string, caPEM []byte) error {
-	vwc, err := client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("get ValidatingWebhookConfiguration %s: %w", name, err)
+// Kinds of webhook configuration whose caBundle braid-webhook keeps.
+const (
+	Validating = "ValidatingWebhookConfiguration"
+	Mutating   = "MutatingWebhookConfiguration"
+)
+
+// bundles reads the caBundle of every webhook of the named configuration of
+// kind, and its resourceVersion.
+func bundles(ctx context.Context, client kubernetes.Interface, kind, name string) ([][]byte, string, error) {
+	var out [][]byte
+	var rv string
+	switch kind {
+	case Validating:
+		c, err := client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, "", fmt.Errorf("get %s %s: %w", kind, name, err)
+		}
+		for _, h := range c.Webhooks {
+			out = append(out, h.ClientConfig.CABundle)
+		}
+		rv = c.ResourceVersion
+	case Mutating:
+		c, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, "", fmt.Errorf("get %s %s: %w", kind, name, err)
+		}
+		for _, h := range c.Webhooks {
+			out = append(out, h.ClientConfig.CABundle)
+		}
+		rv = c.ResourceVersion
+	default:
+		return nil, "", fmt.Errorf("unknown webhook configuration kind %q", kind)
 	}
-	if len(vwc.Webhooks) == 0 {
-		return fmt.Errorf("ValidatingWebhookConfiguration %s has no webhooks", name)
+	if len(out) == 0 {
+		return nil, "", fmt.Errorf("%s %s has no webhooks", kind, name)
+	}
+	return out, rv, nil
+}
+
+// PatchCABundle sets caBundle of every webhook of the named configuration
+// of kind (Validating or Mutating) to caPEM, unless all hold it already.
+// One JSON patch, guarded by a test of the resourceVersion, so a
+// configuration edited meanwhile is not half patched. It reports whether
+// it patched.
+func PatchCABundle(ctx context.Context, client kubernetes.Interface, kind, name string, caPEM []byte) (bool, error) {
+	current, rv, err := bundles(ctx, client, kind, name)
+	if err != nil {
+		return false, err
+	}
+	stale := false
+	for _, b := range current {
+		stale = stale || !bytes.Equal(b, caPEM)
+	}
+	if !stale {
+		return false, nil
 	}
 	type op struct {
 		Op    string `json:"op"`
 		Path  string `json:"path"`
 		Value any    `json:"value"`
 	}
-	ops := []op{{Op: "test", Path: "/metadata/resourceVersion", Value: vwc.ResourceVersion}}
-	for i := range vwc.Webhooks {
+	ops := []op{{Op: "test", Path: "/metadata/resourceVersion", Value: rv}}
+	for i := range current {
 		// "add" sets a member whether or not it is there; a []byte
 		// encodes as base64, as caBundle wants.
 		ops = append(ops, op{Op: "add", Path: fmt.Sprintf("/webhooks/%d/clientConfig/caBundle", i), Value: caPEM})
 	}
 	patch, err := json.Marshal(ops)
 	if err != nil {
-		return fmt.Errorf("encode caBundle patch of ValidatingWebhookConfiguration %s: %w", name, err)
+		return false, fmt.Errorf("encode caBundle patch of %s %s: %w", kind, name, err)
 	}
-	_, err = client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Patch(ctx, name, k8stypes.JSONPatchType, patch, metav1.PatchOptions{})
+	if kind == Validating {
+		_, err = client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Patch(ctx, name, k8stypes.JSONPatchType, patch, metav1.PatchOptions{})
+	} else {
+		_, err = client.AdmissionregistrationV1().MutatingWebhookConfigurations().Patch(ctx, name, k8stypes.JSONPatchType, patch, metav1.PatchOptions{})
+	}
 	if err != nil {
-		return fmt.Errorf("patch caBundle of ValidatingWebhookConfiguration %s: %w", name, err)
+		return false, fmt.Errorf("patch caBundle of %s %s: %w", kind, name, err)
 	}
-	return nil
+	return true, nil
 }
 
 // SharedCA returns the CA kept in the Secret namespace/name, creating it

@@ -35,6 +35,12 @@ var _ http.Handler = (*Handler)(nil)
 // object that does not decode, or of a resource this webhook does not
 // validate, is refused: nothing is let through unchecked.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	serveReview(w, r, h.review)
+}
+
+// serveReview decodes the AdmissionReview of r, has review answer its
+// request, and writes the answer.
+func serveReview(w http.ResponseWriter, r *http.Request, review func(*admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST an AdmissionReview", http.StatusMethodNotAllowed)
 		return
@@ -44,17 +50,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("read AdmissionReview: %v (at most %d bytes)", err, maxBody), http.StatusBadRequest)
 		return
 	}
-	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil {
+	var in admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &in); err != nil {
 		http.Error(w, "decode AdmissionReview: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if review.Request == nil {
+	if in.Request == nil {
 		http.Error(w, "AdmissionReview has no request", http.StatusBadRequest)
 		return
 	}
-	resp := h.review(review.Request)
-	out, err := json.Marshal(admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp})
+	resp := review(in.Request)
+	out, err := json.Marshal(admissionv1.AdmissionReview{TypeMeta: in.TypeMeta, Response: resp})
 	if err != nil {
 		http.Error(w, "encode AdmissionReview: "+err.Error(), http.StatusInternalServerError)
 		return

@@ -12,8 +12,11 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/braid-cni/braid/nad"
 )
 
 // Config is how braid-webhook serves: its flags.
@@ -26,9 +29,15 @@ type Config struct {
 	// CA into the caBundle of WebhookConfig.
 	SelfSigned    bool
 	WebhookConfig string // ValidatingWebhookConfiguration name
-	Service       string // Service name; the certificate is for <service>.<namespace>.svc
-	Namespace     string
-	Hosts         []string // more names or IPs for the certificate
+	// MutatingWebhookConfig names the MutatingWebhookConfiguration of
+	// /inject whose caBundle is kept too, once it exists (SelfSigned).
+	MutatingWebhookConfig string
+	// InjectResources serves /inject: pods get resource requests for the
+	// devices their device-backed networks need. It reads NADs.
+	InjectResources bool
+	Service         string // Service name; the certificate is for <service>.<namespace>.svc
+	Namespace       string
+	Hosts           []string // more names or IPs for the certificate
 	// CASecret, when set, keeps the CA in that Secret of Namespace so
 	// every replica serves under the one CA the caBundle holds.
 	CASecret string
@@ -38,15 +47,22 @@ type Config struct {
 // (applied with the Deployment, it may come a moment later).
 const patchTimeout = 2 * time.Minute
 
-// Run serves /validate (and /healthz) over HTTPS until ctx ends. client is
-// needed with SelfSigned only.
-func Run(ctx context.Context, cfg Config, client kubernetes.Interface, log *slog.Logger) error {
+// Run serves /validate, /inject with InjectResources (and /healthz) over
+// HTTPS until ctx ends. client is needed with SelfSigned, nads with
+// InjectResources.
+func Run(ctx context.Context, cfg Config, client kubernetes.Interface, nads nad.Getter, log *slog.Logger) error {
 	tlsConf, err := serverTLS(ctx, cfg, client, log)
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/validate", &Handler{Log: log})
+	if cfg.InjectResources {
+		if nads == nil {
+			return errors.New("--inject-resources needs API access to read NetworkAttachmentDefinitions")
+		}
+		mux.Handle("/inject", &Injector{NADs: nads, Log: log})
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	srv := &http.Server{
 		Addr:              cfg.Addr,
@@ -117,7 +133,7 @@ func selfSigned(ctx context.Context, cfg Config, client kubernetes.Interface, lo
 	}
 	var last error
 	err = wait.PollUntilContextTimeout(ctx, time.Second, patchTimeout, true, func(ctx context.Context) (bool, error) {
-		last = PatchCABundle(ctx, client, cfg.WebhookConfig, ca.CertPEM)
+		_, last = PatchCABundle(ctx, client, Validating, cfg.WebhookConfig, ca.CertPEM)
 		if last != nil {
 			log.Info("caBundle not patched yet; retrying", "error", last)
 		}
@@ -127,7 +143,35 @@ func selfSigned(ctx context.Context, cfg Config, client kubernetes.Interface, lo
 		return nil, fmt.Errorf("publish the CA: %w (last: %v)", err, last)
 	}
 	log.Info("caBundle patched", "webhookConfiguration", cfg.WebhookConfig, "caExpires", ca.Cert.NotAfter)
+	go keepCABundles(ctx, client, cfg, ca.CertPEM, log)
 	return cert, nil
+}
+
+// caBundleCheck is how often the caBundles are checked.
+const caBundleCheck = 30 * time.Second
+
+// keepCABundles puts the CA back into the webhook configurations until ctx
+// ends: re-applying a manifest empties caBundle, and the mutating
+// configuration may be applied after the webhook started.
+func keepCABundles(ctx context.Context, client kubernetes.Interface, cfg Config, caPEM []byte, log *slog.Logger) {
+	targets := [][2]string{{Validating, cfg.WebhookConfig}}
+	if cfg.MutatingWebhookConfig != "" {
+		targets = append(targets, [2]string{Mutating, cfg.MutatingWebhookConfig})
+	}
+	check := func(ctx context.Context) {
+		for _, t := range targets {
+			patched, err := PatchCABundle(ctx, client, t[0], t[1], caPEM)
+			switch {
+			case apierrors.IsNotFound(err):
+				// Not applied (yet): nothing to keep.
+			case err != nil:
+				log.Warn("caBundle not checked", "kind", t[0], "name", t[1], "error", err)
+			case patched:
+				log.Info("caBundle patched", "kind", t[0], "name", t[1])
+			}
+		}
+	}
+	wait.UntilWithContext(ctx, check, caBundleCheck) // checks at once, then every caBundleCheck
 }
 
 // keyPairReloader serves the key pair from files and re-reads them when

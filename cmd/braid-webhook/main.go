@@ -1,6 +1,8 @@
-// Command braid-webhook is braid's validating admission webhook
+// Command braid-webhook is braid's admission webhook
 // (deployments/webhook.yaml): it refuses NetworkAttachmentDefinitions and
-// pods the plugin would refuse, when they are created.
+// pods the plugin would refuse, when they are created, and with
+// --inject-resources (deployments/webhook-inject.yaml) makes pods request
+// the devices their device-backed networks need.
 package main
 
 import (
@@ -12,9 +14,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/braid-cni/braid/kube"
 	"github.com/braid-cni/braid/webhook"
 )
 
@@ -32,6 +34,8 @@ func main() {
 		cfg.Hosts = append(cfg.Hosts, s)
 		return nil
 	})
+	flag.StringVar(&cfg.MutatingWebhookConfig, "mutating-webhook-config", "", "MutatingWebhookConfiguration of /inject whose caBundle to keep once it exists (--self-signed)")
+	flag.BoolVar(&cfg.InjectResources, "inject-resources", false, "serve /inject: add the device requests of device-backed networks to pods (reads NADs)")
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig (default: in-cluster)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -44,15 +48,16 @@ func main() {
 
 func run(ctx context.Context, cfg webhook.Config, kubeconfig string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	var client kubernetes.Interface
-	if cfg.SelfSigned {
-		rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-		if err != nil {
-			return fmt.Errorf("API config (kubeconfig %q, empty: in-cluster): %w", kubeconfig, err)
-		}
-		if client, err = kubernetes.NewForConfig(rc); err != nil {
-			return fmt.Errorf("API client: %w", err)
-		}
+	if !cfg.SelfSigned && !cfg.InjectResources {
+		return webhook.Run(ctx, cfg, nil, nil, log)
 	}
-	return webhook.Run(ctx, cfg, client, log)
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return fmt.Errorf("API config (kubeconfig %q, empty: in-cluster): %w", kubeconfig, err)
+	}
+	clients, err := kube.FromConfig(rc, 0)
+	if err != nil {
+		return fmt.Errorf("API client: %w", err)
+	}
+	return webhook.Run(ctx, cfg, clients.Core, clients, log)
 }
