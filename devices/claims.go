@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	resourceapi "k8s.io/api/resource/v1"
@@ -64,12 +65,9 @@ func (c *Claims) Devices(ctx context.Context, pod *corev1.Pod) ([]Device, error)
 func claimNames(pod *corev1.Pod) ([]string, error) {
 	var names []string
 	add := func(name string) {
-		for _, n := range names {
-			if n == name {
-				return
-			}
+		if !slices.Contains(names, name) {
+			names = append(names, name)
 		}
-		names = append(names, name)
 	}
 	for _, pc := range pod.Spec.ResourceClaims {
 		switch {
