@@ -23,5 +23,6 @@
 // The package also installs the NetworkAttachmentDefinition CRD, applies the
 // manifests under deployments/, builds and imports images, waits for pods
 // with failure reports that carry their events, and runs a kubelet device
-// plugin of its own (StartDevicePlugin) for device-backed networks.
+// plugin (StartDevicePlugin) and a DRA kubelet plugin (StartDRADriver) of
+// its own for device-backed networks.
 package framework

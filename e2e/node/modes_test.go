@@ -59,6 +59,7 @@ var scenarios = []struct {
 	{"pods talk", podsTalk},
 	{"missing NAD", missingNAD},
 	{"device-backed networks", deviceBacked},
+	{"DRA networks", draNetworks},
 	{"restarts", restarts},
 }
 
