@@ -13,6 +13,27 @@ import (
 // ResourceNameKey is the NAD annotation that makes a network device-backed.
 const ResourceNameKey = "k8s.v1.cni.cncf.io/resourceName"
 
+// ResourceName is the device resource a NAD's annotations name; "" for a
+// network that is not device-backed.
+func ResourceName(annotations map[string]string) string {
+	return strings.TrimSpace(annotations[ResourceNameKey])
+}
+
+// Requested is how many devices of resource the containers request: each
+// container's limit, else its request (for an extended resource the two
+// are equal when both are given).
+func Requested(containers []corev1.Container, resource string) int64 {
+	var n int64
+	for _, c := range containers {
+		q, ok := c.Resources.Limits[corev1.ResourceName(resource)]
+		if !ok {
+			q = c.Resources.Requests[corev1.ResourceName(resource)]
+		}
+		n += q.Value()
+	}
+	return n
+}
+
 // Device is one device allocated to a pod.
 type Device struct {
 	Resource string `json:"resource"`

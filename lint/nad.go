@@ -14,10 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/devices"
 )
-
-// resourceNameKey is the annotation a device plugin's resource is named in.
-const resourceNameKey = "k8s.v1.cni.cncf.io/resourceName"
 
 // binary is one plugin binary a config makes the runtime (or a plugin) call.
 type binary struct {
@@ -53,9 +51,9 @@ func (l *linter) nad(ctx context.Context, o object) {
 			r.add("metadata.name", Error, "%q is not a DNS-1123 subdomain: %s", n.Name, strings.Join(msgs, "; "))
 		}
 	}
-	if res, ok := n.Annotations[resourceNameKey]; ok {
+	if res, ok := n.Annotations[devices.ResourceNameKey]; ok {
 		if msg := checkResourceName(res); msg != "" {
-			r.add("metadata.annotations["+resourceNameKey+"]", Error, "%s", msg)
+			r.add("metadata.annotations["+devices.ResourceNameKey+"]", Error, "%s", msg)
 		}
 	}
 	var config string
@@ -64,12 +62,12 @@ func (l *linter) nad(ctx context.Context, o object) {
 			var v any
 			_ = json.Unmarshal(n.Spec.Config, &v)
 			r.add("spec.config", Error, "is %s, not a string: write the CNI config as a JSON string (config: |)", jsonKind(v))
-			l.nads[ns+"/"+n.Name] = &nadInfo{resource: strings.TrimSpace(n.Annotations[resourceNameKey])}
+			l.nads[ns+"/"+n.Name] = &nadInfo{resource: devices.ResourceName(n.Annotations)}
 			return
 		}
 	}
 	d, bins := r.config(n.Name, config)
-	l.nads[ns+"/"+n.Name] = &nadInfo{delegate: d, resource: strings.TrimSpace(n.Annotations[resourceNameKey])}
+	l.nads[ns+"/"+n.Name] = &nadInfo{delegate: d, resource: devices.ResourceName(n.Annotations)}
 	if d != nil && len(l.opts.BinDirs) > 0 {
 		l.checkBinaries(ctx, r, d.CNIVersion(), bins)
 	}

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/braid-cni/braid/annotations"
+	"github.com/braid-cni/braid/devices"
 )
 
 // runtimeIfName is the interface the runtime asks for; no selection may take it.
@@ -129,14 +130,7 @@ func devicesRequested(r *reporter, prefix string, spec corev1.PodSpec, needs map
 	}
 	slices.Sort(resources)
 	for _, res := range resources {
-		var have int64
-		for _, c := range spec.Containers {
-			q, ok := c.Resources.Limits[corev1.ResourceName(res)]
-			if !ok {
-				q = c.Resources.Requests[corev1.ResourceName(res)]
-			}
-			have += q.Value()
-		}
+		have := devices.Requested(spec.Containers, res)
 		if want := int64(len(needs[res])); have < want {
 			r.add(prefix+"spec.containers[].resources.limits["+res+"]", Error,
 				"%d device-backed network(s) need a device of %s each (%s), the containers request %d: braid would refuse the pod",

@@ -3,7 +3,7 @@ package plan
 import (
 	"context"
 	"fmt"
-	"strings"
+	"slices"
 
 	"github.com/containernetworking/cni/pkg/types"
 	corev1 "k8s.io/api/core/v1"
@@ -19,7 +19,7 @@ func resourceName(n *nad.Network) string {
 	if n == nil || n.NAD == nil {
 		return ""
 	}
-	return strings.TrimSpace(n.NAD.Annotations[devices.ResourceNameKey])
+	return devices.ResourceName(n.NAD.Annotations)
 }
 
 // assignDevices gives each device-backed attachment the next unused device
@@ -28,11 +28,7 @@ func resourceName(n *nad.Network) string {
 // device-info file, into its capability args. The pod's devices are listed
 // once, and only when some network needs one.
 func (b *Builder) assignDevices(ctx context.Context, pod *corev1.Pod, p *Plan, resources, wants []string) error {
-	needed := false
-	for _, r := range resources {
-		needed = needed || r != ""
-	}
-	if !needed {
+	if !slices.ContainsFunc(resources, func(r string) bool { return r != "" }) {
 		return nil
 	}
 	if pod == nil {

@@ -94,19 +94,19 @@ func (i *Injector) patch(ctx context.Context, pod *corev1.Pod, namespace string)
 		if err != nil {
 			return nil, nil, fmt.Errorf("get network-attachment-definition %s/%s: %w", sel.Namespace, sel.Name, err)
 		}
-		if res := strings.TrimSpace(obj.Annotations[devices.ResourceNameKey]); res != "" {
+		if res := devices.ResourceName(obj.Annotations); res != "" {
 			need[res]++
 		}
 	}
 	first := pod.Spec.Containers[0].Resources.DeepCopy()
 	var added []string
 	for _, res := range slices.Sorted(maps.Keys(need)) {
-		missing := need[res] - requested(pod.Spec.Containers, corev1.ResourceName(res))
+		missing := need[res] - devices.Requested(pod.Spec.Containers, res)
 		if missing <= 0 {
 			continue
 		}
 		name := corev1.ResourceName(res)
-		total := *resource.NewQuantity(missing+requested(pod.Spec.Containers[:1], name), resource.DecimalSI)
+		total := *resource.NewQuantity(missing+devices.Requested(pod.Spec.Containers[:1], res), resource.DecimalSI)
 		// An extended resource is requested with limits; requests, when
 		// given, must be equal.
 		if first.Limits == nil {
@@ -126,18 +126,4 @@ func (i *Injector) patch(ctx context.Context, pod *corev1.Pod, namespace string)
 		return nil, nil, fmt.Errorf("encode patch: %w", err)
 	}
 	return patch, added, nil
-}
-
-// requested is how many of a resource the containers request: limits,
-// else requests.
-func requested(containers []corev1.Container, name corev1.ResourceName) int64 {
-	var n int64
-	for _, c := range containers {
-		q, ok := c.Resources.Limits[name]
-		if !ok {
-			q = c.Resources.Requests[name]
-		}
-		n += q.Value()
-	}
-	return n
 }
