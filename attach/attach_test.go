@@ -249,6 +249,21 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
+// unrecorded are the ways an ADD has nobody to tell: no recorder (no API
+// access), or no pod (the runtime sent no K8S_POD_* args).
+func unrecorded() []struct {
+	name  string
+	setup func(f *fixture, p *plan.Plan)
+} {
+	return []struct {
+		name  string
+		setup func(f *fixture, p *plan.Plan)
+	}{
+		{"no recorder", func(f *fixture, _ *plan.Plan) { f.attacher.Recorder = nil }},
+		{"no pod", func(_ *fixture, p *plan.Plan) { p.Pod = plan.PodRef{} }},
+	}
+}
+
 // journaled reads the plan journaled for id; t fails if there is none.
 func (f *fixture) journaled(t *testing.T, id string) *plan.Plan {
 	t.Helper()

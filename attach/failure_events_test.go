@@ -116,14 +116,7 @@ func TestAddFailureEvents(t *testing.T) {
 }
 
 func TestAddFailureEventsNeedAPodAndARecorder(t *testing.T) {
-	tests := []struct {
-		name  string
-		setup func(f *fixture, p *plan.Plan)
-	}{
-		{"no recorder", func(f *fixture, _ *plan.Plan) { f.attacher.Recorder = nil }},
-		{"no pod", func(_ *fixture, p *plan.Plan) { p.Pod = plan.PodRef{} }},
-	}
-	for _, tt := range tests {
+	for _, tt := range unrecorded() {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.invoker.fail["ADD green"] = delegateError("bridge", types.ErrInternal, "boom")
