@@ -103,18 +103,7 @@ func TestJSONForm(t *testing.T) {
 			t.Run(v, func(t *testing.T) {
 				n := newNode(t, mode, v)
 				master := n.hostVeth()
-				n.createNAD(n.namespace, "mv", map[string]any{
-					"cniVersion": v,
-					"name":       "mv",
-					"plugins": []any{
-						map[string]any{
-							"type": "macvlan", "master": master, "mode": "bridge",
-							"capabilities": map[string]any{"ips": true},
-							"ipam":         map[string]any{"type": "static"},
-						},
-						map[string]any{"type": "tuning", "capabilities": map[string]any{"mac": true}},
-					},
-				})
+				n.createNAD(n.namespace, "mv", n.macvlanStatic("mv", master))
 				n.createNAD(n.namespace, "blue", n.bridgeNet("blue", 1, false))
 				ann := fmt.Sprintf(`[
 				{"name": "mv", "interface": "data0", "ips": ["192.168.%d.10/24"], "mac": "02:00:00:00:%02x:01"},

@@ -49,18 +49,7 @@ func explainMatchesAdd(t *testing.T, mode string) {
 	n.createNAD(n.namespace, "green", green)
 	writeJSON(t, filepath.Join(n.confDir, "filenet.conf"), n.bridgeNet("filenet", 3, false))
 	n.createNAD(n.namespace, "filenet", nil)
-	n.createNAD(n.namespace, "mv", map[string]any{
-		"cniVersion": n.version,
-		"name":       "mv",
-		"plugins": []any{
-			map[string]any{
-				"type": "macvlan", "master": master, "mode": "bridge",
-				"capabilities": map[string]any{"ips": true},
-				"ipam":         map[string]any{"type": "static"},
-			},
-			map[string]any{"type": "tuning", "capabilities": map[string]any{"mac": true}},
-		},
-	})
+	n.createNAD(n.namespace, "mv", n.macvlanStatic("mv", master))
 	gw := fmt.Sprintf("10.201.%d.1", n.id)
 	ann := fmt.Sprintf(`[
 		{"name": "blue", "interface": "blue0", "cni-args": {"note": "x"}, "default-route": [%q]},

@@ -171,6 +171,23 @@ func (n *node) bridgeNet(name string, purpose int, gateway bool) map[string]any 
 	}
 }
 
+// macvlanStatic is a macvlan + tuning chain on master whose IPs (static
+// IPAM) and MAC the pod asks for.
+func (n *node) macvlanStatic(name, master string) map[string]any {
+	return map[string]any{
+		"cniVersion": n.version,
+		"name":       name,
+		"plugins": []any{
+			map[string]any{
+				"type": "macvlan", "master": master, "mode": "bridge",
+				"capabilities": map[string]any{"ips": true},
+				"ipam":         map[string]any{"type": "static"},
+			},
+			map[string]any{"type": "tuning", "capabilities": map[string]any{"mac": true}},
+		},
+	}
+}
+
 // createNAD creates a NetworkAttachmentDefinition in namespace; a nil config
 // leaves spec.config empty.
 func (n *node) createNAD(namespace, name string, config map[string]any) {

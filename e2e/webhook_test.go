@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -230,7 +229,7 @@ func startWebhook(t *testing.T, kube kubernetes.Interface, nads nadclientset.Int
 		Addr: addr, SelfSigned: true, WebhookConfig: w.config, MutatingWebhookConfig: mwc.Name, InjectResources: true,
 		Service: "braid-webhook", Namespace: ns, Hosts: []string{"127.0.0.1"},
 	}
-	logs := &lockedBuffer{}
+	logs := &framework.LogBuffer{}
 	go func() {
 		done <- webhook.Run(ctx, cfg, kube, &braidkube.Clients{Core: kube, NADs: nads}, slog.New(slog.NewTextHandler(logs, nil)))
 	}()
@@ -244,24 +243,6 @@ func startWebhook(t *testing.T, kube kubernetes.Interface, nads nadclientset.Int
 		}
 	})
 	return w
-}
-
-// lockedBuffer collects the webhook's log from its goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // waitServing waits for the caBundle to be patched, for the webhook to

@@ -148,7 +148,7 @@ func locked(t *testing.T, path string) bool {
 // change behind.
 func TestAttach(t *testing.T) {
 	RequireNodeTools(t)
-	var log lockedBuffer
+	var log LogBuffer
 	ctx := t.Context()
 	cp, err := StartControlPlane(ctx, Options{WorkDir: t.TempDir(), Controllers: true, Detach: true, Log: &log})
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,7 +44,7 @@ func TestNode(t *testing.T) {
 	// the host to the next one.
 	bridge := fmt.Sprintf("bsmoke%d", os.Getpid()%100000)
 	t.Cleanup(func() { deleteLink(t, bridge) })
-	var log lockedBuffer
+	var log LogBuffer
 	opts := NodeOptions{ReadyWithoutNetwork: true, Log: &log}
 	if testing.Verbose() {
 		opts.Log = io.MultiWriter(&log, os.Stderr)
@@ -248,24 +247,6 @@ func installBridgeNetwork(t *testing.T, plugins map[string]string, bridge, lease
 	if err := os.WriteFile(filepath.Join(cniConfDir, "10-node-smoke.conflist"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer for a log several goroutines may write.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // processesWith returns the pids of processes whose command line mentions s.
