@@ -105,16 +105,16 @@ func (l *linter) networks(r *reporter, ns, prefix string, template *corev1.PodTe
 			continue // its config is empty (a file on the node) or reported broken
 		}
 		declared := n.delegate.Capabilities()
-		for _, req := range requests(sel) {
+		for _, req := range sel.RuntimeRequests() {
 			// A device-backed network's deviceID picks one of the pod's
 			// devices, which braid puts into the config itself.
-			if req.capability == "deviceID" && n.resource != "" {
+			if req.Capability == "deviceID" && n.resource != "" {
 				continue
 			}
-			if !slices.Contains(declared, req.capability) {
-				r.add(fmt.Sprintf("%s[%d].%s", base, i, req.key), Error,
+			if !slices.Contains(declared, req.Capability) {
+				r.add(fmt.Sprintf("%s[%d].%s", base, i, req.Key), Error,
 					"no plugin of network %s (%s) declares capability %q: braid would not pass the request on",
-					id, strings.Join(n.delegate.Types(), ", "), req.capability)
+					id, strings.Join(n.delegate.Types(), ", "), req.Capability)
 			}
 		}
 	}
@@ -137,35 +137,6 @@ func devicesRequested(r *reporter, prefix string, spec corev1.PodSpec, needs map
 				want, res, strings.Join(needs[res], ", "), have)
 		}
 	}
-}
-
-// request is one runtime request of a selection: its annotation key and
-// the capability braid passes it as.
-type request struct{ key, capability string }
-
-// requests lists what a selection asks for at runtime, as plan's
-// capabilityArgs turns it into capability args.
-func requests(sel *annotations.Selection) []request {
-	var out []request
-	if len(sel.IPRequest) > 0 {
-		out = append(out, request{"ips", "ips"})
-	}
-	if sel.MacRequest != "" {
-		out = append(out, request{"mac", "mac"})
-	}
-	if sel.InfinibandGUIDRequest != "" {
-		out = append(out, request{"infiniband-guid", "infinibandGUID"})
-	}
-	if len(sel.PortMappingsRequest) > 0 {
-		out = append(out, request{"portMappings", "portMappings"})
-	}
-	if sel.BandwidthRequest != nil {
-		out = append(out, request{"bandwidth", "bandwidth"})
-	}
-	if sel.DeviceID != "" {
-		out = append(out, request{"deviceID", "deviceID"})
-	}
-	return out
 }
 
 // unjoin returns the errors an errors.Join holds, or err alone.

@@ -124,27 +124,13 @@ func (b *Builder) attachment(ctx context.Context, sel *annotations.Selection, if
 // capabilityArgs turns a selection's runtime requests into CNI capability
 // args; libcni hands each to the plugins that declare it.
 func capabilityArgs(sel *annotations.Selection) map[string]any {
-	args := map[string]any{}
-	if len(sel.IPRequest) > 0 {
-		args["ips"] = sel.IPRequest
-	}
-	if sel.MacRequest != "" {
-		args["mac"] = sel.MacRequest
-	}
-	if sel.InfinibandGUIDRequest != "" {
-		args["infinibandGUID"] = sel.InfinibandGUIDRequest
-	}
-	if len(sel.PortMappingsRequest) > 0 {
-		args["portMappings"] = sel.PortMappingsRequest
-	}
-	if sel.BandwidthRequest != nil {
-		args["bandwidth"] = sel.BandwidthRequest
-	}
-	if sel.DeviceID != "" {
-		args["deviceID"] = sel.DeviceID
-	}
-	if len(args) == 0 {
+	reqs := sel.RuntimeRequests()
+	if len(reqs) == 0 {
 		return nil
+	}
+	args := make(map[string]any, len(reqs))
+	for _, r := range reqs {
+		args[r.Capability] = r.Value
 	}
 	return args
 }
