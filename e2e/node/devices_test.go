@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -153,20 +152,10 @@ func hostVeth(t *testing.T, id string) {
 // allocated host interface into the pod.
 func (e *env) deviceNAD(name, resourceName, subnet string) {
 	e.t.Helper()
-	data, err := json.Marshal(map[string]any{
+	e.nadWith(name, map[string]string{devices.ResourceNameKey: resourceName}, map[string]any{
 		"cniVersion": "1.0.0", "name": name, "type": vfPlugin,
 		"ipam": map[string]any{"type": "host-local", "dataDir": shared.dataDir, "ranges": []any{[]any{map[string]any{"subnet": subnet}}}},
 	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	obj := &nadv1.NetworkAttachmentDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.namespace, Annotations: map[string]string{devices.ResourceNameKey: resourceName}},
-		Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: string(data)},
-	}
-	if _, err := e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(e.namespace).Create(e.t.Context(), obj, metav1.CreateOptions{}); err != nil {
-		e.t.Fatalf("create NAD %s/%s: %v", e.namespace, name, err)
-	}
 }
 
 func requestDevices(resourceName string, n int64) func(*corev1.Pod) {

@@ -91,11 +91,17 @@ func (e *env) macvlanNAD(name, master, subnet string) {
 
 func (e *env) nad(name string, config map[string]any) {
 	e.t.Helper()
+	e.nadWith(name, nil, config)
+}
+
+// nadWith creates a NAD with annotations.
+func (e *env) nadWith(name string, annots map[string]string, config map[string]any) {
+	e.t.Helper()
 	data, err := json.Marshal(config)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	obj := &nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.namespace}, Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: string(data)}}
+	obj := &nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.namespace, Annotations: annots}, Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: string(data)}}
 	if _, err := e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(e.namespace).Create(e.t.Context(), obj, metav1.CreateOptions{}); err != nil {
 		e.t.Fatalf("create NAD %s/%s: %v", e.namespace, name, err)
 	}
