@@ -13,6 +13,8 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/braid-cni/braid/caller"
 )
 
 // Runtime is what a delegate gets besides its config: the CNI_* variables
@@ -154,14 +156,26 @@ type failedPlugin struct {
 	notFound bool
 }
 
+// ExecPlugin runs the plugin with braid's mark in its environment (package
+// caller): a braid started by it, or by a plugin it starts, refuses to run.
 func (f *failedPlugin) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
-	out, err := f.Exec.ExecPlugin(ctx, pluginPath, stdin, environ)
+	out, err := f.Exec.ExecPlugin(ctx, pluginPath, stdin, caller.Mark(environ, envValue(environ, "CNI_CONTAINERID")))
 	if err != nil {
 		f.mu.Lock()
 		f.path = pluginPath
 		f.mu.Unlock()
 	}
 	return out, err
+}
+
+// envValue returns the value of key in environ, or "".
+func envValue(environ []string, key string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
 }
 
 // FindInPath reports a plugin that is not installed as an invalid config

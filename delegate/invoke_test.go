@@ -19,6 +19,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types/create"
 	"github.com/containernetworking/cni/pkg/version"
 
+	"github.com/braid-cni/braid/caller"
 	"github.com/braid-cni/braid/delegate"
 )
 
@@ -694,4 +695,39 @@ func mustCIDR(t *testing.T, s string) net.IPNet {
 		t.Fatal(err)
 	}
 	return *ipn
+}
+
+// TestInvokerMarksDelegates: every plugin braid runs, in every verb, gets
+// the caller mark naming the container, so a braid it starts refuses.
+func TestInvokerMarksDelegates(t *testing.T) {
+	f := newFake()
+	inv := delegate.NewInvoker(binDirs, t.TempDir(), f)
+	d := chain(t, "1.1.0")
+	rt := runtimeFor("c-mark")
+	ctx := context.Background()
+	if _, err := inv.Add(ctx, d, rt); err != nil {
+		t.Fatal(err)
+	}
+	if err := inv.Check(ctx, d, rt); err != nil {
+		t.Fatal(err)
+	}
+	if err := inv.Del(ctx, d, rt); err != nil {
+		t.Fatal(err)
+	}
+	if err := inv.Status(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	calls := f.took()
+	if len(calls) < 7 {
+		t.Fatalf("calls = %v, want ADD, CHECK, DEL and STATUS of both plugins", calls)
+	}
+	for _, c := range calls {
+		want := "c-mark"
+		if c.command == "STATUS" {
+			want = "?" // STATUS has no container
+		}
+		if got := c.env[caller.Env]; got != want {
+			t.Errorf("%s ran with %s=%q, want %q", c, caller.Env, got, want)
+		}
+	}
 }
