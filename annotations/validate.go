@@ -32,7 +32,8 @@ func (e *FieldError) Error() string {
 // Validate checks the values of a parsed list before anything is created.
 // runtimeIfName is the interface the runtime asked for (CNI_IFNAME); no
 // element may request it. Every problem found is returned, joined with
-// errors.Join, each as a *FieldError; nil means the list is usable.
+// errors.Join, each as a *FieldError (past maxReported, one more error
+// counts the rest); nil means the list is usable.
 func Validate(sels []*Selection, runtimeIfName string) error {
 	v := &validator{
 		runtimeIfName: runtimeIfName,
@@ -43,7 +44,25 @@ func Validate(sels []*Selection, runtimeIfName string) error {
 	for i, sel := range sels {
 		v.element(i+1, sel)
 	}
+	if n := len(v.errs) - maxReported; n > 0 {
+		// The list is the pod author's; the message goes into events, logs
+		// and the runtime's error.
+		v.errs = append(v.errs[:maxReported:maxReported], fmt.Errorf("and %d more problems", n))
+	}
 	return errors.Join(v.errs...)
+}
+
+// maxReported bounds the problems Validate returns; the rest are counted.
+const maxReported = 16
+
+// CheckCount refuses more than limit secondary networks for one pod
+// (braid's maxNetworksPerPod): each costs delegate calls, journal space and
+// DEL time, and the annotation's size is a namespace user's to choose.
+func CheckCount(count, limit int) error {
+	if count > limit {
+		return fmt.Errorf("%d networks requested, more than the %d a pod may have (maxNetworksPerPod)", count, limit)
+	}
+	return nil
 }
 
 // validator holds what one Validate call has seen so far, for the checks that

@@ -242,3 +242,40 @@ func checkProblems(t *testing.T, err error, want []wantProblem) {
 		}
 	}
 }
+
+// TestValidateBounded: a list with thousands of problems gives a bounded
+// error, the rest counted.
+func TestValidateBounded(t *testing.T) {
+	parts := make([]string, 5000)
+	for i := range parts {
+		parts[i] = "blue@net1" // every element after the first repeats net1
+	}
+	sels, err := ParseNetworks(strings.Join(parts, ","), "ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Validate(sels, "eth0")
+	if err == nil {
+		t.Fatal("Validate = nil, want the repeated interfaces")
+	}
+	errs := err.(interface{ Unwrap() []error }).Unwrap()
+	if len(errs) != maxReported+1 {
+		t.Errorf("%d errors, want %d and a count", len(errs), maxReported+1)
+	}
+	if last := errs[len(errs)-1].Error(); last != fmt.Sprintf("and %d more problems", 4999-maxReported) {
+		t.Errorf("last error = %q", last)
+	}
+	if n := len(err.Error()); n > 4096 {
+		t.Errorf("message is %d bytes", n)
+	}
+}
+
+func TestCheckCount(t *testing.T) {
+	if err := CheckCount(32, 32); err != nil {
+		t.Errorf("CheckCount(32, 32) = %v", err)
+	}
+	err := CheckCount(33, 32)
+	if err == nil || !strings.Contains(err.Error(), "33 networks") || !strings.Contains(err.Error(), "32") || !strings.Contains(err.Error(), "maxNetworksPerPod") {
+		t.Errorf("CheckCount(33, 32) = %v, want one naming the count, the limit and the key", err)
+	}
+}

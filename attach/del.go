@@ -107,15 +107,27 @@ func joinCNI(verb, containerID string, errs []*types.Error) error {
 	if len(errs) == 1 {
 		return errs[0]
 	}
-	msgs := make([]string, len(errs))
+	var b strings.Builder
 	for i, e := range errs {
-		msgs[i] = e.Msg
+		msg := e.Msg
 		if e.Details != "" {
-			msgs[i] += " (" + e.Details + ")"
+			msg += " (" + e.Details + ")"
 		}
+		if i > 0 && b.Len()+len(msg) > maxJoinedMessage {
+			fmt.Fprintf(&b, "; and %d more", len(errs)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(msg)
 	}
-	return types.NewError(errs[0].Code, fmt.Sprintf("%s of container %s: %d networks failed: %s", verb, containerID, len(errs), strings.Join(msgs, "; ")), "")
+	return types.NewError(errs[0].Code, fmt.Sprintf("%s of container %s: %d networks failed: %s", verb, containerID, len(errs), b.String()), "")
 }
+
+// maxJoinedMessage bounds what joinCNI puts together: past it the rest are
+// counted. The first message always goes in.
+const maxJoinedMessage = 4096
 
 // errorsAsCNI is errors.As for *types.Error.
 func errorsAsCNI(err error) (*types.Error, bool) {

@@ -333,3 +333,26 @@ func TestDelPluginNotInstalled(t *testing.T) {
 		})
 	}
 }
+
+// TestJoinCNIBounded: many failed networks give a bounded message, the
+// rest counted, the first code kept.
+func TestJoinCNIBounded(t *testing.T) {
+	var errs []*types.Error
+	for i := range 1000 {
+		errs = append(errs, types.NewError(uint(11+i%2), fmt.Sprintf("network ns/n%d (plugin bridge, interface net%d): boom", i, i), "details"))
+	}
+	te := cniError(t, joinCNI("DEL", "c1", errs))
+	if te.Code != 11 {
+		t.Errorf("code = %d, want the first's", te.Code)
+	}
+	if n := len(te.Msg); n > maxJoinedMessage+256 {
+		t.Errorf("message is %d bytes", n)
+	}
+	if !strings.Contains(te.Msg, "1000 networks failed") || !strings.Contains(te.Msg, "ns/n0 ") || !strings.Contains(te.Msg, " more") {
+		t.Errorf("message %q does not count the networks, start with the first and count the rest", te.Msg[:200])
+	}
+	one := cniError(t, joinCNI("DEL", "c1", []*types.Error{types.NewError(7, strings.Repeat("x", 10000), "")}))
+	if len(one.Msg) != 10000 {
+		t.Errorf("a single error was cut to %d bytes", len(one.Msg))
+	}
+}

@@ -76,6 +76,31 @@ func (d *Delegate) Types() []string {
 	return out
 }
 
+// Binary is one plugin binary a config makes libcni, or one of its
+// plugins, run from the bin dirs.
+type Binary struct {
+	Field string // where the config names it: "type", "plugins[1].ipam.type", ...
+	Type  string
+}
+
+// Binaries lists every binary the config names, in chain order: each
+// plugin's type and the type of its IPAM plugin, which the plugin runs
+// itself from CNI_PATH.
+func (d *Delegate) Binaries() []Binary {
+	var out []Binary
+	for i, p := range d.list.Plugins {
+		prefix := ""
+		if d.isList {
+			prefix = fmt.Sprintf("plugins[%d].", i)
+		}
+		out = append(out, Binary{Field: prefix + "type", Type: p.Network.Type})
+		if p.Network.IPAM.Type != "" {
+			out = append(out, Binary{Field: prefix + "ipam.type", Type: p.Network.IPAM.Type})
+		}
+	}
+	return out
+}
+
 // Capabilities lists the capabilities that any plugin of the chain declares, sorted.
 func (d *Delegate) Capabilities() []string {
 	seen := map[string]bool{}

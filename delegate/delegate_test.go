@@ -314,3 +314,29 @@ func TestInjectDeviceID(t *testing.T) {
 		}
 	}
 }
+
+func TestBinaries(t *testing.T) {
+	tests := []struct {
+		name, config string
+		want         []delegate.Binary
+	}{
+		{"single", `{"cniVersion":"1.0.0","name":"a","type":"bridge","ipam":{"type":"host-local"}}`,
+			[]delegate.Binary{{Field: "type", Type: "bridge"}, {Field: "ipam.type", Type: "host-local"}}},
+		{"single without ipam", `{"cniVersion":"1.0.0","name":"a","type":"macvlan"}`,
+			[]delegate.Binary{{Field: "type", Type: "macvlan"}}},
+		{"conflist", `{"cniVersion":"1.0.0","name":"a","plugins":[{"type":"macvlan","ipam":{"type":"static"}},{"type":"tuning"},{"type":"x","ipam":{"type":"braid"}}]}`,
+			[]delegate.Binary{{Field: "plugins[0].type", Type: "macvlan"}, {Field: "plugins[0].ipam.type", Type: "static"},
+				{Field: "plugins[1].type", Type: "tuning"}, {Field: "plugins[2].type", Type: "x"}, {Field: "plugins[2].ipam.type", Type: "braid"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := delegate.Load([]byte(tt.config))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d.Binaries(); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Binaries = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -20,13 +20,13 @@ func TestParseDaemon(t *testing.T) {
 		check    func(t *testing.T, c *DaemonConf)
 		wantKey  string // error naming this key
 	}{
-		{name: "defaults", json: `{}`, hostname: host, check: func(t *testing.T, c *DaemonConf) {
+		{name: "defaults", json: `{"clusterNetwork":"cluster"}`, hostname: host, check: func(t *testing.T, c *DaemonConf) {
 			if c.SocketDir != DefaultSocketDir || c.CNIConfigDir != DefaultCNIConfigDir || c.ConfigName != DefaultConfigName ||
 				c.NodeName != "host-a" || c.MaxConcurrent < 4 || c.CNIDir != DefaultCNIDir || c.MetricsAddr != "" {
 				t.Errorf("defaults = %+v", c)
 			}
 		}},
-		{name: "NODE_NAME wins over the hostname", json: `{}`, env: map[string]string{"NODE_NAME": "node-7"}, hostname: host, check: func(t *testing.T, c *DaemonConf) {
+		{name: "NODE_NAME wins over the hostname", json: `{"clusterNetwork":"cluster"}`, env: map[string]string{"NODE_NAME": "node-7"}, hostname: host, check: func(t *testing.T, c *DaemonConf) {
 			if c.NodeName != "node-7" {
 				t.Errorf("nodeName = %q", c.NodeName)
 			}
@@ -40,14 +40,27 @@ func TestParseDaemon(t *testing.T) {
 				t.Errorf("parsed = %+v", c)
 			}
 		}},
-		{name: "no node name anywhere", json: `{}`, hostname: noHost, wantKey: "nodeName"},
-		{name: "relative socket dir", json: `{"socketDir":"run/braid"}`, hostname: host, wantKey: "socketDir"},
-		{name: "relative cni config dir", json: `{"cniConfigDir":"net.d"}`, hostname: host, wantKey: "cniConfigDir"},
-		{name: "config name with a directory", json: `{"configName":"../00-braid.conflist"}`, hostname: host, wantKey: "configName"},
-		{name: "config name not a conflist", json: `{"configName":"00-braid.conf"}`, hostname: host, wantKey: "configName"},
-		{name: "negative concurrency", json: `{"maxConcurrent":-1}`, hostname: host, wantKey: "maxConcurrent"},
-		{name: "bad log level", json: `{"logLevel":"loud"}`, hostname: host, wantKey: "logLevel"},
-		{name: "wrong type", json: `{"autoconfig":"yes"}`, hostname: host, wantKey: "autoconfig"},
+		{name: "no node name anywhere", json: `{"clusterNetwork":"cluster"}`, hostname: noHost, wantKey: "nodeName"},
+		{name: "relative socket dir", json: `{"clusterNetwork":"cluster","socketDir":"run/braid"}`, hostname: host, wantKey: "socketDir"},
+		{name: "relative cni config dir", json: `{"clusterNetwork":"cluster","cniConfigDir":"net.d"}`, hostname: host, wantKey: "cniConfigDir"},
+		{name: "config name with a directory", json: `{"clusterNetwork":"cluster","configName":"../00-braid.conflist"}`, hostname: host, wantKey: "configName"},
+		{name: "config name not a conflist", json: `{"clusterNetwork":"cluster","configName":"00-braid.conf"}`, hostname: host, wantKey: "configName"},
+		{name: "negative concurrency", json: `{"clusterNetwork":"cluster","maxConcurrent":-1}`, hostname: host, wantKey: "maxConcurrent"},
+		{name: "bad log level", json: `{"clusterNetwork":"cluster","logLevel":"loud"}`, hostname: host, wantKey: "logLevel"},
+		{name: "autoconfig's directory is the cluster network", json: `{"autoconfig":true,"cniConfigDir":"/etc/cni/x"}`, hostname: host, check: func(t *testing.T, c *DaemonConf) {
+			if c.ClusterNetwork != "/etc/cni/x" {
+				t.Errorf("clusterNetwork = %q, want the autoconfig dir", c.ClusterNetwork)
+			}
+		}},
+		{name: "explicit cluster network kept with autoconfig", json: `{"autoconfig":true,"clusterNetwork":"/etc/cni/net.d/10-a.conflist"}`, hostname: host, check: func(t *testing.T, c *DaemonConf) {
+			if c.ClusterNetwork != "/etc/cni/net.d/10-a.conflist" {
+				t.Errorf("clusterNetwork = %q", c.ClusterNetwork)
+			}
+		}},
+		{name: "no cluster network and no autoconfig", json: `{}`, hostname: host, wantKey: "clusterNetwork"},
+		{name: "daemonSocketDir is not a daemon key", json: `{"clusterNetwork":"cluster","daemonSocketDir":"/run/x"}`, hostname: host, wantKey: "daemonSocketDir"},
+		{name: "maxNetworksPerPod below 1", json: `{"clusterNetwork":"cluster","maxNetworksPerPod":-3}`, hostname: host, wantKey: "maxNetworksPerPod"},
+		{name: "wrong type", json: `{"clusterNetwork":"cluster","autoconfig":"yes"}`, hostname: host, wantKey: "autoconfig"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

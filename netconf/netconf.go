@@ -21,6 +21,9 @@ const (
 	DefaultBinDir          = "/opt/cni/bin"
 	DefaultMultusNamespace = "kube-system"
 	DefaultSystemNamespace = "kube-system"
+	// DefaultMaxNetworksPerPod bounds the secondary networks of one pod
+	// (inline delegates, defaultNetworks and the annotation's together).
+	DefaultMaxNetworksPerPod = 32
 )
 
 // NetConf is braid's plugin configuration.
@@ -75,6 +78,9 @@ type NetConf struct {
 	// DeviceInfoDir holds the NPWG device-info files. Default
 	// /var/run/k8s.cni.cncf.io/devinfo.
 	DeviceInfoDir string `json:"deviceInfoDir,omitempty"`
+	// MaxNetworksPerPod bounds the secondary networks of one pod; more is
+	// refused before anything is created. Default DefaultMaxNetworksPerPod.
+	MaxNetworksPerPod int `json:"maxNetworksPerPod,omitempty"`
 }
 
 // MarshalJSON encodes every field. Without it the MarshalJSON that
@@ -119,6 +125,9 @@ func (c *NetConf) setDefaults() {
 		c.SystemNamespaces = []string{DefaultSystemNamespace}
 	}
 	c.LogLevel = strings.ToLower(c.LogLevel)
+	if c.MaxNetworksPerPod == 0 {
+		c.MaxNetworksPerPod = DefaultMaxNetworksPerPod
+	}
 }
 
 // GlobalNamespaceList returns the namespaces in GlobalNamespaces, trimmed,
@@ -130,6 +139,15 @@ func (c *NetConf) GlobalNamespaceList() []string {
 // BinDirs returns the directories in BinDir, without empty entries.
 func (c *NetConf) BinDirs() []string {
 	return splitNonEmpty(c.BinDir, ":")
+}
+
+// NetworkLimit is MaxNetworksPerPod, or its default where the config was
+// not parsed (a NetConf built in code).
+func (c *NetConf) NetworkLimit() int {
+	if c.MaxNetworksPerPod <= 0 {
+		return DefaultMaxNetworksPerPod
+	}
+	return c.MaxNetworksPerPod
 }
 
 // IsSystemNamespace reports whether ns is one of SystemNamespaces.
@@ -228,4 +246,11 @@ const (
 // would call itself.
 func IsBraid(pluginType string) bool {
 	return pluginType == Type || pluginType == ShimType
+}
+
+// IsOwnType reports whether pluginType runs braid on this node: one of
+// braid's own types, or the type braid's config was installed under (an
+// operator may have installed the binary under another name).
+func (c *NetConf) IsOwnType(pluginType string) bool {
+	return IsBraid(pluginType) || (c.Type != "" && pluginType == c.Type)
 }

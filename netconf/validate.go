@@ -30,6 +30,7 @@ func (c *NetConf) validate() error {
 		c.validateLogLevel,
 		c.validateNamespaces,
 		c.validatePaths,
+		c.validateLimits,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
@@ -51,8 +52,10 @@ func (c *NetConf) validateVersion() error {
 
 func (c *NetConf) validateClusterNetwork() error {
 	hasCluster, hasDelegates := c.ClusterNetwork != "", len(c.Delegates) > 0
-	switch {
-	case !hasCluster && !hasDelegates:
+	// A config that forwards to braidd needs neither: the daemon's own
+	// config names the cluster network (as multus-shim's needs only its
+	// socket dir).
+	if !hasCluster && !hasDelegates && c.DaemonSocketDir == "" {
 		return invalid(`keys "clusterNetwork" and "delegates": one of them is required`)
 	}
 	for i, d := range c.Delegates {
@@ -123,6 +126,13 @@ func (c *NetConf) validatePaths() error {
 		if !filepath.IsAbs(p.value) {
 			return invalidKey(p.key, "%q is not an absolute path", p.value)
 		}
+	}
+	return nil
+}
+
+func (c *NetConf) validateLimits() error {
+	if c.MaxNetworksPerPod < 1 {
+		return invalidKey("maxNetworksPerPod", "%d: want at least 1", c.MaxNetworksPerPod)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/braid-cni/braid/annotations"
+	"github.com/braid-cni/braid/delegate"
 	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/nad"
 	"github.com/braid-cni/braid/netconf"
@@ -85,7 +86,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	sels, defaults, err := b.selections(pod, req.IfName)
+	sels, defaults, err := b.selections(pod, req.IfName, len(inline))
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +105,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 		}
 		p.Attachments = append(p.Attachments, *a)
 		resources, wants = append(resources, res), append(wants, sel.DeviceID)
+	}
+	if err := b.checkDelegates(p); err != nil {
+		return nil, err
 	}
 	if err := b.assignDevices(ctx, pod, p, resources, wants); err != nil {
 		return nil, err
@@ -193,6 +197,27 @@ func (b *Builder) allInline() ([]*nad.Network, error) {
 		return nil, invalid("no cluster network: set clusterNetwork or delegates")
 	}
 	return out, nil
+}
+
+// checkDelegates loads every attachment's config as ADD will run it and
+// refuses a chain that would run braid itself, whatever the config's source
+// (a NAD, a confDir file, the cluster network, an inline delegate): braid
+// never runs as its own delegate, so nothing from a NAD can reach braid's
+// settings, and braid never calls itself without bound.
+func (b *Builder) checkDelegates(p *Plan) error {
+	for i := range p.Attachments {
+		att := &p.Attachments[i]
+		d, err := delegate.Load(att.Config)
+		if err != nil {
+			return delegate.Rebuild(err, att.Network, att.IfName)
+		}
+		for _, bin := range d.Binaries() {
+			if b.Conf.IsOwnType(bin.Type) {
+				return invalid("network %s (interface %s): %s is %q, which is braid itself: braid never runs itself as a delegate", att.Network, att.IfName, bin.Field, bin.Type)
+			}
+		}
+	}
+	return nil
 }
 
 func invalid(format string, args ...any) error {

@@ -17,7 +17,8 @@ import (
 // namespaces), then the networks annotation, validated together so that
 // interface names are unique across both.
 // The count of defaultNetworks entries at the head of the list comes second.
-func (b *Builder) selections(pod *corev1.Pod, runtimeIfName string) ([]*annotations.Selection, int, error) {
+// inline counts the legacy inline delegates every pod gets, for the limit.
+func (b *Builder) selections(pod *corev1.Pod, runtimeIfName string, inline int) ([]*annotations.Selection, int, error) {
 	if pod == nil {
 		return nil, 0, nil
 	}
@@ -32,6 +33,10 @@ func (b *Builder) selections(pod *corev1.Pod, runtimeIfName string) ([]*annotati
 	own, err := annotations.ParseNetworks(pod.Annotations[annotations.NetworksKey], pod.Namespace)
 	if err != nil {
 		return nil, 0, invalid("pod %s/%s: annotation %s: %v", pod.Namespace, pod.Name, annotations.NetworksKey, err)
+	}
+	// Before anything else looks at the list: its size is the pod's to choose.
+	if err := annotations.CheckCount(inline+len(sels)+len(own), b.Conf.NetworkLimit()); err != nil {
+		return nil, 0, invalid("pod %s/%s: %v", pod.Namespace, pod.Name, err)
 	}
 	if err := annotations.Validate(own, runtimeIfName); err != nil {
 		return nil, 0, invalid("pod %s/%s: annotation %s: %v", pod.Namespace, pod.Name, annotations.NetworksKey, err)
@@ -108,9 +113,6 @@ func (b *Builder) attachment(ctx context.Context, sel *annotations.Selection, if
 		if err != nil {
 			return nil, "", types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("network %s: %v", n.Name, err), "")
 		}
-	}
-	if _, err := delegate.Load(config); err != nil {
-		return nil, "", delegate.Rebuild(err, n.Name, ifName)
 	}
 	return &Attachment{
 		IfName:         ifName,
