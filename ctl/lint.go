@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/braid-cni/braid/lint"
+	"github.com/braid-cni/braid/netconf"
 )
 
 // stdinName is how findings name standard input.
@@ -18,6 +19,7 @@ const stdinName = "<stdin>"
 
 func newLintCommand(o *options) *cobra.Command {
 	var binDir string
+	var maxNetworks int
 	cmd := &cobra.Command{
 		Use:   "lint FILE|DIR|- ...",
 		Short: "Check NetworkAttachmentDefinition and pod manifests for network mistakes",
@@ -37,10 +39,11 @@ It prints one line per finding and exits 1 when any is an error.`,
 			if binDir != "" {
 				dirs = filepath.SplitList(binDir)
 			}
-			return runLint(cmd.Context(), o, inputs, lint.Options{BinDirs: dirs})
+			return runLint(cmd.Context(), o, inputs, lint.Options{BinDirs: dirs, MaxNetworksPerPod: maxNetworks})
 		},
 	}
 	cmd.Flags().StringVar(&binDir, "bin-dir", "", "colon-separated CNI plugin directories to check the binaries in")
+	cmd.Flags().IntVar(&maxNetworks, "max-networks-per-pod", netconf.DefaultMaxNetworksPerPod, "braid's maxNetworksPerPod on the nodes: pods naming more networks are errors")
 	return cmd
 }
 

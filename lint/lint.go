@@ -9,6 +9,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/netconf"
 )
 
 // Input is one linted file.
@@ -26,6 +27,16 @@ type Options struct {
 	// Exec runs the VERSION calls and finds binaries; nil runs the real
 	// binaries.
 	Exec invoke.Exec
+	// MaxNetworksPerPod is braid's maxNetworksPerPod on the nodes; 0:
+	// braid's default.
+	MaxNetworksPerPod int
+}
+
+func (o Options) networkLimit() int {
+	if o.MaxNetworksPerPod <= 0 {
+		return netconf.DefaultMaxNetworksPerPod
+	}
+	return o.MaxNetworksPerPod
 }
 
 // Lint checks every object of inputs and returns the findings, ordered by

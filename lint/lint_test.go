@@ -127,6 +127,14 @@ spec:
   containers:
     - {name: a, resources: {limits: {intel.com/sriov: "1"}}}
 `, Finding{Kind: "Pod", Object: "ns1/app", Field: "spec.containers[].resources.limits[intel.com/sriov]", Severity: Error, Message: "2 device-backed network(s) need a device of intel.com/sriov each (ns1/vf, ns1/vf), the containers request 1: braid would refuse the pod"}},
+		{"NAD running braid", nadYAML("evil", `{"cniVersion": "1.0.0", "name": "evil", "type": "braid", "binDir": "/tmp/x"}`, ""),
+			Finding{Kind: "NetworkAttachmentDefinition", Object: "ns1/evil", Field: "spec.config.type", Severity: Error, Message: `is "braid", which is braid itself`}},
+		{"NAD with braid-shim second in a conflist", nadYAML("evil", `{"cniVersion": "1.0.0", "name": "evil", "plugins": [{"type": "bridge"}, {"type": "braid-shim"}]}`, ""),
+			Finding{Kind: "NetworkAttachmentDefinition", Object: "ns1/evil", Field: "spec.config.plugins[1].type", Severity: Error, Message: `is "braid-shim", which is braid itself`}},
+		{"NAD with braid as IPAM", nadYAML("evil", `{"cniVersion": "1.0.0", "name": "evil", "type": "bridge", "ipam": {"type": "braid"}}`, ""),
+			Finding{Kind: "NetworkAttachmentDefinition", Object: "ns1/evil", Field: "spec.config.ipam.type", Severity: Error, Message: `is "braid", which is braid itself`}},
+		{"more networks than braid allows", withBlue + podYAML(strings.TrimSuffix(strings.Repeat("blue, ", 33), ", ")),
+			Finding{Kind: "Pod", Object: "ns1/app", Field: netsA, Severity: Error, Message: "33 networks requested, more than the 32 a pod may have (maxNetworksPerPod): braid would refuse the pod"}},
 		{"not YAML", "a: [b\n",
 			Finding{Kind: "document", Object: "#1", Field: "-", Severity: Error, Message: "not valid YAML"}},
 		{"no kind", "metadata: {name: x}\n",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/braid-cni/braid/delegate"
 	"github.com/braid-cni/braid/devices"
+	"github.com/braid-cni/braid/netconf"
 )
 
 // binary is one plugin binary a config makes the runtime (or a plugin) call.
@@ -195,6 +196,11 @@ func (r *reporter) pluginType(field string, obj map[string]any) []binary {
 	if ipam, ok := obj["ipam"].(map[string]any); ok {
 		if t, _ := ipam["type"].(string); t != "" {
 			bins = append(bins, binary{field: field + ".ipam.type", typ: t})
+		}
+	}
+	for _, b := range bins {
+		if netconf.IsBraid(b.typ) {
+			r.add(b.field, Error, "is %q, which is braid itself: braid refuses the network (it never runs itself as a delegate)", b.typ)
 		}
 	}
 	return bins

@@ -79,6 +79,10 @@ func (l *linter) networks(r *reporter, ns, prefix string, template *corev1.PodTe
 		r.add(base, Error, "%v", err)
 		return
 	}
+	if err := annotations.CheckCount(len(sels), l.opts.networkLimit()); err != nil {
+		r.add(base, Error, "%v: braid would refuse the pod", err)
+		return
+	}
 	if err := annotations.Validate(sels, runtimeIfName); err != nil {
 		for _, e := range unjoin(err) {
 			var fe *annotations.FieldError

@@ -25,6 +25,9 @@ var (
 // Handler serves AdmissionReviews (admission.k8s.io/v1) on POST.
 type Handler struct {
 	Log *slog.Logger
+	// MaxNetworksPerPod bounds the networks a pod may name, as braid's
+	// maxNetworksPerPod does; 0: braid's default.
+	MaxNetworksPerPod int
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -106,7 +109,7 @@ func (h *Handler) check(req *admissionv1.AdmissionRequest) (int32, error) {
 		if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
 			return http.StatusBadRequest, fmt.Errorf("decode pod %s/%s: %w", req.Namespace, req.Name, err)
 		}
-		if err := checkPod(&pod, req.Namespace); err != nil {
+		if err := checkPod(&pod, req.Namespace, h.MaxNetworksPerPod); err != nil {
 			return http.StatusForbidden, err
 		}
 	default:

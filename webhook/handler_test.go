@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -119,6 +120,44 @@ func TestHandler(t *testing.T) {
 				return runtime.RawExtension{Raw: []byte(`{"spec":{"config":3}}`)}
 			},
 			wantCode: http.StatusBadRequest, wantMsg: []string{"decode NetworkAttachmentDefinition"},
+		},
+		{
+			name: "NAD running braid", resource: nadResource, op: admissionv1.Create,
+			object: func(t *testing.T) runtime.RawExtension {
+				return nadObject(t, "evil", `{"cniVersion":"1.0.0","name":"evil","type":"braid","binDir":"/tmp/x","logFile":"/etc/y"}`)
+			},
+			wantCode: http.StatusForbidden, wantMsg: []string{`spec.config: type is "braid", which is braid itself`},
+		},
+		{
+			name: "NAD with braid-shim in a conflist", resource: nadResource, op: admissionv1.Update,
+			object: func(t *testing.T) runtime.RawExtension {
+				return nadObject(t, "evil", `{"cniVersion":"1.0.0","plugins":[{"type":"bridge"},{"type":"braid-shim","daemonSocketDir":"/tmp/x"}]}`)
+			},
+			wantCode: http.StatusForbidden, wantMsg: []string{`spec.config: plugins[1].type is "braid-shim"`},
+		},
+		{
+			name: "NAD with braid as IPAM", resource: nadResource, op: admissionv1.Create,
+			object: func(t *testing.T) runtime.RawExtension {
+				return nadObject(t, "evil", `{"cniVersion":"1.0.0","name":"evil","type":"bridge","ipam":{"type":"braid"}}`)
+			},
+			wantCode: http.StatusForbidden, wantMsg: []string{`spec.config: ipam.type is "braid"`},
+		},
+		{
+			name: "pod naming more networks than braid allows", resource: podResource, op: admissionv1.Create,
+			object: func(t *testing.T) runtime.RawExtension {
+				return podObject(t, ptr(strings.TrimSuffix(strings.Repeat("blue,", 33), ",")))
+			},
+			wantCode: http.StatusForbidden, wantMsg: []string{"33 networks requested, more than the 32 a pod may have (maxNetworksPerPod)"},
+		},
+		{
+			name: "pod naming as many networks as braid allows", resource: podResource, op: admissionv1.Create,
+			object: func(t *testing.T) runtime.RawExtension {
+				names := make([]string, 32)
+				for i := range names {
+					names[i] = fmt.Sprintf("blue@n%d", i)
+				}
+				return podObject(t, ptr(strings.Join(names, ",")))
+			},
 		},
 		{name: "NAD delete is not checked", resource: nadResource, op: admissionv1.Delete, object: func(*testing.T) runtime.RawExtension { return runtime.RawExtension{} }},
 		{name: "pod without annotation", resource: podResource, op: admissionv1.Create, object: func(t *testing.T) runtime.RawExtension { return podObject(t, nil) }},

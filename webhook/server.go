@@ -41,6 +41,9 @@ type Config struct {
 	// CASecret, when set, keeps the CA in that Secret of Namespace so
 	// every replica serves under the one CA the caBundle holds.
 	CASecret string
+	// MaxNetworksPerPod is braid's maxNetworksPerPod on the nodes: pods
+	// naming more networks are refused. 0: braid's default.
+	MaxNetworksPerPod int
 }
 
 // patchTimeout bounds the wait for the ValidatingWebhookConfiguration
@@ -56,7 +59,7 @@ func Run(ctx context.Context, cfg Config, client kubernetes.Interface, nads nad.
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/validate", &Handler{Log: log})
+	mux.Handle("/validate", &Handler{Log: log, MaxNetworksPerPod: cfg.MaxNetworksPerPod})
 	if cfg.InjectResources {
 		if nads == nil {
 			return errors.New("--inject-resources needs API access to read NetworkAttachmentDefinitions")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/braid-cni/braid/annotations"
 	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/netconf"
 )
 
 // podIfName is the interface the runtime asks braid for (CNI_IFNAME); the
@@ -40,8 +41,15 @@ func checkNAD(nad *nadv1.NetworkAttachmentDefinition) error {
 	if err != nil {
 		return fmt.Errorf("spec.config: %w", err)
 	}
-	if _, err := delegate.Load(conf); err != nil {
+	d, err := delegate.Load(conf)
+	if err != nil {
 		return fmt.Errorf("spec.config: %s", cniMessage(err))
+	}
+	// braid refuses these at ADD; stored, they would only wait for a pod.
+	for _, bin := range d.Binaries() {
+		if netconf.IsBraid(bin.Type) {
+			return fmt.Errorf("spec.config: %s is %q, which is braid itself: braid never runs itself as a delegate", bin.Field, bin.Type)
+		}
 	}
 	return nil
 }
@@ -49,7 +57,7 @@ func checkNAD(nad *nadv1.NetworkAttachmentDefinition) error {
 // checkPod returns why braid would refuse the pod's networks annotation,
 // or nil. namespace is the request's (a pod being created may not carry
 // one yet): it is the default for elements that name none.
-func checkPod(pod *corev1.Pod, namespace string) error {
+func checkPod(pod *corev1.Pod, namespace string, limit int) error {
 	raw, ok := pod.Annotations[annotations.NetworksKey]
 	if !ok {
 		return nil
@@ -57,6 +65,12 @@ func checkPod(pod *corev1.Pod, namespace string) error {
 	field := "metadata.annotations[" + annotations.NetworksKey + "]"
 	sels, err := annotations.ParseNetworks(raw, namespace)
 	if err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	if limit <= 0 {
+		limit = netconf.DefaultMaxNetworksPerPod
+	}
+	if err := annotations.CheckCount(len(sels), limit); err != nil {
 		return fmt.Errorf("%s: %w", field, err)
 	}
 	if err := annotations.Validate(sels, podIfName); err != nil {

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/braid-cni/braid/kube"
+	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/webhook"
 )
 
@@ -36,6 +37,7 @@ func main() {
 	})
 	flag.StringVar(&cfg.MutatingWebhookConfig, "mutating-webhook-config", "", "MutatingWebhookConfiguration of /inject whose caBundle to keep once it exists (--self-signed)")
 	flag.BoolVar(&cfg.InjectResources, "inject-resources", false, "serve /inject: add the device requests of device-backed networks to pods (reads NADs)")
+	flag.IntVar(&cfg.MaxNetworksPerPod, "max-networks-per-pod", netconf.DefaultMaxNetworksPerPod, "refuse pods naming more networks: braid's maxNetworksPerPod on the nodes")
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig (default: in-cluster)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
