@@ -11,6 +11,7 @@ import (
 
 	"github.com/braid-cni/braid/delegate"
 	"github.com/braid-cni/braid/gateway"
+	"github.com/braid-cni/braid/lock"
 	"github.com/braid-cni/braid/plan"
 	"github.com/braid-cni/braid/status"
 )
@@ -60,6 +61,9 @@ type Attacher struct {
 	// Parallel attaches the secondary networks concurrently, after the
 	// cluster network (braidd's parallelAttach).
 	Parallel bool
+	// Locks are the containers' locks; GC deletes each container under
+	// its lock. Empty: no locking (the caller runs nothing concurrently).
+	Locks lock.Dir
 	Log      *slog.Logger
 }
 

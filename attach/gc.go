@@ -2,6 +2,8 @@ package attach
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 
 	"github.com/containernetworking/cni/pkg/types"
 
@@ -36,8 +38,7 @@ func (a *Attacher) GC(ctx context.Context, valid []types.GCAttachment) error {
 		if keep[id] {
 			continue
 		}
-		a.Log.Info("garbage-collecting container", "container", id)
-		if err := a.Del(ctx, p, p.NetNS); err != nil {
+		if err := a.collect(ctx, id); err != nil {
 			te, _ := errorsAsCNI(err)
 			errs = append(errs, te)
 		}
@@ -58,6 +59,40 @@ func (a *Attacher) GC(ctx context.Context, valid []types.GCAttachment) error {
 		return joinCNI("GC", "*", errs)
 	}
 	return nil
+}
+
+// collect deletes one container under its lock: a runtime's ADD, DEL or
+// CHECK of it runs before or after, never meanwhile. The plan is read again
+// under the lock; a container deleted meanwhile is done.
+func (a *Attacher) collect(ctx context.Context, id string) error {
+	done := func(bool) {}
+	if a.Locks != "" {
+		held, err := a.Locks.Lock(ctx, id)
+		if err != nil {
+			return types.NewError(types.ErrTryAgainLater, "GC of container "+id, err.Error())
+		}
+		done = func(deleted bool) {
+			if deleted {
+				held.Remove()
+				return
+			}
+			held.Unlock()
+		}
+	}
+	p, err := a.Load(id)
+	if errors.Is(err, fs.ErrNotExist) {
+		done(true)
+		return nil
+	}
+	if err != nil {
+		done(false)
+		a.Log.Warn("journal entry unreadable; left for doctor", "container", id, "error", err)
+		return nil
+	}
+	a.Log.Info("garbage-collecting container", "container", id)
+	err = a.Del(ctx, p, p.NetNS)
+	done(err == nil)
+	return err
 }
 
 type gcNetwork struct {

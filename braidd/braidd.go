@@ -72,8 +72,9 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 	registerGauges(reg, cache, journal.New(conf.CNIDir), statuses)
 	// Claims are read and written live: only pods with DRA claims cost a
 	// request, and braidd caches no claim or slice.
-	p := newPlugin(cache, statuses, &devices.Claims{Client: clients.Core})
+	p := newPlugin(&conf.NetConf, cache, statuses, &devices.Claims{Client: clients.Core})
 	p.ParallelAttach = conf.ParallelAttach
+	p.Log = log
 	if p.WrapInvoker, err = daemon.DelegateMetrics(reg); err != nil {
 		return err
 	}
@@ -158,11 +159,12 @@ const (
 )
 
 // newPlugin is the plugin every request runs: the same verbs as the thin
-// plugin, with the caches for reads and network-status and events recorded
-// in the background.
-func newPlugin(cache *kube.Cache, recorder attach.Recorder, claims plugin.ClaimAPI) *plugin.Plugin {
+// plugin, with braidd's config as braid's settings (the shim's config gives
+// only the runtime's keys), the caches for reads, and network-status and
+// events recorded in the background.
+func newPlugin(settings *netconf.NetConf, cache *kube.Cache, recorder attach.Recorder, claims plugin.ClaimAPI) *plugin.Plugin {
 	p := plugin.New()
-	p.Daemon = true
+	p.Settings = settings
 	api := &plugin.API{
 		Pods:     cache,
 		NADs:     cache,

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/braid-cni/braid/plugin"
+	"github.com/braid-cni/braid/caller"
 	"github.com/braid-cni/braid/shim"
 )
 
@@ -25,22 +25,13 @@ const (
 	notSynced = "braid daemon: caches not synced yet"
 )
 
-// verbFor returns the plugin verb of a CNI_COMMAND.
-func verbFor(command string) (func(*plugin.Plugin, *skel.CmdArgs) error, bool) {
+// known reports whether command is a CNI_COMMAND the daemon serves.
+func known(command string) bool {
 	switch command {
-	case "ADD":
-		return (*plugin.Plugin).Add, true
-	case "DEL":
-		return (*plugin.Plugin).Del, true
-	case "CHECK":
-		return (*plugin.Plugin).Check, true
-	case "STATUS":
-		return (*plugin.Plugin).Status, true
-	case "GC":
-		return (*plugin.Plugin).GC, true
-	default:
-		return nil, false
+	case "ADD", "DEL", "CHECK", "STATUS", "GC":
+		return true
 	}
+	return false
 }
 
 // serveCNI answers one shim: 200 with a shim.Response whenever there is
@@ -48,7 +39,14 @@ func verbFor(command string) (func(*plugin.Plugin, *skel.CmdArgs) error, bool) {
 func (s *Server) serveCNI(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	var req shim.Request
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes)).Decode(&req); err != nil {
+	body := http.MaxBytesReader(w, r.Body, maxRequestBytes)
+	err := json.NewDecoder(body).Decode(&req)
+	if err == nil {
+		// The server watches the connection, and cancels r.Context() when
+		// the shim goes away, only once the body is read to its end.
+		_, err = io.Copy(io.Discard, body)
+	}
+	if err != nil {
 		s.log().Warn("undecodable CNI request", "error", err)
 		s.answer(w, &shim.Response{Error: types.NewError(types.ErrDecodingFailure, "braid daemon: decode request", err.Error())})
 		s.observe("unknown", resultError, start)
@@ -56,7 +54,7 @@ func (s *Server) serveCNI(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, result := s.run(r.Context(), &req)
 	verb := req.Command
-	if _, ok := verbFor(verb); !ok {
+	if !known(verb) {
 		verb = "unknown"
 	}
 	if resp != nil {
@@ -66,12 +64,18 @@ func (s *Server) serveCNI(w http.ResponseWriter, r *http.Request) {
 	s.log().Debug("CNI call answered", "verb", req.Command, "container", req.ContainerID, "result", result, "seconds", time.Since(start).Seconds())
 }
 
-// run runs the verb of req once admitted. A nil Response means the shim
-// went away while waiting.
+// run runs the verb of req once admitted, under ctx: the shim's
+// connection, so a runtime that gives up cancels the verb (an ADD rolls
+// back). A nil Response means the shim went away while waiting.
 func (s *Server) run(ctx context.Context, req *shim.Request) (*shim.Response, string) {
-	verb, ok := verbFor(req.Command)
-	if !ok {
+	if !known(req.Command) {
 		return failed(types.NewError(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("braid daemon: unknown CNI_COMMAND %q", req.Command), ""))
+	}
+	if req.Caller != "" {
+		return failed(caller.Refusal(req.Caller))
+	}
+	if err := req.Validate(); err != nil {
+		return failed(err)
 	}
 	if why := s.notReady(); why != "" {
 		// DEL, CHECK and GC work from the journal and need no caches.
@@ -81,6 +85,17 @@ func (s *Server) run(ctx context.Context, req *shim.Request) (*shim.Response, st
 		case "STATUS":
 			return failed(types.NewError(shim.CodeNotAvailable, why, ""))
 		}
+	}
+	switch req.Command {
+	case "ADD":
+		var done func()
+		ctx, done = s.adds.start(ctx, req.ContainerID)
+		defer done()
+	case "DEL":
+		// A DEL while the same container's ADD runs: the ADD gives up and
+		// rolls back, then the DEL (which waits for the container's lock)
+		// finds nothing or the whole plan.
+		s.adds.cancel(req.ContainerID)
 	}
 	s.metrics.waiting.Inc()
 	err := s.sem.Acquire(ctx, req.Command == "DEL")
@@ -94,8 +109,8 @@ func (s *Server) run(ctx context.Context, req *shim.Request) (*shim.Response, st
 
 	p := *s.Plugin
 	var out bytes.Buffer
-	p.Stdout, p.Daemon = &out, true
-	if err := verb(&p, req.CmdArgs()); err != nil {
+	p.Stdout = &out
+	if err := p.Run(ctx, req.Command, req.CmdArgs()); err != nil {
 		resp, result := failed(asCNIError(err))
 		resp.Stdout = out.Bytes()
 		return resp, result

@@ -1,12 +1,19 @@
 package daemon
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/braid-cni/braid/shim"
 )
 
 // TestAsCNIError: a verb's error reaches the shim as skel would print it.
@@ -28,4 +35,97 @@ func TestAsCNIError(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSettingsAreTheDaemons: whatever the caller's config says, braid's
+// settings are braidd's: its cluster network, journal and bin dirs.
+func TestSettingsAreTheDaemons(t *testing.T) {
+	e := newEnv(t)
+	evil := t.TempDir()
+	stdin, err := json.Marshal(map[string]any{
+		"cniVersion": "1.0.0", "name": "braid", "type": "braid-shim", "daemonSocketDir": e.socketDir,
+		"clusterNetwork": filepath.Join(evil, "x.conflist"), "binDir": evil, "cniDir": evil, "confDir": evil,
+		"logFile": filepath.Join(evil, "log"), "kubeconfig": filepath.Join(evil, "kubeconfig"),
+		"delegates": []any{map[string]any{"cniVersion": "1.0.0", "name": "x", "type": "evil"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.stdin = stdin
+	e.serve(t, &Server{Plugin: e.plugin})
+	for _, command := range []string{"ADD", "DEL"} {
+		resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest(command, e.args("c1")))
+		if err != nil || resp.Error != nil {
+			t.Fatalf("%s: %v %+v", command, err, resp)
+		}
+	}
+	if got, want := e.exec.seen(), []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0"}; !slices.Equal(got, want) {
+		t.Errorf("exec calls = %q, want the daemon's cluster network %q", got, want)
+	}
+	entries, err := os.ReadDir(evil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("the caller's directory has %v, want nothing written there", entries)
+	}
+}
+
+// TestDelCancelsAdd: a DEL of a container whose ADD is in flight cancels
+// that ADD, which rolls back; afterwards nothing is attached or journaled.
+func TestDelCancelsAdd(t *testing.T) {
+	e := newEnv(t)
+	e.exec.hold, e.exec.entered = make(chan struct{}), make(chan struct{})
+	defer close(e.exec.hold)
+	e.serve(t, &Server{Plugin: e.plugin})
+	added := make(chan *shim.Response, 1)
+	go func() {
+		resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("ADD", e.args("c1")))
+		if err != nil {
+			t.Error(err)
+		}
+		added <- resp
+	}()
+	<-e.exec.entered
+	resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("DEL", e.args("c1")))
+	if err != nil || resp.Error != nil {
+		t.Fatalf("DEL: %v %+v", err, resp)
+	}
+	if a := <-added; a == nil || a.Error == nil {
+		t.Errorf("ADD = %+v, want it cancelled", a)
+	}
+	// The ADD's rollback, then the DEL finding nothing journaled and
+	// deleting the cluster network once more (idempotent).
+	if got := e.exec.seen(); len(got) < 2 || got[0] != "ADD ptp c1 eth0" || got[1] != "DEL ptp c1 eth0" {
+		t.Errorf("exec calls = %q, want the ADD rolled back", got)
+	}
+	if _, err := os.Stat(filepath.Join(e.cniDir, "c1")); !os.IsNotExist(err) {
+		t.Errorf("journal entry of c1: %v, want none", err)
+	}
+}
+
+// TestCancelledConnectionRollsBack: a shim that goes away (the runtime
+// gave up) cancels its ADD, which rolls back.
+func TestCancelledConnectionRollsBack(t *testing.T) {
+	e := newEnv(t)
+	e.exec.hold, e.exec.entered = make(chan struct{}), make(chan struct{})
+	defer close(e.exec.hold)
+	e.serve(t, &Server{Plugin: e.plugin})
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		_, _ = shim.Forward(ctx, e.sock(), shim.NewRequest("ADD", e.args("c1")))
+	}()
+	<-e.exec.entered
+	cancel()
+	<-gone
+	eventually(t, "the ADD rolled back", func() bool {
+		got := e.exec.seen()
+		return len(got) == 2 && got[1] == "DEL ptp c1 eth0"
+	})
+	eventually(t, "no journal entry", func() bool {
+		_, err := os.Stat(filepath.Join(e.cniDir, "c1"))
+		return os.IsNotExist(err)
+	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/version"
 
+	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plugin"
 	"github.com/braid-cni/braid/shim"
 )
@@ -40,7 +41,7 @@ func (f *fakeExec) FindInPath(plugin string, _ []string) (string, error) {
 	return filepath.Join("/fake/bin", plugin), nil
 }
 
-func (f *fakeExec) ExecPlugin(_ context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
+func (f *fakeExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
 	env := map[string]string{}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
@@ -55,7 +56,12 @@ func (f *fakeExec) ExecPlugin(_ context.Context, pluginPath string, stdin []byte
 	}
 	if f.hold != nil {
 		f.entered <- struct{}{}
-		<-f.hold
+		select {
+		case <-f.hold:
+		case <-ctx.Done():
+			// A real plugin is killed when libcni's context ends.
+			return nil, fmt.Errorf("fake %s: killed: %w", pluginPath, ctx.Err())
+		}
 	}
 	var conf struct {
 		CNIVersion string `json:"cniVersion"`
@@ -80,6 +86,7 @@ type env struct {
 	exec      *fakeExec
 	plugin    *plugin.Plugin
 	socketDir string
+	cniDir    string // the daemon's journal
 	stdin     []byte
 }
 
@@ -91,18 +98,23 @@ func newEnv(t *testing.T) *env {
 	if err := os.WriteFile(cluster, []byte(conflist), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{exec: &fakeExec{}, socketDir: filepath.Join(dir, "run", "braid")}
+	e := &env{exec: &fakeExec{}, socketDir: filepath.Join(dir, "run", "braid"), cniDir: filepath.Join(dir, "cni")}
+	// braid's settings are the daemon's; the shim's config names only the
+	// socket, as multus-shim's does.
+	settings, err := netconf.ParseDaemon(fmt.Appendf(nil, `{"clusterNetwork":%q,"cniDir":%q,"confDir":%q,"logToStderr":false}`,
+		cluster, e.cniDir, filepath.Join(dir, "net.d")), func(string) string { return "" }, func() (string, error) { return "n1", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
 	stdin, err := json.Marshal(map[string]any{
-		"cniVersion": "1.0.0", "name": "braid", "type": "braid",
-		"clusterNetwork": cluster, "cniDir": filepath.Join(dir, "cni"),
-		"confDir": filepath.Join(dir, "net.d"), "logToStderr": false,
+		"cniVersion": "1.0.0", "name": "braid", "type": "braid-shim",
 		"daemonSocketDir": e.socketDir,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.stdin = stdin
-	e.plugin = &plugin.Plugin{Stdout: io.Discard, Stderr: io.Discard, Exec: e.exec, Timeout: time.Minute}
+	e.plugin = &plugin.Plugin{Stdout: io.Discard, Stderr: io.Discard, Exec: e.exec, Timeout: time.Minute, Settings: &settings.NetConf}
 	return e
 }
 

@@ -36,8 +36,9 @@ const (
 // not copy a Server once used.
 type Server struct {
 	// Plugin is the template of each call: a shallow copy with its own
-	// Stdout and Daemon set runs every verb. Its Connect gives the calls
-	// their (informer-backed) API access.
+	// Stdout runs every verb. Its Settings (braidd's config) are braid's
+	// settings for every call, its Connect gives the calls their
+	// (informer-backed) API access.
 	Plugin *plugin.Plugin
 	// MaxConcurrent bounds the verbs run at once; 0 means
 	// DefaultMaxConcurrent. A freed slot goes to a waiting DEL first.
@@ -56,6 +57,7 @@ type Server struct {
 	EnablePprof bool
 
 	once    sync.Once
+	adds    adds
 	sem     *prioritySem
 	metrics *metrics
 	initErr error

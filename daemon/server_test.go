@@ -67,7 +67,7 @@ func TestAddRoundTrip(t *testing.T) {
 	args := e.args("c1")
 	direct := *e.plugin
 	var want bytes.Buffer
-	direct.Stdout, direct.Daemon = &want, true
+	direct.Stdout = &want
 	if err := direct.Add(args); err != nil {
 		t.Fatalf("direct Add: %v", err)
 	}
@@ -145,6 +145,13 @@ func TestBadRequests(t *testing.T) {
 		{"unknown command", `{"command":"VERSION","containerID":"c1"}`, types.ErrInvalidEnvironmentVariables},
 		{"no command", `{"containerID":"c1"}`, types.ErrInvalidEnvironmentVariables},
 		{"not JSON", `ADD c1`, types.ErrDecodingFailure},
+		{"sent by a shim braid started", `{"command":"ADD","containerID":"c1","netns":"/var/run/netns/c1","ifName":"eth0","stdin":"eyJuYW1lIjoiYiJ9","caller":"outer"}`, types.ErrInvalidNetworkConfig},
+		{"container ID skel refuses", `{"command":"ADD","containerID":"../../etc","netns":"/var/run/netns/c1","ifName":"eth0","stdin":"eyJuYW1lIjoiYiJ9"}`, types.ErrInvalidEnvironmentVariables},
+		{"interface name skel refuses", `{"command":"DEL","containerID":"c1","ifName":"a/b","stdin":"eyJuYW1lIjoiYiJ9"}`, types.ErrInvalidEnvironmentVariables},
+		{"ADD without netns", `{"command":"ADD","containerID":"c1","ifName":"eth0","stdin":"eyJuYW1lIjoiYiJ9"}`, types.ErrInvalidEnvironmentVariables},
+		{"relative netns", `{"command":"ADD","containerID":"c1","netns":"netns/c1","ifName":"eth0","stdin":"eyJuYW1lIjoiYiJ9"}`, types.ErrInvalidNetNS},
+		{"netns with ..", `{"command":"CHECK","containerID":"c1","netns":"/var/run/netns/../../proc/1/ns/net","ifName":"eth0","stdin":"eyJuYW1lIjoiYiJ9"}`, types.ErrInvalidNetNS},
+		{"network name skel refuses", `{"command":"GC","stdin":"eyJuYW1lIjoiYS9iIn0="}`, types.ErrInvalidNetworkConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,6 +43,11 @@ type fakeExec struct {
 	calls []execCall
 	fail  map[string]error
 	quiet bool // record nothing (benchmarks)
+	// With hold set, an ADD first sends its call on entered, then waits
+	// for hold to be closed or its context to end (as a real plugin is
+	// killed when libcni's context ends).
+	hold    chan struct{}
+	entered chan execCall
 }
 
 var _ invoke.Exec = (*fakeExec)(nil)
@@ -51,7 +56,7 @@ func (f *fakeExec) FindInPath(plugin string, _ []string) (string, error) {
 	return filepath.Join("/fake/bin", plugin), nil
 }
 
-func (f *fakeExec) ExecPlugin(_ context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
+func (f *fakeExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
 	c := execCall{plugin: filepath.Base(pluginPath), stdin: append([]byte(nil), stdin...)}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
@@ -76,6 +81,14 @@ func (f *fakeExec) ExecPlugin(_ context.Context, pluginPath string, stdin []byte
 	f.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	if c.command == "ADD" && f.hold != nil {
+		f.entered <- c
+		select {
+		case <-f.hold:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("fake %s: killed: %w", c.plugin, ctx.Err())
+		}
 	}
 	if c.command != "ADD" {
 		return nil, nil

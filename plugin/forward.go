@@ -10,17 +10,12 @@ import (
 	"github.com/braid-cni/braid/shim"
 )
 
-// forwards reports whether this call goes to the daemon (thick mode).
-func (p *Plugin) forwards(conf *netconf.NetConf) bool {
-	return conf.DaemonSocketDir != "" && !p.Daemon
-}
-
-// forward hands the call to the daemon under the verb's deadline and prints
-// its answer. handled is false only for a DEL the daemon did not answer: the
-// caller then runs it here, from the journal, so that a pod can always be
-// torn down.
-func (p *Plugin) forward(conf *netconf.NetConf, command string, args *skel.CmdArgs) (handled bool, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
+// forward hands the call to the daemon under a deadline of its own and
+// prints its answer. handled is false only for a DEL the daemon did not
+// answer: the caller then runs it here, from the journal, under a fresh
+// deadline, so that a pod can always be torn down.
+func (p *Plugin) forward(ctx context.Context, conf *netconf.NetConf, command string, args *skel.CmdArgs) (handled bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	err = shim.Call(ctx, p.Stdout, conf.DaemonSocketDir, command, args)
 	if !errors.Is(err, shim.ErrNotAnswering) {

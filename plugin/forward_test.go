@@ -16,6 +16,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/shim"
 )
 
@@ -189,7 +190,11 @@ func staleSocket(t *testing.T, dir string) {
 func TestDaemonNeverForwards(t *testing.T) {
 	e := newEnv(t, "1.0.0")
 	d := newFakeDaemon(t, nil)
-	e.plugin.Daemon = true
+	settings, err := netconf.Parse(e.conf(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.plugin.Settings = settings
 	args := e.args(t, "c1", map[string]any{"daemonSocketDir": d.dir})
 	if err := e.plugin.Add(args); err != nil {
 		t.Fatalf("Add: %v", err)

@@ -12,21 +12,28 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/braid-cni/braid/attach"
+	"github.com/braid-cni/braid/caller"
 	"github.com/braid-cni/braid/delegate"
 	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/gateway"
 	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/kube"
+	"github.com/braid-cni/braid/lock"
 	"github.com/braid-cni/braid/nad"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plan"
 	"github.com/braid-cni/braid/status"
 )
 
-// Plugin is braid's thin CNI plugin.
+// Plugin runs braid's verbs: as the thin CNI plugin (its config on stdin
+// is the runtime's, trusted), and in braidd for the shim's calls (Settings
+// set: braidd's own config file is the only source of braid's settings).
 type Plugin struct {
 	Stdout io.Writer
 	Stderr io.Writer
+	// Getenv reads the process environment: a braid started under
+	// braid's own mark (package caller) refuses to run. nil: os.Getenv.
+	Getenv func(string) string
 	// Exec runs delegate binaries; nil runs them for real.
 	Exec invoke.Exec
 	// Timeout is the deadline of one verb.
@@ -35,6 +42,14 @@ type Plugin struct {
 	ReadinessTimeout time.Duration
 	// Hostname names this node in events.
 	Hostname string
+	// Settings, when set, are braid's settings (braidd's config file): a
+	// call's config then gives only the runtime's keys (cniVersion, name,
+	// type, capabilities and their values; netconf.NetConf.ForCaller), and
+	// nothing is forwarded. nil: the thin plugin.
+	Settings *netconf.NetConf
+	// Log, when set, is where every call logs (braidd's own log); nil:
+	// where the call's config says.
+	Log *slog.Logger
 	// Connect gives a call its API access. nil: clients from the config's
 	// kubeconfig, built per call (the thin plugin); the daemon passes one
 	// backed by its informers.
@@ -44,9 +59,6 @@ type Plugin struct {
 	WrapInvoker func(attach.Invoker) attach.Invoker
 	// ParallelAttach attaches the secondary networks concurrently.
 	ParallelAttach bool
-	// Daemon marks the plugin braidd runs: it never forwards, even when
-	// the config names a daemonSocketDir.
-	Daemon bool
 }
 
 // API is what braid reads from and writes to the API server. A nil API (no
@@ -72,15 +84,29 @@ func New() *Plugin {
 	return &Plugin{
 		Stdout:           os.Stdout,
 		Stderr:           os.Stderr,
+		Getenv:           os.Getenv,
 		Timeout:          2 * time.Minute,
 		ReadinessTimeout: 45 * time.Second,
 		Hostname:         host,
 	}
 }
 
-// Funcs hands the verbs to skel.
+// Funcs hands the verbs to skel. Each first refuses to run under braid's
+// own mark: braid never runs as its own delegate.
 func (p *Plugin) Funcs() skel.CNIFuncs {
-	return skel.CNIFuncs{Add: p.Add, Del: p.Del, Check: p.Check, Status: p.Status, GC: p.GC}
+	guard := func(verb func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
+		return func(args *skel.CmdArgs) error {
+			getenv := p.Getenv
+			if getenv == nil {
+				getenv = os.Getenv
+			}
+			if err := caller.Check(getenv); err != nil {
+				return err
+			}
+			return verb(args)
+		}
+	}
+	return skel.CNIFuncs{Add: guard(p.Add), Del: guard(p.Del), Check: guard(p.Check), Status: guard(p.Status), GC: guard(p.GC)}
 }
 
 // call is one verb's wiring.
@@ -90,15 +116,16 @@ type call struct {
 	closeLog func()
 	builder  *plan.Builder
 	attacher *attach.Attacher
+	locks    lock.Dir
 	req      plan.Request
 }
 
 func (p *Plugin) setup(conf *netconf.NetConf, args *skel.CmdArgs) (*call, error) {
-	log, closeLog, err := newLogger(conf, p.Stderr)
+	log, closeLog, err := p.logger(conf)
 	if err != nil {
 		return nil, err
 	}
-	c := &call{conf: conf, log: log, closeLog: closeLog}
+	c := &call{conf: conf, log: log, closeLog: closeLog, locks: lock.ForCNIDir(conf.CNIDir)}
 	k8sArgs, err := netconf.ParseArgs(args.Args)
 	if err != nil {
 		closeLog()
@@ -116,6 +143,7 @@ func (p *Plugin) setup(conf *netconf.NetConf, args *skel.CmdArgs) (*call, error)
 		Journal:  journal.New(conf.CNIDir),
 		Routes:   gateway.ApplyToNetns,
 		Parallel: p.ParallelAttach,
+		Locks:    c.locks,
 		Log:      log,
 	}
 	connect := p.Connect

@@ -13,6 +13,15 @@ import (
 	"github.com/braid-cni/braid/netconf"
 )
 
+// logger is the call's log: the plugin's own when set (braidd's), else
+// the one the config asks for.
+func (p *Plugin) logger(conf *netconf.NetConf) (*slog.Logger, func(), error) {
+	if p.Log != nil {
+		return p.Log, func() {}, nil
+	}
+	return newLogger(conf, p.Stderr)
+}
+
 // newLogger builds the logger the config asks for: logFile and/or stderr.
 // Without either, logs are dropped (stdout belongs to the CNI result).
 func newLogger(conf *netconf.NetConf, stderr io.Writer) (*slog.Logger, func(), error) {

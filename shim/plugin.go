@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/braid-cni/braid/caller"
 )
 
 // DefaultSocketDir is where braidd listens unless the config says otherwise.
@@ -21,7 +24,10 @@ const DefaultSocketDir = "/run/braid"
 // stays cheap; every verb goes to the daemon. A DEL the daemon does not
 // answer goes to Local, which deletes from the node's journal.
 type Plugin struct {
-	Stdout  io.Writer
+	Stdout io.Writer
+	// Getenv reads the process environment: a shim started under braid's
+	// own mark (package caller) refuses to run. nil: os.Getenv.
+	Getenv  func(string) string
 	Timeout time.Duration
 	// Local runs a DEL the daemon did not answer. NewPlugin's runs the full
 	// braid plugin, found in CNI_PATH, on the same call.
@@ -31,7 +37,7 @@ type Plugin struct {
 // NewPlugin returns the shim that writes to stdout and hands unanswered
 // DELs to the braid binary.
 func NewPlugin(stdout io.Writer) *Plugin {
-	return &Plugin{Stdout: stdout, Timeout: 2 * time.Minute, Local: execBraid}
+	return &Plugin{Stdout: stdout, Getenv: os.Getenv, Timeout: 2 * time.Minute, Local: execBraid}
 }
 
 // Funcs hands the verbs to skel.
@@ -51,6 +57,13 @@ type shimConf struct {
 }
 
 func (p *Plugin) do(command string, args *skel.CmdArgs) error {
+	getenv := p.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if err := caller.Check(getenv); err != nil {
+		return err
+	}
 	var conf shimConf
 	if err := json.Unmarshal(args.StdinData, &conf); err != nil {
 		return types.NewError(types.ErrDecodingFailure, "braid-shim: decode the network config", err.Error())
@@ -58,13 +71,21 @@ func (p *Plugin) do(command string, args *skel.CmdArgs) error {
 	if conf.DaemonSocketDir == "" {
 		conf.DaemonSocketDir = DefaultSocketDir
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
-	defer cancel()
-	err := Call(ctx, p.Stdout, conf.DaemonSocketDir, command, args)
+	err := p.call(command, args, conf.DaemonSocketDir)
 	if errors.Is(err, ErrNotAnswering) && p.Local != nil {
+		// A fresh deadline: waiting for the daemon may have used this
+		// one up, and the pod must still be torn down.
+		ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
+		defer cancel()
 		return p.Local(ctx, args)
 	}
 	return err
+}
+
+func (p *Plugin) call(command string, args *skel.CmdArgs, socketDir string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
+	defer cancel()
+	return Call(ctx, p.Stdout, socketDir, command, args)
 }
 
 // execBraid runs the same DEL through the braid binary next to the shim in

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/braid-cni/braid/caller"
 )
 
 func shimArgs(socketDir string) *skel.CmdArgs {
@@ -145,5 +148,56 @@ func TestExecBraid(t *testing.T) {
 	err = execBraid(context.Background(), args)
 	if !errors.As(err, &te) || te.Code != types.ErrTryAgainLater {
 		t.Errorf("execBraid without braid = %v, want code 11", err)
+	}
+}
+
+// TestPluginRefusesUnderMark: a shim that braid (or a plugin braid ran)
+// started refuses with code 7 and sends nothing.
+func TestPluginRefusesUnderMark(t *testing.T) {
+	sent := false
+	sock := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		sent = true
+		_ = json.NewEncoder(w).Encode(Response{})
+	})
+	p := &Plugin{Stdout: &bytes.Buffer{}, Timeout: 5 * time.Second, Getenv: func(k string) string {
+		if k == caller.Env {
+			return "outer"
+		}
+		return ""
+	}}
+	for _, command := range []string{"ADD", "DEL", "CHECK", "STATUS", "GC"} {
+		err := verb(p, command)(shimArgs(filepath.Dir(sock)))
+		var te *types.Error
+		if !errors.As(err, &te) || te.Code != types.ErrInvalidNetworkConfig || !strings.Contains(te.Msg, "called by braid") {
+			t.Errorf("%s under the mark = %v, want code 7", command, err)
+		}
+	}
+	if sent {
+		t.Error("a request reached the daemon")
+	}
+}
+
+// TestPluginLocalDelFreshDeadline: a DEL the daemon held until the shim's
+// deadline passed still gets a whole deadline of its own for the local
+// delete.
+func TestPluginLocalDelFreshDeadline(t *testing.T) {
+	sock := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // the server notices the shim go only then
+		<-r.Context().Done()               // a daemon that never answers
+	})
+	var localErr error
+	var left time.Duration
+	p := &Plugin{Stdout: &bytes.Buffer{}, Timeout: 200 * time.Millisecond, Local: func(ctx context.Context, _ *skel.CmdArgs) error {
+		localErr = ctx.Err()
+		if d, ok := ctx.Deadline(); ok {
+			left = time.Until(d)
+		}
+		return nil
+	}}
+	if err := verb(p, "DEL")(shimArgs(filepath.Dir(sock))); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	if localErr != nil || left < 100*time.Millisecond {
+		t.Errorf("Local got a context with error %v and %s left, want a fresh deadline", localErr, left)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/utils"
 )
 
 const (
@@ -40,6 +41,10 @@ type Request struct {
 	Args        string `json:"args"`
 	Path        string `json:"path"`
 	Stdin       []byte `json:"stdin"`
+	// Caller is braid's mark (package caller) in the client's environment:
+	// braid, or a plugin braid ran, started it. braidd refuses such a
+	// request; braid-shim refuses to send one in the first place.
+	Caller string `json:"caller,omitempty"`
 }
 
 // Response is the daemon's answer: what the verb printed and the CNI error
@@ -60,6 +65,47 @@ func NewRequest(command string, args *skel.CmdArgs) *Request {
 		Path:        args.Path,
 		Stdin:       args.StdinData,
 	}
+}
+
+// Validate checks what skel checks before a plugin runs, which braidd
+// must check itself: the variables the command requires, a container ID
+// and interface name skel would accept, a network name, and a netns that
+// is an absolute, clean path.
+func (r *Request) Validate() *types.Error {
+	need := map[string][]string{
+		"ADD":   {"CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"},
+		"CHECK": {"CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"},
+		"DEL":   {"CNI_CONTAINERID", "CNI_IFNAME"},
+	}
+	values := map[string]string{"CNI_CONTAINERID": r.ContainerID, "CNI_NETNS": r.Netns, "CNI_IFNAME": r.IfName}
+	for _, v := range need[r.Command] {
+		if values[v] == "" {
+			return types.NewError(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("braid daemon: %s of container %q: %s is required", r.Command, r.ContainerID, v), "")
+		}
+	}
+	if r.ContainerID != "" {
+		if err := utils.ValidateContainerID(r.ContainerID); err != nil {
+			return err
+		}
+	}
+	if r.IfName != "" {
+		if err := utils.ValidateInterfaceName(r.IfName); err != nil {
+			return err
+		}
+	}
+	if r.Netns != "" && (!filepath.IsAbs(r.Netns) || filepath.Clean(r.Netns) != r.Netns) {
+		return types.NewError(types.ErrInvalidNetNS, fmt.Sprintf("braid daemon: netns %q is not an absolute, clean path", r.Netns), "")
+	}
+	var conf struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(r.Stdin, &conf); err != nil {
+		return types.NewError(types.ErrDecodingFailure, "braid daemon: decode the network config", err.Error())
+	}
+	if conf.Name == "" {
+		return types.NewError(types.ErrInvalidNetworkConfig, "braid daemon: the network config has no name", "")
+	}
+	return utils.ValidateNetworkName(conf.Name)
 }
 
 // CmdArgs returns the request as skel's arguments.

@@ -129,3 +129,44 @@ func TestForwardNoDaemon(t *testing.T) {
 		t.Errorf("error %q does not name the socket %s", err, sock)
 	}
 }
+
+// TestRequestValidate: braidd checks what skel would have checked.
+func TestRequestValidate(t *testing.T) {
+	good := func() *Request {
+		return &Request{Command: "ADD", ContainerID: "c1", Netns: "/var/run/netns/c1", IfName: "eth0", Stdin: []byte(`{"name":"braid-net"}`)}
+	}
+	tests := []struct {
+		name     string
+		change   func(r *Request)
+		wantCode uint // 0: valid
+	}{
+		{"valid ADD", func(*Request) {}, 0},
+		{"DEL without netns", func(r *Request) { r.Command, r.Netns = "DEL", "" }, 0},
+		{"GC without container", func(r *Request) { r.Command, r.ContainerID, r.IfName, r.Netns = "GC", "", "", "" }, 0},
+		{"proc netns", func(r *Request) { r.Netns = "/proc/4242/ns/net" }, 0},
+		{"ADD without container", func(r *Request) { r.ContainerID = "" }, types.ErrInvalidEnvironmentVariables},
+		{"ADD without netns", func(r *Request) { r.Netns = "" }, types.ErrInvalidEnvironmentVariables},
+		{"CHECK without ifname", func(r *Request) { r.Command, r.IfName = "CHECK", "" }, types.ErrInvalidEnvironmentVariables},
+		{"container ID with a slash", func(r *Request) { r.ContainerID = "a/../b" }, types.ErrInvalidEnvironmentVariables},
+		{"interface name too long", func(r *Request) { r.IfName = "abcdefghijklmnop" }, types.ErrInvalidEnvironmentVariables},
+		{"interface name dot", func(r *Request) { r.IfName = ".." }, types.ErrInvalidEnvironmentVariables},
+		{"relative netns", func(r *Request) { r.Netns = "run/netns/c1" }, types.ErrInvalidNetNS},
+		{"netns not clean", func(r *Request) { r.Netns = "/var/run/netns/../../../etc/passwd" }, types.ErrInvalidNetNS},
+		{"no network name", func(r *Request) { r.Stdin = []byte(`{}`) }, types.ErrInvalidNetworkConfig},
+		{"network name with a slash", func(r *Request) { r.Stdin = []byte(`{"name":"a/b"}`) }, types.ErrInvalidNetworkConfig},
+		{"config not JSON", func(r *Request) { r.Stdin = []byte(`{`) }, types.ErrDecodingFailure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := good()
+			tt.change(r)
+			err := r.Validate()
+			switch {
+			case tt.wantCode == 0 && err != nil:
+				t.Errorf("Validate = %+v, want valid", err)
+			case tt.wantCode != 0 && (err == nil || err.Code != tt.wantCode):
+				t.Errorf("Validate = %+v, want code %d", err, tt.wantCode)
+			}
+		})
+	}
+}
