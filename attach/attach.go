@@ -64,7 +64,7 @@ type Attacher struct {
 	// Locks are the containers' locks; GC deletes each container under
 	// its lock. Empty: no locking (the caller runs nothing concurrently).
 	Locks lock.Dir
-	Log      *slog.Logger
+	Log   *slog.Logger
 }
 
 // cleanupTimeout bounds a rollback or DEL that runs after the verb's own
