@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -30,6 +31,23 @@ type Writer struct {
 	// back to its primary network.
 	RemoveOnExit bool
 	Log          *slog.Logger
+
+	mu      sync.Mutex
+	primary string // what braid's file wraps now; "" while there is none
+}
+
+// Primary is the primary config braid's file wraps now, "" while there is
+// none: braidd's cluster network when its config names none.
+func (w *Writer) Primary() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.primary
+}
+
+func (w *Writer) setPrimary(path string) {
+	w.mu.Lock()
+	w.primary = path
+	w.mu.Unlock()
 }
 
 // settle is how long Run waits after a change for the next one: tools
@@ -58,6 +76,7 @@ func (w *Writer) Sync() (bool, error) {
 	primary, err := install.FindPrimary(w.Dir, w.Own)
 	var none *install.NoPrimaryError
 	if errors.As(err, &none) {
+		w.setPrimary("")
 		_, statErr := os.Stat(own)
 		if statErr != nil {
 			return false, nil
@@ -75,7 +94,11 @@ func (w *Writer) Sync() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return install.WriteIfChanged(own, conf, 0o644)
+	changed, err := install.WriteIfChanged(own, conf, 0o644)
+	if err == nil {
+		w.setPrimary(primary)
+	}
+	return changed, err
 }
 
 // Run syncs once, then again after every change in Dir and after a failed
@@ -197,6 +220,7 @@ func (w *Writer) exit() error {
 	if !w.RemoveOnExit {
 		return nil
 	}
+	w.setPrimary("")
 	if err := install.Remove(w.Dir, w.Own); err != nil {
 		return fmt.Errorf("remove braid config from %s: %w", w.Dir, err)
 	}

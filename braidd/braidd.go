@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/containernetworking/cni/pkg/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	corev1 "k8s.io/api/core/v1"
@@ -72,7 +73,11 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 	registerGauges(reg, cache, journal.New(conf.CNIDir), statuses)
 	// Claims are read and written live: only pods with DRA claims cost a
 	// request, and braidd caches no claim or slice.
-	p := newPlugin(&conf.NetConf, cache, statuses, &devices.Claims{Client: clients.Core})
+	var writer *autoconf.Writer
+	if conf.Autoconfig {
+		writer = autoconfWriter(conf, log)
+	}
+	p := newPlugin(settings(conf, writer), cache, statuses, &devices.Claims{Client: clients.Core})
 	p.ParallelAttach = conf.ParallelAttach
 	p.Log = log
 	if p.WrapInvoker, err = daemon.DelegateMetrics(reg); err != nil {
@@ -101,9 +106,8 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 	if conf.MetricsAddr != "" {
 		parts = append(parts, func(ctx context.Context) error { return serveOps(ctx, conf.MetricsAddr, srv.OpsHandler()) })
 	}
-	if conf.Autoconfig {
-		w := autoconfWriter(conf, log)
-		parts = append(parts, w.Run)
+	if writer != nil {
+		parts = append(parts, writer.Run)
 	}
 	return runAll(ctx, parts)
 }
@@ -162,7 +166,7 @@ const (
 // plugin, with braidd's config as braid's settings (the shim's config gives
 // only the runtime's keys), the caches for reads, and network-status and
 // events recorded in the background.
-func newPlugin(settings *netconf.NetConf, cache *kube.Cache, recorder attach.Recorder, claims plugin.ClaimAPI) *plugin.Plugin {
+func newPlugin(settings func() (*netconf.NetConf, error), cache *kube.Cache, recorder attach.Recorder, claims plugin.ClaimAPI) *plugin.Plugin {
 	p := plugin.New()
 	p.Settings = settings
 	api := &plugin.API{
@@ -173,6 +177,24 @@ func newPlugin(settings *netconf.NetConf, cache *kube.Cache, recorder attach.Rec
 	}
 	p.Connect = func(*netconf.NetConf) (*plugin.API, error) { return api, nil }
 	return p
+}
+
+// settings gives each call braid's settings: braidd's config file and,
+// when it names no cluster network, the primary config autoconfig wraps
+// now (the same one the shim's config names; code 11 while there is none).
+func settings(conf *netconf.DaemonConf, writer *autoconf.Writer) func() (*netconf.NetConf, error) {
+	return func() (*netconf.NetConf, error) {
+		if conf.ClusterNetwork != "" || len(conf.Delegates) > 0 || writer == nil {
+			return &conf.NetConf, nil
+		}
+		primary := writer.Primary()
+		if primary == "" {
+			return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("braid daemon: no primary CNI config in %s yet to use as the cluster network", conf.CNIConfigDir), "")
+		}
+		c := conf.NetConf
+		c.ClusterNetwork = primary
+		return &c, nil
+	}
 }
 
 // autoconfWriter writes the shim's config: braid forwarding to this daemon,

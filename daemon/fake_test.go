@@ -114,7 +114,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.stdin = stdin
-	e.plugin = &plugin.Plugin{Stdout: io.Discard, Stderr: io.Discard, Exec: e.exec, Timeout: time.Minute, Settings: &settings.NetConf}
+	e.plugin = &plugin.Plugin{Stdout: io.Discard, Stderr: io.Discard, Exec: e.exec, Timeout: time.Minute, Settings: func() (*netconf.NetConf, error) { return &settings.NetConf, nil }}
 	return e
 }
 

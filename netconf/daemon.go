@@ -40,10 +40,9 @@ type DaemonConf struct {
 // ParseDaemon decodes braidd's config file, the only source of braid's
 // settings in thick mode: whatever the shim's config says, the daemon uses
 // these (see NetConf.ForCaller). It needs no cniVersion (each caller names
-// the version it wants). Without clusterNetwork or delegates, autoconfig's
-// directory is the cluster network: its alphabetically first config that is
-// not braid's, the one autoconfig wraps. Errors are code 7 naming the key,
-// like Parse's.
+// the version it wants). Without clusterNetwork or delegates it needs
+// autoconfig: the cluster network is then the primary config autoconfig
+// wraps. Errors are code 7 naming the key, like Parse's.
 func ParseDaemon(data []byte, getenv func(string) string, hostname func() (string, error)) (*DaemonConf, error) {
 	var c DaemonConf
 	if err := json.Unmarshal(data, &c); err != nil {
@@ -62,9 +61,6 @@ func ParseDaemon(data []byte, getenv func(string) string, hostname func() (strin
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = 4 * runtime.NumCPU()
 	}
-	if c.ClusterNetwork == "" && len(c.Delegates) == 0 && c.Autoconfig {
-		c.ClusterNetwork = c.CNIConfigDir
-	}
 	if c.NodeName == "" {
 		c.NodeName = getenv("NODE_NAME")
 	}
@@ -81,6 +77,9 @@ func ParseDaemon(data []byte, getenv func(string) string, hostname func() (strin
 func (c *DaemonConf) validateDaemon() error {
 	if c.DaemonSocketDir != "" {
 		return invalidKey("daemonSocketDir", "not a daemon key (braidd listens in socketDir)")
+	}
+	if c.ClusterNetwork == "" && len(c.Delegates) == 0 && !c.Autoconfig {
+		return invalid(`keys "clusterNetwork", "delegates" and "autoconfig": one of them is required`)
 	}
 	for _, check := range []func() error{c.validateClusterNetwork, c.validateLogLevel, c.validateNamespaces, c.validatePaths, c.validateLimits} {
 		if err := check(); err != nil {

@@ -47,9 +47,9 @@ func TestParseDaemon(t *testing.T) {
 		{name: "config name not a conflist", json: `{"clusterNetwork":"cluster","configName":"00-braid.conf"}`, hostname: host, wantKey: "configName"},
 		{name: "negative concurrency", json: `{"clusterNetwork":"cluster","maxConcurrent":-1}`, hostname: host, wantKey: "maxConcurrent"},
 		{name: "bad log level", json: `{"clusterNetwork":"cluster","logLevel":"loud"}`, hostname: host, wantKey: "logLevel"},
-		{name: "autoconfig's directory is the cluster network", json: `{"autoconfig":true,"cniConfigDir":"/etc/cni/x"}`, hostname: host, check: func(t *testing.T, c *DaemonConf) {
-			if c.ClusterNetwork != "/etc/cni/x" {
-				t.Errorf("clusterNetwork = %q, want the autoconfig dir", c.ClusterNetwork)
+		{name: "autoconfig needs no cluster network", json: `{"autoconfig":true,"cniConfigDir":"/etc/cni/x"}`, hostname: host, check: func(t *testing.T, c *DaemonConf) {
+			if c.ClusterNetwork != "" {
+				t.Errorf("clusterNetwork = %q, want none: autoconfig's primary", c.ClusterNetwork)
 			}
 		}},
 		{name: "explicit cluster network kept with autoconfig", json: `{"autoconfig":true,"clusterNetwork":"/etc/cni/net.d/10-a.conflist"}`, hostname: host, check: func(t *testing.T, c *DaemonConf) {

@@ -26,6 +26,7 @@ func logLevels() []string {
 func (c *NetConf) validate() error {
 	checks := []func() error{
 		c.validateVersion,
+		c.requireClusterNetwork,
 		c.validateClusterNetwork,
 		c.validateLogLevel,
 		c.validateNamespaces,
@@ -50,14 +51,17 @@ func (c *NetConf) validateVersion() error {
 	return nil
 }
 
-func (c *NetConf) validateClusterNetwork() error {
-	hasCluster, hasDelegates := c.ClusterNetwork != "", len(c.Delegates) > 0
-	// A config that forwards to braidd needs neither: the daemon's own
-	// config names the cluster network (as multus-shim's needs only its
-	// socket dir).
-	if !hasCluster && !hasDelegates && c.DaemonSocketDir == "" {
+// requireClusterNetwork: the plugin needs clusterNetwork or delegates,
+// unless it forwards to braidd, whose own config names the cluster network
+// (as multus-shim's config needs only its socket dir).
+func (c *NetConf) requireClusterNetwork() error {
+	if c.ClusterNetwork == "" && len(c.Delegates) == 0 && c.DaemonSocketDir == "" {
 		return invalid(`keys "clusterNetwork" and "delegates": one of them is required`)
 	}
+	return nil
+}
+
+func (c *NetConf) validateClusterNetwork() error {
 	for i, d := range c.Delegates {
 		if !bytes.HasPrefix(bytes.TrimSpace(d), []byte("{")) {
 			return invalidKey("delegates", "entry %d is not a JSON object", i)

@@ -194,7 +194,7 @@ func TestDaemonNeverForwards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.plugin.Settings = settings
+	e.plugin.Settings = func() (*netconf.NetConf, error) { return settings, nil }
 	args := e.args(t, "c1", map[string]any{"daemonSocketDir": d.dir})
 	if err := e.plugin.Add(args); err != nil {
 		t.Fatalf("Add: %v", err)

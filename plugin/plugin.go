@@ -42,11 +42,12 @@ type Plugin struct {
 	ReadinessTimeout time.Duration
 	// Hostname names this node in events.
 	Hostname string
-	// Settings, when set, are braid's settings (braidd's config file): a
+	// Settings, when set, gives braid's settings for each call (braidd:
+	// its config file, with the cluster network autoconfig wraps now): a
 	// call's config then gives only the runtime's keys (cniVersion, name,
 	// type, capabilities and their values; netconf.NetConf.ForCaller), and
 	// nothing is forwarded. nil: the thin plugin.
-	Settings *netconf.NetConf
+	Settings func() (*netconf.NetConf, error)
 	// Log, when set, is where every call logs (braidd's own log); nil:
 	// where the call's config says.
 	Log *slog.Logger

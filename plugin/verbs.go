@@ -68,7 +68,11 @@ func perContainer(command string) bool {
 // runtime keys, or the thin plugin's config on stdin.
 func (p *Plugin) config(stdin []byte) (*netconf.NetConf, error) {
 	if p.Settings != nil {
-		return p.Settings.ForCaller(stdin)
+		settings, err := p.Settings()
+		if err != nil {
+			return nil, err
+		}
+		return settings.ForCaller(stdin)
 	}
 	return netconf.Parse(stdin)
 }
