@@ -33,12 +33,10 @@ func TestDaemonCachesNotSynced(t *testing.T) {
 
 	acct := newAccount(t, n, fmt.Sprintf("braidd-unsynced-%d", n.id))
 	acct.bind(acct.roleWithout("braidd", "k8s.cni.cncf.io", "network-attachment-definitions", "list", "watch"))
-	d := launchDaemon(t, map[string]any{
+	d := launchDaemon(t, daemonConfig(n.daemonSettings(), map[string]any{
 		"kubeconfig": acct.kubeconfig,
-		"nodeName":   "node1",
-		"logLevel":   "debug",
 		"socketDir":  n.daemon.SocketDir, // where the node's shim forwards to
-	}, false)
+	}), false)
 	n.daemon = &daemon{Braidd: d, t: t}
 
 	// Not merely not synced yet: the pod cache has listed, and the API

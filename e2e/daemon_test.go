@@ -15,23 +15,23 @@ import (
 )
 
 // daemon is a braidd process for one node, on the suite's API server with
-// braid's least-privilege token (plus the daemon's ClusterRole).
+// braid's least-privilege token (plus the daemon's ClusterRole). Its config
+// carries braid's settings, as braidd's ConfigMap does: in thick mode it is
+// the only source of them.
 type daemon struct {
 	*framework.Braidd
 	t *testing.T
+	// settings are the braid keys it was started with (node.daemonSettings).
+	settings map[string]any
 }
 
-func startDaemon(t *testing.T, dir string) *daemon {
+func startDaemon(t *testing.T, dir string, settings map[string]any) *daemon {
 	t.Helper()
-	b, err := framework.NewBraidd(shared.braiddBin, dir, map[string]any{
-		"kubeconfig": shared.kubeconfig,
-		"nodeName":   "node1",
-		"logLevel":   "debug",
-	})
+	b, err := framework.NewBraidd(shared.braiddBin, dir, daemonConfig(settings, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{Braidd: b, t: t}
+	d := &daemon{Braidd: b, t: t, settings: settings}
 	d.start()
 	t.Cleanup(func() {
 		d.stop()
@@ -42,6 +42,32 @@ func startDaemon(t *testing.T, dir string) *daemon {
 		}
 	})
 	return d
+}
+
+// daemonConfig is braidd's config for a node of the suite: braid's
+// settings, the suite's kubeconfig, node1, debug logs, then extra.
+func daemonConfig(settings, extra map[string]any) map[string]any {
+	conf := map[string]any{"kubeconfig": shared.kubeconfig, "nodeName": "node1", "logLevel": "debug"}
+	for k, v := range settings {
+		conf[k] = v
+	}
+	for k, v := range extra {
+		conf[k] = v
+	}
+	return conf
+}
+
+// restart runs braidd again in the same directory (same socket) with
+// other braid settings, as a changed ConfigMap and a rollout would.
+func (d *daemon) restart(settings map[string]any) {
+	d.t.Helper()
+	d.stop()
+	b, err := framework.NewBraidd(shared.braiddBin, d.Dir, daemonConfig(settings, nil))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.Braidd, d.settings = b, settings
+	d.start()
 }
 
 // start runs braidd and waits until it is ready (its caches synced).

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -41,15 +40,7 @@ type deviceNode struct {
 func newDeviceNode(t *testing.T, mode string) *deviceNode {
 	t.Helper()
 	n := newNode(t, mode, "1.0.0")
-	bin := filepath.Join(n.dir, "test-plugins")
-	for _, name := range []string{"sriov", "host-device"} {
-		build := exec.Command("go", "build", "-o", filepath.Join(bin, name), "./e2e/testdata/plugins/record")
-		build.Dir = shared.root
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("build the recording plugin: %v\n%s", err, out)
-		}
-	}
+	bin := n.testPlugin("record", "sriov", "host-device")
 	d := &deviceNode{
 		node:       n,
 		record:     filepath.Join(n.dir, "record.jsonl"),

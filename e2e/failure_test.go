@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+
+	"github.com/braid-cni/braid/e2e/framework"
 )
 
 // TestFailuresLeaveNothing: every refused or failed ADD returns a clear CNI
@@ -122,10 +127,13 @@ func TestFailuresLeaveNothing(t *testing.T) {
 	})
 }
 
-// TestConfigErrors: a broken braid config is refused with code 7 naming the key.
+// TestConfigErrors: a broken braid config is refused with code 7 naming the
+// key. In thick mode braid's config is braidd's: braidd refuses to start
+// with the bad key, and the shim's config, whose braid keys braidd ignores,
+// cannot break (or steer) it.
 func TestConfigErrors(t *testing.T) {
-	inModes(t, func(t *testing.T, mode string) {
-		n := newNode(t, mode, "1.0.0")
+	t.Run(thin, func(t *testing.T) {
+		n := newNode(t, thin, "1.0.0")
 		n.braidConf["logLevel"] = "loud"
 		sb := n.sandbox(n.createPod("p", nil))
 		_, err := sb.add()
@@ -137,6 +145,39 @@ func TestConfigErrors(t *testing.T) {
 		}
 		if l := n.leases("cluster"); len(l) != 0 {
 			t.Errorf("refused ADD leased %v", l)
+		}
+	})
+	t.Run(thick, func(t *testing.T) {
+		n := newNode(t, thick, "1.0.0")
+		d, err := framework.NewBraidd(shared.braiddBin, t.TempDir(), daemonConfig(n.daemonSettings(), map[string]any{"logLevel": "loud"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Launch(t.Context()); err == nil {
+			d.Stop()
+			t.Fatal("braidd started with logLevel loud")
+		}
+		if log, _ := os.ReadFile(d.Log); !strings.Contains(string(log), `key "logLevel"`) {
+			t.Errorf("braidd's log %q does not name the key", log)
+		}
+
+		// What the shim's config says of braid's settings is not braid's.
+		evil := t.TempDir()
+		for k, v := range map[string]any{"logLevel": "loud", "binDir": evil, "cniDir": evil, "confDir": evil,
+			"clusterNetwork": filepath.Join(evil, "none.conflist"), "logFile": filepath.Join(evil, "log")} {
+			n.braidConf[k] = v
+		}
+		n.daemon.settings = n.daemonSettings() // braidd keeps its own config
+		sb := n.sandbox(n.createPod("p", nil))
+		if _, err := sb.add(); err != nil {
+			t.Fatalf("ADD with braid keys in the shim's config: %v", err)
+		}
+		if got := keys(sb.links()); !slices.Equal(got, []string{"eth0"}) {
+			t.Errorf("pod interfaces = %v, want eth0 from braidd's cluster network", got)
+		}
+		sb.mustDel()
+		if entries, _ := os.ReadDir(evil); len(entries) != 0 {
+			t.Errorf("%s holds %v, want nothing written there", evil, entries)
 		}
 	})
 }

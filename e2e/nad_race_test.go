@@ -46,12 +46,10 @@ func TestNADCreatedJustBeforePod(t *testing.T) {
 		n := newNode(t, thick, "1.0.0")
 		n.daemon.stop()
 		proxy := newAPIProxy(t)
-		d := launchDaemon(t, map[string]any{
+		d := launchDaemon(t, daemonConfig(n.daemonSettings(), map[string]any{
 			"kubeconfig": writeKubeconfig(t, t.TempDir(), proxy.url, proxy.caPEM, shared.cp.BraidConfig().BearerToken),
-			"nodeName":   "node1",
-			"logLevel":   "debug",
 			"socketDir":  n.daemon.SocketDir, // where the node's shim forwards to
-		}, true)
+		}), true)
 		n.daemon = &daemon{Braidd: d, t: t}
 		pods0, nads0 := mustMetric(t, d, "braid_cache_pods"), mustMetric(t, d, "braid_cache_nads")
 

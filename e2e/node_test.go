@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -109,8 +111,10 @@ func newNode(t *testing.T, mode, version string) *node {
 		"logToStderr":    false,
 	}
 	if mode == thick {
-		// As braidd's autoconfig writes it: the shim, forwarding.
-		n.daemon = startDaemon(t, dir)
+		// As braidd's autoconfig writes it: the shim, forwarding, with the
+		// paths its DEL fallback needs; braidd's own config carries the
+		// same settings (see runtime).
+		n.daemon = startDaemon(t, dir, n.daemonSettings())
 		n.braidConf["type"] = "braid-shim"
 		n.braidConf["daemonSocketDir"] = n.daemon.SocketDir
 	}
@@ -252,9 +256,49 @@ func (n *node) sandbox(pod *corev1.Pod) *sandbox {
 	return &sandbox{n: n, pod: pod, netns: netns, containerID: fmt.Sprintf("%s-%s-%d", "e2e", pod.Name, n.id)}
 }
 
+// testPlugin builds the test plugin e2e/testdata/plugins/<plugin> under
+// each of the names into the node's test-plugins directory and returns it.
+func (n *node) testPlugin(plugin string, names ...string) string {
+	n.t.Helper()
+	bin := filepath.Join(n.dir, "test-plugins")
+	for _, name := range names {
+		build := exec.Command("go", "build", "-o", filepath.Join(bin, name), "./e2e/testdata/plugins/"+plugin)
+		build.Dir = shared.root
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			n.t.Fatalf("build test plugin %s: %v\n%s", plugin, err, out)
+		}
+	}
+	return bin
+}
+
+// daemonSettings are the braid settings of braidConf that braidd's own
+// config carries in thick mode: all but the runtime's keys, the shim's
+// socket, and the API access and logging, which are the daemon's own.
+func (n *node) daemonSettings() map[string]any {
+	out := map[string]any{}
+	for k, v := range n.braidConf {
+		switch k {
+		case "cniVersion", "name", "type", "capabilities", "runtimeConfig", "daemonSocketDir",
+			"kubeconfig", "logFile", "logLevel", "logToStderr":
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
 // runtime returns the libcni client and the runtime's config list for braid.
+// In thick mode braidd is restarted first when a test changed braid's
+// settings in braidConf since it started: its config is the only source of
+// them.
 func (n *node) runtime() (*libcni.CNIConfig, *libcni.NetworkConfigList) {
 	n.t.Helper()
+	if n.daemon != nil && n.daemon.settings != nil {
+		if want := n.daemonSettings(); !reflect.DeepEqual(want, n.daemon.settings) {
+			n.daemon.restart(want)
+		}
+	}
 	list := map[string]any{
 		"cniVersion": n.version,
 		"name":       "braid-net",

@@ -61,6 +61,8 @@ func TestWebhook(t *testing.T) {
 	}{
 		{"broken", badJSON, []string{`denied the request`, `spec.config: invalid character '}'`}},
 		{"noplugins", `{"cniVersion":"1.0.0","name":"noplugins","plugins":[]}`, []string{`denied the request`, `spec.config: `, `no plugins`}},
+		{"evil", `{"cniVersion":"1.0.0","name":"evil","type":"braid","binDir":"/tmp/attacker","logFile":"/etc/evil"}`, []string{`denied the request`, `spec.config: type is "braid", which is braid itself`}},
+		{"evilshim", `{"cniVersion":"1.0.0","name":"evilshim","plugins":[{"type":"bridge"},{"type":"braid-shim","daemonSocketDir":"/tmp/attacker"}]}`, []string{`denied the request`, `spec.config: plugins[1].type is "braid-shim"`}},
 		{"good", `{"cniVersion":"1.0.0","name":"good","type":"bridge","bridge":"br-good"}`, nil},
 	}
 	for _, tt := range nadTests {
@@ -110,6 +112,7 @@ func TestWebhook(t *testing.T) {
 	}{
 		{"badannotation", `[{"name":"good"`, []string{"denied the request", "metadata.annotations[k8s.v1.cni.cncf.io/networks]: "}},
 		{"twice", `[{"name":"good","interface":"net1"},{"name":"good","interface":"net1"}]`, []string{"denied the request", `"net1" is already used by element 1`}},
+		{"toomany", strings.TrimSuffix(strings.Repeat("good,", 33), ","), []string{"denied the request", "33 networks requested, more than the 32 a pod may have (maxNetworksPerPod)"}},
 		{"goodpod", `[{"name":"good","interface":"net1"},{"name":"good","interface":"net2"}]`, nil},
 	}
 	for _, tt := range podTests {

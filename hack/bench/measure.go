@@ -61,7 +61,9 @@ func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
 	}
 	sockets := map[string]string{}
 	for m, parallel := range map[string]bool{modeThick: false, modeParallel: true} {
-		d, err := e.startDaemon(ctx, "braidd-"+id(0, m), map[string]any{"parallelAttach": parallel})
+		conf := e.braidSettings(m)
+		conf["parallelAttach"] = parallel
+		d, err := e.startDaemon(ctx, "braidd-"+id(0, m), conf)
 		if err != nil {
 			return nil, err
 		}

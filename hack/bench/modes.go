@@ -101,6 +101,16 @@ func (e *env) newFloor(pod *corev1.Pod, n int) (attacher, error) {
 	return f, nil
 }
 
+// braidSettings are braid's settings in one mode: the thin plugin's config
+// has them, and in thick mode braidd's own config (its only source).
+func (e *env) braidSettings(mode string) map[string]any {
+	dir := filepath.Join(e.work, mode)
+	return map[string]any{
+		"confDir": filepath.Join(dir, "net.d"), "cniDir": filepath.Join(dir, "braid"),
+		"binDir": e.pluginsDir, "clusterNetwork": e.clusterConf,
+	}
+}
+
 // newBraid is braid's config list for one mode; socketDir is empty in thin
 // mode (braid) and names the daemon's socket directory in thick mode
 // (braid-shim).
@@ -109,15 +119,13 @@ func (e *env) newBraid(mode string, pod *corev1.Pod, socketDir string) (attacher
 	if err := os.MkdirAll(filepath.Join(dir, "net.d"), 0o755); err != nil {
 		return nil, err
 	}
-	conf := map[string]any{
-		"cniVersion": cniVersion, "name": "braid-net", "type": "braid",
-		"kubeconfig": e.kubeconfig, "confDir": filepath.Join(dir, "net.d"),
-		"cniDir": filepath.Join(dir, "braid"), "binDir": e.pluginsDir,
-		"clusterNetwork": e.clusterConf, "logFile": filepath.Join(dir, "braid.log"),
-		"logLevel": "info", "logToStderr": false,
-	}
+	conf := e.braidSettings(mode)
+	conf["cniVersion"], conf["name"], conf["type"] = cniVersion, "braid-net", "braid"
+	conf["kubeconfig"], conf["logFile"] = e.kubeconfig, filepath.Join(dir, "braid.log")
+	conf["logLevel"], conf["logToStderr"] = "info", false
 	if socketDir != "" {
-		// As braidd's autoconfig writes it: the shim, forwarding.
+		// As braidd's autoconfig writes it: the shim, forwarding (braidd's
+		// own config carries the same settings).
 		conf["type"], conf["daemonSocketDir"] = "braid-shim", socketDir
 	}
 	data, err := json.Marshal(map[string]any{"cniVersion": cniVersion, "name": "braid-net", "plugins": []any{conf}})

@@ -43,7 +43,9 @@ func runScale(ctx context.Context, e *env, opts scaleOptions, w io.Writer) error
 	}
 	r.create = time.Since(start)
 	start = time.Now()
-	d, err := e.startDaemon(ctx, "braidd-scale", map[string]any{"nodeName": scaleNode, "enablePprof": true})
+	conf := e.braidSettings("scale")
+	conf["nodeName"], conf["enablePprof"] = scaleNode, true
+	d, err := e.startDaemon(ctx, "braidd-scale", conf)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,8 @@
 // can assert what a delegate gets (deviceID, pciBusID, runtimeConfig...).
 // ADD returns one interface, CNI_IFNAME in CNI_NETNS, with the config's
 // "ip" (a CIDR) on it if set, or an unchanged prevResult when chained; it
-// never touches the netns.
+// never touches the netns. With "waitFor" set, ADD (once recorded) waits
+// until that file exists, for at most a minute: a slow delegate.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -24,6 +26,7 @@ type netConf struct {
 	types.NetConf
 	RecordFile string `json:"recordFile"`
 	IP         string `json:"ip,omitempty"`
+	WaitFor    string `json:"waitFor,omitempty"`
 }
 
 // Call is one recorded line.
@@ -79,6 +82,11 @@ func cmdAdd(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
+	if conf.WaitFor != "" {
+		if err := waitFor(conf.WaitFor, time.Minute); err != nil {
+			return err
+		}
+	}
 	if err := version.ParsePrevResult(&conf.NetConf); err != nil {
 		return types.NewError(types.ErrDecodingFailure, "record: parse prevResult", err.Error())
 	}
@@ -98,4 +106,14 @@ func cmdAdd(args *skel.CmdArgs) error {
 		result.IPs = []*current.IPConfig{{Interface: current.Int(0), Address: *ipnet}}
 	}
 	return types.PrintResult(result, conf.CNIVersion)
+}
+
+// waitFor waits until path exists.
+func waitFor(path string, limit time.Duration) error {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+	}
+	return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("record: %s did not appear within %s", path, limit), "")
 }
