@@ -110,8 +110,8 @@ func TestBraidNeverADelegate(t *testing.T) {
 			// pod's default network instead of a secondary one.
 			nad     func(n *node, a *attacker) map[string]any
 			dflt    bool
-			want    []string // in the error
-			reason  string   // of the Warning event
+			want    []string      // in the error
+			reason  string        // of the Warning event
 			install func(n *node) // changes to the node, if any
 		}{
 			{
