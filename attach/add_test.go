@@ -288,6 +288,9 @@ func TestAddRollsBack(t *testing.T) {
 
 func TestAddRecorderFailure(t *testing.T) {
 	notFound := apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, "web")
+	// What the API server answers a patch whose UID is not the stored pod's.
+	recreated := apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, "web",
+		errors.New("StorageError: invalid object, Code: 4, Key: /registry/pods/ns1/web, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: 1111, UID in object meta: 2222"))
 	tests := []struct {
 		name      string
 		recordErr error
@@ -313,6 +316,14 @@ func TestAddRecorderFailure(t *testing.T) {
 		{name: "pod not found, wrapped as status.Writer does", recordErr: fmt.Errorf("patch network-status of pod ns1/web: %w", notFound)},
 		{name: "pod not found, wrapped twice", recordErr: fmt.Errorf("record: %w", fmt.Errorf("patch network-status of pod ns1/web: %w", notFound))},
 		{name: "pod not found, bare", recordErr: notFound},
+		// Nor is a pod recreated under the same name: this status was for
+		// the old one.
+		{name: "pod recreated, UID precondition failed", recordErr: fmt.Errorf("patch network-status of pod ns1/web: %w", recreated)},
+		{
+			name:      "other conflict",
+			recordErr: fmt.Errorf("patch network-status of pod ns1/web: %w", apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, "web", errors.New("the object has been modified"))),
+			wantCode:  types.ErrTryAgainLater,
+		},
 		// Events are best effort.
 		{name: "events fail", eventErr: errors.New("events are forbidden")},
 	}

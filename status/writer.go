@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -33,17 +35,23 @@ type Writer struct {
 }
 
 // Record PATCHes pods/status with the network-status annotation: one request,
-// a merge patch of that one key, so other annotations are not raced.
+// a merge patch of that one key, so other annotations are not raced. When
+// pod.UID is set the patch carries it too: the API server then refuses to
+// write to a pod of that name with another UID (one recreated under the same
+// name, as a StatefulSet does), so a new pod never shows the addresses of the
+// sandbox that was its predecessor's. PodGone tells that refusal.
 func (w *Writer) Record(ctx context.Context, pod PodRef, statuses []nadv1.NetworkStatus) error {
 	value, err := Marshal(statuses)
 	if err != nil {
 		return err
 	}
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{
-			"annotations": map[string]string{nadv1.NetworkStatusAnnot: value},
-		},
-	})
+	meta := map[string]any{
+		"annotations": map[string]string{nadv1.NetworkStatusAnnot: value},
+	}
+	if pod.UID != "" {
+		meta["uid"] = pod.UID
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": meta})
 	if err != nil {
 		return fmt.Errorf("encode network-status patch for pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
@@ -52,6 +60,20 @@ func (w *Writer) Record(ctx context.Context, pod PodRef, statuses []nadv1.Networ
 		return fmt.Errorf("patch network-status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	return nil
+}
+
+// uidPrecondition is in the message of the Conflict the API server returns
+// when a write's UID is not the stored object's; the error has no reason or
+// cause of its own to tell it from other conflicts.
+const uidPrecondition = "Precondition failed: UID in precondition"
+
+// PodGone reports whether err from Record says that the pod the status was
+// for is gone: deleted (NotFound) or replaced by a pod of the same name with
+// another UID (the UID precondition failed). There is nothing left to record
+// on; callers treat it as done, not as a failure to retry.
+func PodGone(err error) bool {
+	return apierrors.IsNotFound(err) ||
+		(apierrors.IsConflict(err) && strings.Contains(err.Error(), uidPrecondition))
 }
 
 // Event emits an event on the pod. reason is CamelCase, eventType Normal or Warning.
