@@ -182,7 +182,7 @@ func TestQueueGivesUp(t *testing.T) {
 	// The API server refuses the write when the pod of that name has
 	// another UID: the pod this status was for is gone too.
 	t.Run("recreated", func(t *testing.T) {
-		f := newQueueFixture(t, func(int32) (bool, error) { return true, uidConflict() })
+		f := newQueueFixture(t, func(int32) (bool, error) { return true, uidRefused() })
 		_ = f.queue.Record(context.Background(), PodRef{Namespace: "ns", Name: "p", UID: "old"}, statusOn("eth0"))
 		if got := f.waitWritten(t); got != nil {
 			t.Errorf("status written = %+v, want none", got)

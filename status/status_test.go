@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -154,16 +155,19 @@ func TestRecordPatchesStatus(t *testing.T) {
 	}
 }
 
-// uidConflict is what the API server answers a write to pod ns/p whose UID
-// is not the stored pod's.
-func uidConflict() error {
-	return apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, "p",
-		errors.New("StorageError: invalid object, Code: 4, Key: /registry/pods/ns/p, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: 1111, UID in object meta: 2222"))
+// uidRefused is what the API server answers Record's patch of pod ns/p
+// when the stored pod has another UID (seen in e2e/status_uid_test.go).
+func uidRefused() error {
+	return apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "p", field.ErrorList{
+		field.Invalid(field.NewPath("metadata", "uid"), "1111", "field is immutable"),
+	})
 }
 
 func TestPodGone(t *testing.T) {
 	pods := schema.GroupResource{Resource: "pods"}
-	recreated := uidConflict()
+	recreated := uidRefused()
+	// What the API server answers an update whose UID precondition fails.
+	preconditionFailed := apierrors.NewConflict(pods, "p", errors.New("StorageError: invalid object, Code: 4, Key: /registry/pods/ns/p, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: 1111, UID in object meta: 2222"))
 	tests := []struct {
 		name string
 		err  error
@@ -173,6 +177,11 @@ func TestPodGone(t *testing.T) {
 		{name: "not found, wrapped", err: fmt.Errorf("patch network-status of pod ns/p: %w", apierrors.NewNotFound(pods, "p")), want: true},
 		{name: "recreated", err: recreated, want: true},
 		{name: "recreated, wrapped", err: fmt.Errorf("patch network-status of pod ns/p: %w", recreated), want: true},
+		{name: "UID precondition failed", err: preconditionFailed, want: true},
+		{name: "UID precondition failed, wrapped", err: fmt.Errorf("update pod ns/p: %w", preconditionFailed), want: true},
+		{name: "another field invalid", err: apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "p", field.ErrorList{
+			field.TooLong(field.NewPath("metadata", "annotations"), "", 262144),
+		})},
 		{name: "other conflict", err: apierrors.NewConflict(pods, "p", errors.New("the object has been modified; please apply your changes to the latest version and try again"))},
 		// The text alone, without the API server's Conflict, is not enough.
 		{name: "precondition text, not a conflict", err: errors.New("Precondition failed: UID in precondition: 1111")},

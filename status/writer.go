@@ -3,7 +3,9 @@ package status
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,8 +40,9 @@ type Writer struct {
 // a merge patch of that one key, so other annotations are not raced. When
 // pod.UID is set the patch carries it too: the API server then refuses to
 // write to a pod of that name with another UID (one recreated under the same
-// name, as a StatefulSet does), so a new pod never shows the addresses of the
-// sandbox that was its predecessor's. PodGone tells that refusal.
+// name, as a StatefulSet does), since a pod's UID cannot change, so a new
+// pod never shows the addresses of the sandbox that was its predecessor's.
+// PodGone tells that refusal.
 func (w *Writer) Record(ctx context.Context, pod PodRef, statuses []nadv1.NetworkStatus) error {
 	value, err := Marshal(statuses)
 	if err != nil {
@@ -63,17 +66,37 @@ func (w *Writer) Record(ctx context.Context, pod PodRef, statuses []nadv1.Networ
 }
 
 // uidPrecondition is in the message of the Conflict the API server returns
-// when a write's UID is not the stored object's; the error has no reason or
-// cause of its own to tell it from other conflicts.
+// when an update's UID precondition fails; the error has no reason or cause
+// of its own to tell it from other conflicts.
 const uidPrecondition = "Precondition failed: UID in precondition"
 
 // PodGone reports whether err from Record says that the pod the status was
 // for is gone: deleted (NotFound) or replaced by a pod of the same name with
-// another UID (the UID precondition failed). There is nothing left to record
-// on; callers treat it as done, not as a failure to retry.
+// another UID. There is nothing left to record on; callers treat it as
+// done, not as a failure to retry.
+//
+// The API server refuses Record's patch for a replaced pod as Invalid, with
+// the cause "metadata.uid: field is immutable" (the patched object would
+// change the stored pod's UID); an update carrying the UID as a
+// precondition is refused with a Conflict instead. Both count.
 func PodGone(err error) bool {
-	return apierrors.IsNotFound(err) ||
-		(apierrors.IsConflict(err) && strings.Contains(err.Error(), uidPrecondition))
+	if apierrors.IsNotFound(err) {
+		return true
+	}
+	var se apierrors.APIStatus
+	if !errors.As(err, &se) {
+		return false
+	}
+	st := se.Status()
+	switch st.Reason {
+	case metav1.StatusReasonInvalid:
+		return st.Details != nil && slices.ContainsFunc(st.Details.Causes, func(c metav1.StatusCause) bool {
+			return c.Field == "metadata.uid"
+		})
+	case metav1.StatusReasonConflict:
+		return strings.Contains(st.Message, uidPrecondition)
+	}
+	return false
 }
 
 // Event emits an event on the pod. reason is CamelCase, eventType Normal or Warning.
