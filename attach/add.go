@@ -12,7 +12,6 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/braid-cni/braid/delegate"
@@ -213,7 +212,7 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 	err = a.Recorder.Record(ctx, ref, statuses)
 	wg.Wait()
 	if err != nil {
-		if apierrors.IsNotFound(err) {
+		if status.PodGone(err) {
 			a.Log.Info("pod deleted before its network-status was written", "pod", p.Pod.Namespace+"/"+p.Pod.Name)
 			return nil
 		}

@@ -17,6 +17,7 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/braid-cni/braid/delegate"
 	"github.com/braid-cni/braid/gateway"
@@ -288,6 +289,10 @@ func TestAddRollsBack(t *testing.T) {
 
 func TestAddRecorderFailure(t *testing.T) {
 	notFound := apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, "web")
+	// What the API server answers a patch whose UID is not the stored pod's.
+	recreated := apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "web", field.ErrorList{
+		field.Invalid(field.NewPath("metadata", "uid"), "1111", "field is immutable"),
+	})
 	tests := []struct {
 		name      string
 		recordErr error
@@ -313,6 +318,14 @@ func TestAddRecorderFailure(t *testing.T) {
 		{name: "pod not found, wrapped as status.Writer does", recordErr: fmt.Errorf("patch network-status of pod ns1/web: %w", notFound)},
 		{name: "pod not found, wrapped twice", recordErr: fmt.Errorf("record: %w", fmt.Errorf("patch network-status of pod ns1/web: %w", notFound))},
 		{name: "pod not found, bare", recordErr: notFound},
+		// Nor is a pod recreated under the same name: this status was for
+		// the old one.
+		{name: "pod recreated, UID refused", recordErr: fmt.Errorf("patch network-status of pod ns1/web: %w", recreated)},
+		{
+			name:      "other conflict",
+			recordErr: fmt.Errorf("patch network-status of pod ns1/web: %w", apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, "web", errors.New("the object has been modified"))),
+			wantCode:  types.ErrTryAgainLater,
+		},
 		// Events are best effort.
 		{name: "events fail", eventErr: errors.New("events are forbidden")},
 	}

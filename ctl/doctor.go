@@ -29,7 +29,9 @@ directory wins and whether it is braid's, that braid's config parses, the
 binaries braid calls and the spec versions they support, the kubeconfig
 (API access and token expiry), braidd's socket in thick mode, and journal
 entries whose network namespace is gone. With --fix it releases those
-through braid's own DEL. It exits 1 when a check fails.`,
+through braid's own DEL. It judges a namespace only from the runtime's
+mount and PID namespaces: run elsewhere (a container), it names the entries
+it cannot judge and never releases them. It exits 1 when a check fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDoctor(cmd.Context(), o, d)

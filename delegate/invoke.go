@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/braid-cni/braid/atomicfile"
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
@@ -114,7 +115,8 @@ func (i *Invoker) GC(ctx context.Context, d *Delegate, valid []types.GCAttachmen
 
 // SetCachedResult replaces the result in libcni's cache entry for this
 // attachment, so that DEL and CHECK see what braid changed after ADD (the
-// default route). A missing entry is left alone.
+// default route). A missing entry is left alone. The entry is replaced
+// atomically, so libcni never reads half of it, even across a crash.
 func (i *Invoker) SetCachedResult(d *Delegate, rt Runtime, res types.Result) error {
 	path := filepath.Join(i.cacheDir, "results", fmt.Sprintf("%s-%s-%s", d.Name(), rt.ContainerID, rt.IfName))
 	data, err := os.ReadFile(path)
@@ -137,12 +139,7 @@ func (i *Invoker) SetCachedResult(d *Delegate, rt Runtime, res types.Result) err
 	if err != nil {
 		return fmt.Errorf("encode cached result %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o600); err != nil {
-		return fmt.Errorf("write cached result %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	if err := atomicfile.Write(path, out, 0o600); err != nil {
 		return fmt.Errorf("replace cached result %s: %w", path, err)
 	}
 	return nil

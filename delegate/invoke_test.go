@@ -592,8 +592,8 @@ func TestSetCachedResult(t *testing.T) {
 	if perm := info.Mode().Perm(); perm != 0o600 {
 		t.Errorf("cache file mode %v, want 0600", perm)
 	}
-	if _, err := os.Stat(path + ".tmp"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("temp file left behind: %v", err)
+	if names := listDir(t, filepath.Dir(path)); !reflect.DeepEqual(names, []string{".", filepath.Base(path)}) {
+		t.Errorf("results dir holds %q, want only %s (no temp file)", names, filepath.Base(path))
 	}
 
 	// DEL now hands the new result to the plugins.

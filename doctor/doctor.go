@@ -50,6 +50,10 @@ type Options struct {
 	Now func() time.Time
 	// Timeout bounds each network call (API server, daemon). Default 10s.
 	Timeout time.Duration
+	// HostView reports whether this process sees mounts and processes as
+	// the runtime does: nil, or why not. Journal entries are judged stale
+	// only when it does. nil HostView asks /proc (hostView).
+	HostView func() error
 }
 
 func (o Options) now() time.Time {
@@ -57,6 +61,13 @@ func (o Options) now() time.Time {
 		return time.Now()
 	}
 	return o.Now()
+}
+
+func (o Options) hostView() error {
+	if o.HostView == nil {
+		return hostView("/proc")
+	}
+	return o.HostView()
 }
 
 func (o Options) timeout() time.Duration {

@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/skel"
-	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/netconf"
@@ -20,40 +18,67 @@ const nameJournal = "journal"
 // CheckJournal looks for journal entries whose network namespace is gone:
 // the runtime never sent their DEL (or it failed), so their IPs and host
 // interfaces are still held. With o.Fix it releases each through braid's
-// own DEL, as the runtime would have.
+// own DEL, as the runtime would have. An entry whose namespace it cannot
+// see as the runtime does (judgeNetNS) is named and never released.
 func CheckJournal(b *BraidFile, conf *netconf.NetConf, o Options) Result {
 	store := journal.New(conf.CNIDir)
 	ids, err := store.List()
 	if err != nil {
 		return fail(nameJournal, err.Error(), "check cniDir in braid's config")
 	}
+	view := o.hostView()
 	var stale []*plan.Plan
-	var unreadable []string
+	var unreadable, unjudged []string
 	for _, id := range ids {
 		p, err := load(store, id)
 		if err != nil {
 			unreadable = append(unreadable, id)
 			continue
 		}
-		if isStale(p) {
+		switch v, why := judgeNetNS(p.NetNS, view); v {
+		case gone:
 			stale = append(stale, p)
+		case unseen:
+			unjudged = append(unjudged, describe([]*plan.Plan{p})+": "+why.Error())
 		}
 	}
-	if len(stale) > 0 && o.Fix {
-		return release(b, store, stale, o)
+	var problems, fixes []string
+	if len(unjudged) > 0 {
+		problems = append(problems, fmt.Sprintf("%d not judged (%s)", len(unjudged), strings.Join(unjudged, "; ")))
+		fixes = append(fixes, "run braidctl doctor on the host, in the runtime's mount and PID namespaces, to judge the entries it cannot see from here")
 	}
-	var problems []string
+	if len(stale) > 0 && o.Fix {
+		return withUnjudged(release(b, store, stale, o), problems, fixes)
+	}
 	if len(stale) > 0 {
 		problems = append(problems, fmt.Sprintf("%d stale (network namespace gone): %s", len(stale), describe(stale)))
+		fixes = append(fixes, "run braidctl doctor --fix to release stale entries through braid's DEL")
 	}
 	if len(unreadable) > 0 {
 		problems = append(problems, fmt.Sprintf("%d unreadable: %s", len(unreadable), strings.Join(unreadable, ", ")))
+		fixes = append(fixes, "look at the unreadable entries in "+conf.CNIDir+" by hand: braid cannot release what it cannot read")
 	}
 	if len(problems) > 0 {
-		return warn(nameJournal, fmt.Sprintf("%d entries in %s; %s", len(ids), conf.CNIDir, strings.Join(problems, "; ")),
-			"run braidctl doctor --fix to release stale entries through braid's DEL")
+		return warn(nameJournal, fmt.Sprintf("%d entries in %s; %s", len(ids), conf.CNIDir, strings.Join(problems, "; ")), strings.Join(fixes, "; "))
 	}
 	return ok(nameJournal, fmt.Sprintf("%d entries in %s, none stale", len(ids), conf.CNIDir))
+}
+
+// withUnjudged adds the entries --fix left alone, because it could not
+// judge them, to release's result: an ok becomes a warning.
+func withUnjudged(r Result, problems, fixes []string) Result {
+	if len(problems) == 0 {
+		return r
+	}
+	r.Detail += "; " + strings.Join(problems, "; ")
+	if r.Status == OK {
+		r.Status = Warn
+	}
+	if r.Fix != "" {
+		fixes = append(fixes, r.Fix)
+	}
+	r.Fix = strings.Join(fixes, "; ")
+	return r
 }
 
 func load(store *journal.Store, id string) (*plan.Plan, error) {
@@ -62,20 +87,6 @@ func load(store *journal.Store, id string) (*plan.Plan, error) {
 		return nil, err
 	}
 	return plan.Unmarshal(data)
-}
-
-// isStale reports whether the plan's network namespace is gone or no
-// longer a network namespace. A plan without a netns path (DEL-only
-// fallbacks) cannot be judged and is kept.
-func isStale(p *plan.Plan) bool {
-	if p.NetNS == "" {
-		return false
-	}
-	if _, err := os.Stat(p.NetNS); errors.Is(err, fs.ErrNotExist) {
-		return true
-	}
-	var notNS ns.NSPathNotNSErr
-	return errors.As(ns.IsNSorErr(p.NetNS), &notNS)
 }
 
 func describe(plans []*plan.Plan) string {

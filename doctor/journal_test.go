@@ -3,6 +3,7 @@ package doctor
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -16,13 +17,15 @@ import (
 	"github.com/braid-cni/braid/plan"
 )
 
-// journalFixture writes entries: "gone" (netns path missing), "file" (a
-// regular file, not a netns), "live" (this process's netns), "opaque"
-// (not a plan) and "nonetns" (no netns recorded).
-func journalFixture(t *testing.T) (*netconf.NetConf, *journal.Store) {
+// journalFixture writes entries: "gone" (netns path missing from a
+// directory that is there), "file" (a regular file, not a netns), "live"
+// (this process's netns), "opaque" (not a plan), "nonetns" (no netns
+// recorded) and, with withNoDir, "nodir" (the netns path's directory is not
+// there: not mounted where doctor runs).
+func journalFixture(t *testing.T, withNoDir bool) (*netconf.NetConf, *journal.Store) {
 	t.Helper()
 	dir := t.TempDir()
-	notNS := filepath.Join(dir, "not-a-netns")
+	notNS := filepath.Join(dir, "netns", "not-a-netns")
 	writeFile(t, notNS, "")
 	store := journal.New(filepath.Join(dir, "braid"))
 	entry := func(id, netns string) {
@@ -45,17 +48,28 @@ func journalFixture(t *testing.T) (*netconf.NetConf, *journal.Store) {
 	entry("file", notNS)
 	entry("live", "/proc/self/ns/net")
 	entry("nonetns", "")
+	if withNoDir {
+		entry("nodir", filepath.Join(dir, "other-mount-ns", "netns", "cni-1"))
+	}
 	if err := store.Write("opaque", []byte("{")); err != nil {
 		t.Fatal(err)
 	}
 	return &netconf.NetConf{CNIDir: store.Dir}, store
 }
 
+// onHost is the view from the runtime's mount and PID namespaces.
+func onHost() error { return nil }
+
+// elsewhere is the view from a container.
+func elsewhere() error {
+	return errors.New("not in the node's PID namespace (this process is in pid:[4026532201])")
+}
+
 var braidFile = &BraidFile{Path: "00-braid.conflist", Plugin: []byte(`{"cniVersion":"1.0.0","name":"braid-net","type":"braid"}`)}
 
 func TestCheckJournalFindsStale(t *testing.T) {
-	conf, _ := journalFixture(t)
-	got := CheckJournal(braidFile, conf, Options{})
+	conf, _ := journalFixture(t, false)
+	got := CheckJournal(braidFile, conf, Options{HostView: onHost})
 	if got.Status != Warn || got.Fix == "" {
 		t.Fatalf("CheckJournal = %+v, want a warning with a fix", got)
 	}
@@ -73,20 +87,20 @@ func TestCheckJournalFindsStale(t *testing.T) {
 
 func TestCheckJournalHealthy(t *testing.T) {
 	dir := t.TempDir()
-	got := CheckJournal(braidFile, &netconf.NetConf{CNIDir: filepath.Join(dir, "none")}, Options{})
+	got := CheckJournal(braidFile, &netconf.NetConf{CNIDir: filepath.Join(dir, "none")}, Options{HostView: onHost})
 	if got.Status != OK || !strings.Contains(got.Detail, "0 entries") {
 		t.Errorf("CheckJournal = %+v, want ok with no entries", got)
 	}
 }
 
 func TestCheckJournalFix(t *testing.T) {
-	conf, store := journalFixture(t)
+	conf, store := journalFixture(t, false)
 	var calls []*skel.CmdArgs
 	del := func(args *skel.CmdArgs) error {
 		calls = append(calls, args)
 		return store.Remove(args.ContainerID)
 	}
-	got := CheckJournal(braidFile, conf, Options{Fix: true, Del: del})
+	got := CheckJournal(braidFile, conf, Options{Fix: true, Del: del, HostView: onHost})
 	if got.Status != OK || !strings.Contains(got.Detail, "released file (pod ns1/pod-file), gone (pod ns1/pod-gone)") {
 		t.Errorf("CheckJournal --fix = %+v", got)
 	}
@@ -119,13 +133,72 @@ func TestCheckJournalFixFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conf, store := journalFixture(t)
-			got := CheckJournal(braidFile, conf, Options{Fix: true, Del: tt.del})
+			conf, store := journalFixture(t, false)
+			got := CheckJournal(braidFile, conf, Options{Fix: true, Del: tt.del, HostView: onHost})
 			if got.Status != Fail || !strings.Contains(got.Detail, tt.wantDetail) || got.Fix == "" {
 				t.Errorf("CheckJournal --fix = %+v, want fail containing %q", got, tt.wantDetail)
 			}
 			if _, err := store.Read("gone"); errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("entry gone although its DEL failed")
+			}
+		})
+	}
+}
+
+// TestCheckJournalUnseen: an entry whose netns doctor cannot see as the
+// runtime does is named, with what to do, and --fix never DELs it.
+func TestCheckJournalUnseen(t *testing.T) {
+	tests := []struct {
+		name      string
+		view      func() error
+		wantStale []string // released by --fix
+		wantNot   []string // named as not judged
+	}{
+		{
+			name:      "on the host, one directory missing",
+			view:      onHost,
+			wantStale: []string{"file", "gone"},
+			wantNot:   []string{"nodir"},
+		},
+		{
+			name:    "from a container",
+			view:    elsewhere,
+			wantNot: []string{"file", "gone", "nodir"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conf, store := journalFixture(t, true)
+			got := CheckJournal(braidFile, conf, Options{HostView: tt.view})
+			if got.Status != Warn || !strings.Contains(got.Fix, "run braidctl doctor on the host") {
+				t.Errorf("CheckJournal = %+v, want a warning telling to run doctor on the host", got)
+			}
+			want := fmt.Sprintf("%d not judged", len(tt.wantNot))
+			if !strings.Contains(got.Detail, want) {
+				t.Errorf("detail %q lacks %q", got.Detail, want)
+			}
+			for _, id := range tt.wantNot {
+				if !strings.Contains(got.Detail, id+" (pod ns1/pod-"+id+"): cannot see netns ") {
+					t.Errorf("detail %q does not say it cannot see %s's netns", got.Detail, id)
+				}
+			}
+
+			var dels []string
+			del := func(args *skel.CmdArgs) error {
+				dels = append(dels, args.ContainerID)
+				return store.Remove(args.ContainerID)
+			}
+			got = CheckJournal(braidFile, conf, Options{Fix: true, Del: del, HostView: tt.view})
+			if !slices.Equal(dels, tt.wantStale) {
+				t.Errorf("--fix DELs %q, want %q", dels, tt.wantStale)
+			}
+			if got.Status != Warn || !strings.Contains(got.Detail, want) || !strings.Contains(got.Fix, "run braidctl doctor on the host") {
+				t.Errorf("CheckJournal --fix = %+v, want a warning naming what it did not judge", got)
+			}
+			for _, id := range tt.wantNot {
+				if _, err := store.Read(id); err != nil {
+					t.Errorf("entry %s: %v, want it kept", id, err)
+				}
 			}
 		})
 	}

@@ -11,10 +11,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/braid-cni/braid/atomicfile"
 )
 
 // CopyBinary copies the executable src to dstDir/<base of src> with mode
@@ -26,25 +27,14 @@ func CopyBinary(src, dstDir string) error {
 	}
 	defer in.Close()
 	dst := filepath.Join(dstDir, filepath.Base(src))
-	if err := writeAtomic(dst, in, 0o755); err != nil {
+	if err := atomicfile.Copy(dst, in, 0o755); err != nil {
 		return fmt.Errorf("copy binary %s to %s: %w", src, dst, err)
 	}
 	return nil
 }
 
-// WriteFileAtomic writes data to path with mode: it writes and syncs a
-// temporary file in the same directory, renames it over path and syncs the
-// directory. Readers see the old content or the new, never a mix. The
-// temporary file is removed on error.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	if err := writeAtomic(path, bytes.NewReader(data), mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// WriteIfChanged writes data to path with WriteFileAtomic unless path
-// already holds exactly data. It reports whether it wrote.
+// WriteIfChanged replaces path with data atomically (atomicfile.Write)
+// unless path already holds exactly data. It reports whether it wrote.
 func WriteIfChanged(path string, data []byte, mode os.FileMode) (bool, error) {
 	old, err := os.ReadFile(path)
 	switch {
@@ -53,8 +43,8 @@ func WriteIfChanged(path string, data []byte, mode os.FileMode) (bool, error) {
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return false, fmt.Errorf("read %s: %w", path, err)
 	}
-	if err := WriteFileAtomic(path, data, mode); err != nil {
-		return false, err
+	if err := atomicfile.Write(path, data, mode); err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	return true, nil
 }
@@ -64,55 +54,8 @@ func WriteIfChanged(path string, data []byte, mode os.FileMode) (bool, error) {
 // left to undo.
 func Remove(confDir, own string) error {
 	path := filepath.Join(confDir, own)
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := atomicfile.Remove(path); err != nil {
 		return fmt.Errorf("remove %s: %w", path, err)
-	}
-	return nil
-}
-
-// writeAtomic copies r into a temporary file next to path and renames it
-// over path. The temporary name starts with a dot and ends in ".tmp<random>",
-// so neither libcni (which matches .conf, .conflist and .json) nor a shell
-// glob for the plugin picks it up.
-func writeAtomic(path string, r io.Reader, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := io.Copy(tmp, r); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
 }

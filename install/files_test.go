@@ -5,21 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-// dirNames lists the names in dir.
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
+	"github.com/braid-cni/braid/internal/testutil"
+)
 
 func TestCopyBinary(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "braid")
@@ -49,7 +37,7 @@ func TestCopyBinary(t *testing.T) {
 	if mode := info.Mode().Perm(); mode != 0o755 {
 		t.Errorf("mode = %v, want 0755", mode)
 	}
-	if names := dirNames(t, dst); len(names) != 1 {
+	if names := testutil.DirNames(t, dst); len(names) != 1 {
 		t.Errorf("%s holds %q, want only braid", dst, names)
 	}
 }
@@ -83,66 +71,6 @@ func TestCopyBinaryErrors(t *testing.T) {
 				t.Fatal("CopyBinary succeeded, want an error")
 			}
 		})
-	}
-}
-
-func TestWriteFileAtomic(t *testing.T) {
-	tests := []struct {
-		name string
-		old  []byte // nil: no file before
-		data []byte
-		mode os.FileMode
-	}{
-		{name: "new file", data: []byte("{}\n"), mode: 0o644},
-		{name: "replace", old: []byte("a much longer old content\n"), data: []byte("new\n"), mode: 0o600},
-		{name: "empty", old: []byte("x"), data: []byte{}, mode: 0o640},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "00-braid.conflist")
-			if tt.old != nil {
-				if err := os.WriteFile(path, tt.old, 0o666); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := WriteFileAtomic(path, tt.data, tt.mode); err != nil {
-				t.Fatalf("WriteFileAtomic: %v", err)
-			}
-			got, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, tt.data) {
-				t.Errorf("content = %q, want %q", got, tt.data)
-			}
-			info, err := os.Stat(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if info.Mode().Perm() != tt.mode {
-				t.Errorf("mode = %v, want %v", info.Mode().Perm(), tt.mode)
-			}
-			if names := dirNames(t, dir); len(names) != 1 {
-				t.Errorf("%s holds %q, want no temporary file", dir, names)
-			}
-		})
-	}
-}
-
-func TestWriteFileAtomicFailureLeavesNoTemp(t *testing.T) {
-	dir := t.TempDir()
-	// Renaming a file over a non-empty directory fails after the temporary
-	// file was written.
-	path := filepath.Join(dir, "target")
-	if err := os.MkdirAll(filepath.Join(path, "child"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(path, []byte("x"), 0o644); err == nil {
-		t.Fatal("WriteFileAtomic over a directory succeeded")
-	}
-	if names := dirNames(t, dir); len(names) != 1 || names[0] != "target" {
-		t.Errorf("%s holds %q, want only target", dir, names)
 	}
 }
 
@@ -184,7 +112,7 @@ func TestRemove(t *testing.T) {
 			t.Fatalf("Remove #%d: %v", i+1, err)
 		}
 	}
-	if names := dirNames(t, dir); len(names) != 1 || names[0] != primary {
+	if names := testutil.DirNames(t, dir); len(names) != 1 || names[0] != primary {
 		t.Errorf("%s holds %q, want only %s", dir, names, primary)
 	}
 }

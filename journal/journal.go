@@ -12,12 +12,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-)
 
-// tempPrefix starts the name of every file Write creates before renaming it
-// into place. A leading dot is never a valid id, so List and Read cannot
-// mistake a temp file left by a crash for an entry.
-const tempPrefix = ".tmp-"
+	"github.com/braid-cni/braid/atomicfile"
+)
 
 // maxIDLen is the longest file name common Linux file systems accept.
 const maxIDLen = 255
@@ -34,7 +31,9 @@ func New(dir string) *Store {
 }
 
 // Write stores data for id atomically: a crash at any point leaves either
-// the previous entry or the new one, never a mix.
+// the previous entry or the new one, never a mix. The temp file it writes
+// first has a name starting with a dot, which is never a valid id, so List
+// and Read cannot mistake one left by a crash for an entry.
 func (s *Store) Write(id string, data []byte) error {
 	path, err := s.path(id)
 	if err != nil {
@@ -43,55 +42,8 @@ func (s *Store) Write(id string, data []byte) error {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("journal: write %q: %w", id, err)
 	}
-	tmp, err := os.CreateTemp(s.Dir, tempPrefix+"*")
-	if err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("journal: write %q: %w", id, err)
-	}
-	if err := fill(tmp, data); err != nil {
-		// The rename never happened, so the temp file is ours to delete
-		// and the previous entry, if any, is untouched.
-		return errors.Join(
-			fmt.Errorf("journal: write %q: %w", id, err),
-			removeIfExists(tmp.Name()),
-		)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return errors.Join(
-			fmt.Errorf("journal: write %q: %w", id, err),
-			removeIfExists(tmp.Name()),
-		)
-	}
-	if err := syncDir(s.Dir); err != nil {
-		return fmt.Errorf("journal: write %q: %w", id, err)
-	}
-	return nil
-}
-
-// fill writes data to f, flushes it to disk, sets the entry's mode and
-// closes f. f is closed on every path.
-func fill(f *os.File, data []byte) error {
-	_, err := f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	return errors.Join(err, f.Close())
-}
-
-// syncDir flushes dir so that a rename inside it survives a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
-}
-
-func removeIfExists(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
 	}
 	return nil
 }
@@ -110,14 +62,16 @@ func (s *Store) Read(id string) ([]byte, error) {
 	return data, nil
 }
 
-// Remove deletes the entry for id. A missing entry is not an error: DEL is
-// retried by runtimes and must succeed when a previous DEL already ran.
+// Remove deletes the entry for id and syncs the directory, so that a crash
+// after a DEL cannot bring the entry back. A missing entry is not an error:
+// DEL is retried by runtimes and must succeed when a previous DEL already
+// ran.
 func (s *Store) Remove(id string) error {
 	path, err := s.path(id)
 	if err != nil {
 		return err
 	}
-	if err := removeIfExists(path); err != nil {
+	if err := atomicfile.Remove(path); err != nil {
 		return fmt.Errorf("journal: remove %q: %w", id, err)
 	}
 	return nil

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 const cid = "3f4e0c5b9a1d2e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f"
@@ -67,7 +69,7 @@ func TestWritePermissionsAndNoTempFiles(t *testing.T) {
 	if got := fi.Mode().Perm(); got != 0o600 {
 		t.Errorf("file mode = %o, want 600", got)
 	}
-	if got := dirNames(t, dir); !slices.Equal(got, []string{cid}) {
+	if got := testutil.DirNames(t, dir); !slices.Equal(got, []string{cid}) {
 		t.Errorf("dir holds %q, want only %q", got, cid)
 	}
 }
@@ -78,7 +80,7 @@ func TestLeftoverTempFile(t *testing.T) {
 	if err := s.Write(cid, []byte("old")); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
-	leftover := filepath.Join(s.Dir, tempPrefix+"123456")
+	leftover := filepath.Join(s.Dir, "."+cid+".tmp123456")
 	if err := os.WriteFile(leftover, []byte("half-written new"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func TestWriteFailureLeavesNothing(t *testing.T) {
 				t.Skip("root bypasses directory permissions")
 			}
 			dir, watch := tt.setup(t)
-			before := dirNames(t, watch)
+			before := testutil.DirNames(t, watch)
 			s := New(dir)
 			err := s.Write(cid, []byte("x"))
 			if err == nil {
@@ -157,7 +159,7 @@ func TestWriteFailureLeavesNothing(t *testing.T) {
 			if !strings.Contains(err.Error(), cid) {
 				t.Errorf("error %q does not name the id", err)
 			}
-			if after := dirNames(t, watch); !slices.Equal(before, after) {
+			if after := testutil.DirNames(t, watch); !slices.Equal(before, after) {
 				t.Errorf("Write left files behind: before %q, after %q", before, after)
 			}
 		})
@@ -219,7 +221,7 @@ func TestList(t *testing.T) {
 				}
 				mkdir(t, filepath.Join(s.Dir, "results"))
 				touch(t, filepath.Join(s.Dir, "results", "braid-net-"+cid+"-eth0"))
-				touch(t, filepath.Join(s.Dir, tempPrefix+"42"))
+				touch(t, filepath.Join(s.Dir, "."+cid+".tmp42"))
 				touch(t, filepath.Join(s.Dir, ".hidden"))
 			},
 			want: []string{cid, "a", "c"},
@@ -249,7 +251,7 @@ func TestInvalidIDs(t *testing.T) {
 		{name: "dot", id: "."},
 		{name: "dot dot", id: ".."},
 		{name: "leading dot", id: ".abc"},
-		{name: "temp prefix", id: tempPrefix + "1"},
+		{name: "temp name", id: "." + cid + ".tmp1"},
 		{name: "slash", id: "a/b"},
 		{name: "traversal", id: "../etc"},
 		{name: "absolute", id: "/abc"},
@@ -273,7 +275,7 @@ func TestInvalidIDs(t *testing.T) {
 					t.Errorf("%s(%q) error %q does not contain %q", op, tt.id, err, want)
 				}
 			}
-			if names := dirNames(t, s.Dir); len(names) != 0 {
+			if names := testutil.DirNames(t, s.Dir); len(names) != 0 {
 				t.Errorf("dir holds %q after rejected writes", names)
 			}
 		})
@@ -286,19 +288,6 @@ func TestValidIDs(t *testing.T) {
 			t.Errorf("validateID(%q) = %v, want nil", id, err)
 		}
 	}
-}
-
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 func mkdir(t *testing.T, path string) {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/workqueue"
 )
 
@@ -19,7 +18,8 @@ const maxAttempts = 12
 // Queue records network-status in the background: Record returns at once
 // and workers PATCH, retrying with backoff until the API server takes it or
 // the pod is gone. Of several statuses queued for one pod only the last is
-// written. braidd records through it, so a CNI ADD does not wait for an
+// written; a pod is its UID, so the status of a pod recreated under the same
+// name neither replaces nor is replaced by its predecessor's. braidd records through it, so a CNI ADD does not wait for an
 // etcd write and a slow or briefly failing API server does not fail pod
 // starts; the thin plugin, which exits right after ADD, writes inline.
 type Queue struct {
@@ -28,7 +28,7 @@ type Queue struct {
 	queue  workqueue.TypedRateLimitingInterface[string]
 
 	mu     sync.Mutex
-	latest map[string]queued // by namespace/name
+	latest map[string]queued // by queueKey
 	seq    uint64
 }
 
@@ -57,13 +57,22 @@ func newQueue(w *Writer, log *slog.Logger, backoff workqueue.TypedRateLimiter[st
 
 // Record queues statuses for pod and returns nil: the write happens later.
 func (q *Queue) Record(_ context.Context, pod PodRef, statuses []nadv1.NetworkStatus) error {
-	key := pod.Namespace + "/" + pod.Name
+	key := queueKey(pod)
 	q.mu.Lock()
 	q.seq++
 	q.latest[key] = queued{pod: pod, statuses: statuses, seq: q.seq}
 	q.mu.Unlock()
 	q.queue.Add(key)
 	return nil
+}
+
+// queueKey is the pod's UID, or namespace/name when the runtime gave no UID
+// (a UID never contains "/", so the two kinds of key cannot meet).
+func queueKey(pod PodRef) string {
+	if pod.UID != "" {
+		return string(pod.UID)
+	}
+	return pod.Namespace + "/" + pod.Name
 }
 
 // Event emits the event through the writer.
@@ -118,17 +127,18 @@ func (q *Queue) next(ctx context.Context) bool {
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err := q.writer.Record(wctx, item.pod, item.statuses)
 	cancel()
+	pod := item.pod.Namespace + "/" + item.pod.Name
 	switch {
 	case err == nil:
 		q.finish(key, item)
-	case apierrors.IsNotFound(err):
-		q.log.Info("pod deleted before its network-status was written", "pod", key)
+	case PodGone(err):
+		q.log.Info("pod deleted or recreated before its network-status was written", "pod", pod, "uid", item.pod.UID)
 		q.finish(key, item)
 	case q.queue.NumRequeues(key)+1 >= maxAttempts || ctx.Err() != nil:
-		q.log.Error("network-status not written; giving up", "pod", key, "attempts", q.queue.NumRequeues(key)+1, "error", err)
+		q.log.Error("network-status not written; giving up", "pod", pod, "uid", item.pod.UID, "attempts", q.queue.NumRequeues(key)+1, "error", err)
 		q.finish(key, item)
 	default:
-		q.log.Warn("network-status not written; retrying", "pod", key, "error", err)
+		q.log.Warn("network-status not written; retrying", "pod", pod, "uid", item.pod.UID, "error", err)
 		q.queue.AddRateLimited(key)
 	}
 	return true

@@ -29,15 +29,30 @@ type queueFixture struct {
 	patches atomic.Int32
 	stop    context.CancelFunc
 	stopped chan struct{}
+
+	mu     sync.Mutex
+	bodies []string // the PATCHes' bodies, in order
 }
 
 // newQueueFixture runs the queue; react, when set, answers each PATCH
 // before the fake's object tracker does (return handled=false to pass).
 func newQueueFixture(t *testing.T, react func(n int32) (bool, error)) *queueFixture {
 	t.Helper()
+	f := newIdleQueueFixture(t, react)
+	f.start(t)
+	return f
+}
+
+// newIdleQueueFixture is newQueueFixture without the workers: what is
+// recorded stays queued until start.
+func newIdleQueueFixture(t *testing.T, react func(n int32) (bool, error)) *queueFixture {
+	t.Helper()
 	f := &queueFixture{client: fake.NewSimpleClientset(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}}), stopped: make(chan struct{})}
-	f.client.PrependReactor("patch", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+	f.client.PrependReactor("patch", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		n := f.patches.Add(1)
+		f.mu.Lock()
+		f.bodies = append(f.bodies, string(a.(k8stesting.PatchAction).GetPatch()))
+		f.mu.Unlock()
 		if react == nil {
 			return false, nil, nil
 		}
@@ -46,6 +61,11 @@ func newQueueFixture(t *testing.T, react func(n int32) (bool, error)) *queueFixt
 	})
 	f.queue = newQueue(&Writer{Client: f.client, Component: "braidd", Node: "node1"}, slog.New(slog.NewTextHandler(io.Discard, nil)),
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Millisecond, 10*time.Millisecond))
+	return f
+}
+
+// start runs the queue's workers until the test ends.
+func (f *queueFixture) start(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	f.stop = stop
 	go func() {
@@ -53,7 +73,6 @@ func newQueueFixture(t *testing.T, react func(n int32) (bool, error)) *queueFixt
 		f.queue.Run(ctx, 2, 5*time.Second)
 	}()
 	t.Cleanup(f.shutDown)
-	return f
 }
 
 func (f *queueFixture) shutDown() {
@@ -160,6 +179,18 @@ func TestQueueGivesUp(t *testing.T) {
 			t.Errorf("%d PATCHes of a missing pod, want 1", n)
 		}
 	})
+	// The API server refuses the write when the pod of that name has
+	// another UID: the pod this status was for is gone too.
+	t.Run("recreated", func(t *testing.T) {
+		f := newQueueFixture(t, func(int32) (bool, error) { return true, uidRefused() })
+		_ = f.queue.Record(context.Background(), PodRef{Namespace: "ns", Name: "p", UID: "old"}, statusOn("eth0"))
+		if got := f.waitWritten(t); got != nil {
+			t.Errorf("status written = %+v, want none", got)
+		}
+		if n := f.patches.Load(); n != 1 {
+			t.Errorf("%d PATCHes of a recreated pod, want 1", n)
+		}
+	})
 	t.Run("always failing", func(t *testing.T) {
 		f := newQueueFixture(t, func(int32) (bool, error) { return true, errors.New("connection refused") })
 		_ = f.queue.Record(context.Background(), PodRef{Namespace: "ns", Name: "p"}, statusOn("eth0"))
@@ -196,5 +227,73 @@ func TestQueueDrains(t *testing.T) {
 	}
 	if got := f.waitWritten(t); len(got) != 1 || got[0].Interface != "last" {
 		t.Errorf("status after shutdown = %+v, want the last", got)
+	}
+}
+
+// TestQueueKeysByUID: the statuses of two pods with one name and different
+// UIDs (a pod and the one that replaced it) are both queued and both
+// written, each with its own UID, instead of the later replacing the
+// earlier; the API server then refuses the one whose pod is gone.
+func TestQueueKeysByUID(t *testing.T) {
+	f := newIdleQueueFixture(t, nil)
+	ctx := context.Background()
+	_ = f.queue.Record(ctx, PodRef{Namespace: "ns", Name: "p", UID: "old"}, statusOn("old"))
+	_ = f.queue.Record(ctx, PodRef{Namespace: "ns", Name: "p", UID: "new"}, statusOn("new"))
+	if n := f.queue.Pending(); n != 2 {
+		t.Errorf("Pending = %d, want 2 pods", n)
+	}
+	f.start(t)
+	f.waitWritten(t)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.bodies) != 2 {
+		t.Fatalf("PATCHes %q, want one per UID", f.bodies)
+	}
+	for _, uid := range []string{"old", "new"} {
+		want := 0
+		for _, body := range f.bodies {
+			var patch struct {
+				Metadata struct {
+					UID         string            `json:"uid"`
+					Annotations map[string]string `json:"annotations"`
+				} `json:"metadata"`
+			}
+			if err := json.Unmarshal([]byte(body), &patch); err != nil {
+				t.Fatal(err)
+			}
+			if patch.Metadata.UID != uid {
+				continue
+			}
+			want++
+			var statuses []nadv1.NetworkStatus
+			if err := json.Unmarshal([]byte(patch.Metadata.Annotations[nadv1.NetworkStatusAnnot]), &statuses); err != nil {
+				t.Fatal(err)
+			}
+			if len(statuses) != 1 || statuses[0].Interface != uid {
+				t.Errorf("PATCH for UID %s carries %+v, want its own status", uid, statuses)
+			}
+		}
+		if want != 1 {
+			t.Errorf("%d PATCHes for UID %s, want 1", want, uid)
+		}
+	}
+}
+
+// TestQueueKeyWithoutUID: without a UID a pod is its namespace/name, and
+// the last status queued for it wins as before.
+func TestQueueKeyWithoutUID(t *testing.T) {
+	f := newIdleQueueFixture(t, nil)
+	ctx := context.Background()
+	_ = f.queue.Record(ctx, PodRef{Namespace: "ns", Name: "p"}, statusOn("first"))
+	_ = f.queue.Record(ctx, PodRef{Namespace: "ns", Name: "p"}, statusOn("last"))
+	if n := f.queue.Pending(); n != 1 {
+		t.Errorf("Pending = %d, want 1 pod", n)
+	}
+	f.start(t)
+	if got := f.waitWritten(t); len(got) != 1 || got[0].Interface != "last" {
+		t.Errorf("status written = %+v, want the last", got)
+	}
+	if n := f.patches.Load(); n != 1 {
+		t.Errorf("%d PATCHes, want 1", n)
 	}
 }

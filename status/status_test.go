@@ -3,6 +3,8 @@ package status
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"reflect"
 	"testing"
@@ -12,8 +14,12 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -94,32 +100,100 @@ func asJSON(t *testing.T, v any) string {
 }
 
 func TestRecordPatchesStatus(t *testing.T) {
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", Annotations: map[string]string{"keep": "me"}}}
-	client := fake.NewSimpleClientset(pod)
-	w := &Writer{Client: client, Component: "braid", Node: "node1"}
 	statuses := []nadv1.NetworkStatus{{Name: "cluster", Interface: "eth0", IPs: []string{"10.0.0.2"}, Default: true}}
-	if err := w.Record(context.Background(), PodRef{Namespace: "ns", Name: "p"}, statuses); err != nil {
-		t.Fatal(err)
+	// The annotation's value as a JSON string inside the patch.
+	value := `[{\"name\":\"cluster\",\"interface\":\"eth0\",\"ips\":[\"10.0.0.2\"],\"default\":true,\"dns\":{}}]`
+	tests := []struct {
+		name      string
+		uid       k8stypes.UID
+		wantPatch string
+	}{
+		{
+			// The UID is the API server's precondition: a pod of
+			// that name with another UID is not written.
+			name:      "with UID",
+			uid:       "7d5f9c1e-0000-4000-8000-000000000001",
+			wantPatch: `{"metadata":{"annotations":{"k8s.v1.cni.cncf.io/network-status":"` + value + `"},"uid":"7d5f9c1e-0000-4000-8000-000000000001"}}`,
+		},
+		{
+			name:      "no UID known",
+			wantPatch: `{"metadata":{"annotations":{"k8s.v1.cni.cncf.io/network-status":"` + value + `"}}}`,
+		},
 	}
-	var patches []k8stesting.PatchAction
-	for _, a := range client.Actions() {
-		if p, ok := a.(k8stesting.PatchAction); ok {
-			patches = append(patches, p)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: tt.uid, Annotations: map[string]string{"keep": "me"}}}
+			client := fake.NewSimpleClientset(pod)
+			w := &Writer{Client: client, Component: "braid", Node: "node1"}
+			if err := w.Record(context.Background(), PodRef{Namespace: "ns", Name: "p", UID: tt.uid}, statuses); err != nil {
+				t.Fatal(err)
+			}
+			var patches []k8stesting.PatchAction
+			for _, a := range client.Actions() {
+				if p, ok := a.(k8stesting.PatchAction); ok {
+					patches = append(patches, p)
+				}
+			}
+			if len(patches) != 1 || patches[0].GetSubresource() != "status" || patches[0].GetPatchType() != k8stypes.MergePatchType {
+				t.Fatalf("actions = %v, want one merge PATCH of pods/status", client.Actions())
+			}
+			if got := string(patches[0].GetPatch()); got != tt.wantPatch {
+				t.Errorf("patch\n got %s\nwant %s", got, tt.wantPatch)
+			}
+			got, err := client.CoreV1().Pods("ns").Get(context.Background(), "p", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back []nadv1.NetworkStatus
+			if err := json.Unmarshal([]byte(got.Annotations[nadv1.NetworkStatusAnnot]), &back); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(back, statuses) || got.Annotations["keep"] != "me" {
+				t.Errorf("annotations after Record = %v", got.Annotations)
+			}
+		})
 	}
-	if len(patches) != 1 || patches[0].GetSubresource() != "status" {
-		t.Fatalf("actions = %v, want one PATCH of pods/status", client.Actions())
+}
+
+// uidRefused is what the API server answers Record's patch of pod ns/p
+// when the stored pod has another UID (seen in e2e/status_uid_test.go).
+func uidRefused() error {
+	return apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "p", field.ErrorList{
+		field.Invalid(field.NewPath("metadata", "uid"), "1111", "field is immutable"),
+	})
+}
+
+func TestPodGone(t *testing.T) {
+	pods := schema.GroupResource{Resource: "pods"}
+	recreated := uidRefused()
+	// What the API server answers an update whose UID precondition fails.
+	preconditionFailed := apierrors.NewConflict(pods, "p", errors.New("StorageError: invalid object, Code: 4, Key: /registry/pods/ns/p, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: 1111, UID in object meta: 2222"))
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{name: "not found", err: apierrors.NewNotFound(pods, "p"), want: true},
+		{name: "not found, wrapped", err: fmt.Errorf("patch network-status of pod ns/p: %w", apierrors.NewNotFound(pods, "p")), want: true},
+		{name: "recreated", err: recreated, want: true},
+		{name: "recreated, wrapped", err: fmt.Errorf("patch network-status of pod ns/p: %w", recreated), want: true},
+		{name: "UID precondition failed", err: preconditionFailed, want: true},
+		{name: "UID precondition failed, wrapped", err: fmt.Errorf("update pod ns/p: %w", preconditionFailed), want: true},
+		{name: "another field invalid", err: apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "p", field.ErrorList{
+			field.TooLong(field.NewPath("metadata", "annotations"), "", 262144),
+		})},
+		{name: "other conflict", err: apierrors.NewConflict(pods, "p", errors.New("the object has been modified; please apply your changes to the latest version and try again"))},
+		// The text alone, without the API server's Conflict, is not enough.
+		{name: "precondition text, not a conflict", err: errors.New("Precondition failed: UID in precondition: 1111")},
+		{name: "unavailable", err: apierrors.NewServiceUnavailable("etcd is down")},
+		{name: "nil", err: nil},
 	}
-	got, err := client.CoreV1().Pods("ns").Get(context.Background(), "p", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back []nadv1.NetworkStatus
-	if err := json.Unmarshal([]byte(got.Annotations[nadv1.NetworkStatusAnnot]), &back); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(back, statuses) || got.Annotations["keep"] != "me" {
-		t.Errorf("annotations after Record = %v", got.Annotations)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := PodGone(tt.err); got != tt.want {
+				t.Errorf("PodGone(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
 	}
 }
 

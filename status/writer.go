@@ -3,11 +3,15 @@ package status
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -33,17 +37,24 @@ type Writer struct {
 }
 
 // Record PATCHes pods/status with the network-status annotation: one request,
-// a merge patch of that one key, so other annotations are not raced.
+// a merge patch of that one key, so other annotations are not raced. When
+// pod.UID is set the patch carries it too: the API server then refuses to
+// write to a pod of that name with another UID (one recreated under the same
+// name, as a StatefulSet does), since a pod's UID cannot change, so a new
+// pod never shows the addresses of the sandbox that was its predecessor's.
+// PodGone tells that refusal.
 func (w *Writer) Record(ctx context.Context, pod PodRef, statuses []nadv1.NetworkStatus) error {
 	value, err := Marshal(statuses)
 	if err != nil {
 		return err
 	}
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{
-			"annotations": map[string]string{nadv1.NetworkStatusAnnot: value},
-		},
-	})
+	meta := map[string]any{
+		"annotations": map[string]string{nadv1.NetworkStatusAnnot: value},
+	}
+	if pod.UID != "" {
+		meta["uid"] = pod.UID
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": meta})
 	if err != nil {
 		return fmt.Errorf("encode network-status patch for pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
@@ -52,6 +63,40 @@ func (w *Writer) Record(ctx context.Context, pod PodRef, statuses []nadv1.Networ
 		return fmt.Errorf("patch network-status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	return nil
+}
+
+// uidPrecondition is in the message of the Conflict the API server returns
+// when an update's UID precondition fails; the error has no reason or cause
+// of its own to tell it from other conflicts.
+const uidPrecondition = "Precondition failed: UID in precondition"
+
+// PodGone reports whether err from Record says that the pod the status was
+// for is gone: deleted (NotFound) or replaced by a pod of the same name with
+// another UID. There is nothing left to record on; callers treat it as
+// done, not as a failure to retry.
+//
+// The API server refuses Record's patch for a replaced pod as Invalid, with
+// the cause "metadata.uid: field is immutable" (the patched object would
+// change the stored pod's UID); an update carrying the UID as a
+// precondition is refused with a Conflict instead. Both count.
+func PodGone(err error) bool {
+	if apierrors.IsNotFound(err) {
+		return true
+	}
+	var se apierrors.APIStatus
+	if !errors.As(err, &se) {
+		return false
+	}
+	st := se.Status()
+	switch st.Reason {
+	case metav1.StatusReasonInvalid:
+		return st.Details != nil && slices.ContainsFunc(st.Details.Causes, func(c metav1.StatusCause) bool {
+			return c.Field == "metadata.uid"
+		})
+	case metav1.StatusReasonConflict:
+		return strings.Contains(st.Message, uidPrecondition)
+	}
+	return false
 }
 
 // Event emits an event on the pod. reason is CamelCase, eventType Normal or Warning.

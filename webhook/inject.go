@@ -19,6 +19,7 @@ import (
 	"github.com/braid-cni/braid/annotations"
 	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/nad"
+	"github.com/braid-cni/braid/netconf"
 )
 
 // injectTimeout bounds the NAD reads of one review; the API server's own
@@ -33,7 +34,12 @@ const injectTimeout = 3 * time.Second
 // webhook and to braid's ADD.
 type Injector struct {
 	NADs nad.Getter
-	Log  *slog.Logger
+	// Namespaces holds braid's namespaceIsolation and globalNamespaces:
+	// the NAD of a namespace the pod may not use
+	// (netconf.NetConf.NamespaceAllowed) is not read. nil: every
+	// namespace's is.
+	Namespaces *netconf.NetConf
+	Log        *slog.Logger
 }
 
 var _ http.Handler = (*Injector)(nil)
@@ -87,6 +93,11 @@ func (i *Injector) patch(ctx context.Context, pod *corev1.Pod, namespace string)
 	}
 	need := map[string]int64{}
 	for _, sel := range sels {
+		if i.Namespaces != nil && !i.Namespaces.NamespaceAllowed(namespace, sel.Namespace) {
+			// braid refuses the pod for this network, and the webhook
+			// reads no NAD its author may not use.
+			continue
+		}
 		obj, err := i.NADs.GetNAD(ctx, sel.Namespace, sel.Name)
 		if apierrors.IsNotFound(err) {
 			continue // braid's ADD waits for it and says so

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nadfake "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned/fake"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,8 +21,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/braid-cni/braid/devices"
+	"github.com/braid-cni/braid/kube"
+	"github.com/braid-cni/braid/netconf"
 )
 
 // nadMap is a nad.Getter: NADs by "namespace/name"; err answers every call
@@ -104,7 +109,7 @@ func TestInjector(t *testing.T) {
 			for i, c := range tc.containers {
 				pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "c" + string(rune('0'+i)), Resources: corev1.ResourceRequirements{Limits: c.limits, Requests: c.requests}})
 			}
-			resp := inject(t, deviceNADs(), pod)
+			resp := inject(t, &Injector{NADs: deviceNADs()}, pod)
 			if !resp.Allowed {
 				t.Fatalf("pod refused: %+v", resp.Result)
 			}
@@ -135,14 +140,16 @@ func TestInjector(t *testing.T) {
 func TestInjectorAPIDown(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{nadv1.NetworkAttachmentAnnot: "vf-a"}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}}}
-	resp := inject(t, nadMap{err: errors.New("connection refused")}, pod)
+	resp := inject(t, &Injector{NADs: nadMap{err: errors.New("connection refused")}}, pod)
 	if !resp.Allowed || resp.Patch != nil {
 		t.Errorf("response %+v, want allowed without a patch", resp)
 	}
 }
 
-func inject(t *testing.T, nads nadMap, pod *corev1.Pod) *admissionv1.AdmissionResponse {
+// inject sends a review of pod, created in namespace ns1, to i.
+func inject(t *testing.T, i *Injector, pod *corev1.Pod) *admissionv1.AdmissionResponse {
 	t.Helper()
+	i.Log = slog.New(slog.DiscardHandler)
 	review := admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
 		Request: &admissionv1.AdmissionRequest{
@@ -152,7 +159,7 @@ func inject(t *testing.T, nads nadMap, pod *corev1.Pod) *admissionv1.AdmissionRe
 	}
 	body, _ := json.Marshal(review)
 	rec := httptest.NewRecorder()
-	(&Injector{NADs: nads, Log: slog.New(slog.DiscardHandler)}).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/inject", bytes.NewReader(body)))
+	i.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/inject", bytes.NewReader(body)))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
 	}
@@ -161,6 +168,61 @@ func inject(t *testing.T, nads nadMap, pod *corev1.Pod) *admissionv1.AdmissionRe
 		t.Fatalf("response %s: %v", rec.Body, err)
 	}
 	return out.Response
+}
+
+// TestInjectorNamespaceIsolation: with braid's namespaceIsolation the NAD
+// of a namespace the pod may not use is not read at all (braid refuses the
+// pod for it), while its own and the global namespaces' are.
+func TestInjectorNamespaceIsolation(t *testing.T) {
+	const networks = "vf-a, other/vf-b, default/vf-c, shared/vf-d"
+	tests := []struct {
+		name       string
+		namespaces *netconf.NetConf
+		wantRead   []string
+		wantDevs   string // intel.com/sriov added to the first container
+	}{
+		{name: "no settings", wantRead: []string{"ns1/vf-a", "other/vf-b", "default/vf-c", "shared/vf-d"}, wantDevs: "4"},
+		{name: "isolation off", namespaces: &netconf.NetConf{GlobalNamespaces: "shared"},
+			wantRead: []string{"ns1/vf-a", "other/vf-b", "default/vf-c", "shared/vf-d"}, wantDevs: "4"},
+		{name: "isolation, default is global", namespaces: &netconf.NetConf{NamespaceIsolation: true},
+			wantRead: []string{"ns1/vf-a", "default/vf-c"}, wantDevs: "2"},
+		{name: "isolation, global namespaces set", namespaces: &netconf.NetConf{NamespaceIsolation: true, GlobalNamespaces: "shared, tools"},
+			wantRead: []string{"ns1/vf-a", "shared/vf-d"}, wantDevs: "2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := nadfake.NewSimpleClientset()
+			for _, key := range []string{"ns1/vf-a", "other/vf-b", "default/vf-c", "shared/vf-d"} {
+				ns, name, _ := strings.Cut(key, "/")
+				// Created through the typed client: the fake's tracker
+				// guesses another resource name for objects given to
+				// NewSimpleClientset.
+				_, err := client.K8sCniCncfIoV1().NetworkAttachmentDefinitions(ns).Create(t.Context(), &nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{
+					Namespace: ns, Name: name, Annotations: map[string]string{devices.ResourceNameKey: "intel.com/sriov"}}}, metav1.CreateOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			client.ClearActions()
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{nadv1.NetworkAttachmentAnnot: networks}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}}}
+			resp := inject(t, &Injector{NADs: &kube.Clients{NADs: client}, Namespaces: tt.namespaces}, pod)
+
+			var read []string
+			for _, a := range client.Actions() {
+				if g, ok := a.(k8stesting.GetAction); ok {
+					read = append(read, g.GetNamespace()+"/"+g.GetName())
+				}
+			}
+			if !slices.Equal(read, tt.wantRead) {
+				t.Errorf("NADs read %q, want %q", read, tt.wantRead)
+			}
+			got := applyPatch(t, pod, resp.Patch).Spec.Containers[0].Resources.Limits
+			if want := limits("intel.com/sriov", tt.wantDevs); !sameList(got, want) {
+				t.Errorf("limits %v, want %v", got, want)
+			}
+		})
+	}
 }
 
 // applyPatch applies a JSON patch to the pod as the API server does.

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/braid-cni/braid/nad"
+	"github.com/braid-cni/braid/netconf"
 )
 
 // Config is how braid-webhook serves: its flags.
@@ -35,9 +36,14 @@ type Config struct {
 	// InjectResources serves /inject: pods get resource requests for the
 	// devices their device-backed networks need. It reads NADs.
 	InjectResources bool
-	Service         string // Service name; the certificate is for <service>.<namespace>.svc
-	Namespace       string
-	Hosts           []string // more names or IPs for the certificate
+	// NamespaceIsolation and GlobalNamespaces are braid's settings of the
+	// same names (netconf.NetConf): with isolation /inject reads only the
+	// NADs a pod may use, those of its own namespace and the global ones.
+	NamespaceIsolation bool
+	GlobalNamespaces   string // comma-separated; unset: "default"
+	Service            string // Service name; the certificate is for <service>.<namespace>.svc
+	Namespace          string
+	Hosts              []string // more names or IPs for the certificate
 	// CASecret, when set, keeps the CA in that Secret of Namespace so
 	// every replica serves under the one CA the caBundle holds.
 	CASecret string
@@ -64,7 +70,10 @@ func Run(ctx context.Context, cfg Config, client kubernetes.Interface, nads nad.
 		if nads == nil {
 			return errors.New("--inject-resources needs API access to read NetworkAttachmentDefinitions")
 		}
-		mux.Handle("/inject", &Injector{NADs: nads, Log: log})
+		mux.Handle("/inject", &Injector{NADs: nads, Log: log, Namespaces: &netconf.NetConf{
+			NamespaceIsolation: cfg.NamespaceIsolation,
+			GlobalNamespaces:   cfg.GlobalNamespaces,
+		}})
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	srv := &http.Server{

@@ -38,6 +38,8 @@ func main() {
 	flag.StringVar(&cfg.MutatingWebhookConfig, "mutating-webhook-config", "", "MutatingWebhookConfiguration of /inject whose caBundle to keep once it exists (--self-signed)")
 	flag.BoolVar(&cfg.InjectResources, "inject-resources", false, "serve /inject: add the device requests of device-backed networks to pods (reads NADs)")
 	flag.IntVar(&cfg.MaxNetworksPerPod, "max-networks-per-pod", netconf.DefaultMaxNetworksPerPod, "refuse pods naming more networks: braid's maxNetworksPerPod on the nodes")
+	flag.BoolVar(&cfg.NamespaceIsolation, "namespace-isolation", false, "as braid's namespaceIsolation: a pod may use the NADs of its own namespace and of --global-namespaces only; /inject reads no others")
+	flag.StringVar(&cfg.GlobalNamespaces, "global-namespaces", "", "as braid's globalNamespaces: comma-separated namespaces whose NADs every pod may use under --namespace-isolation (unset: default)")
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig (default: in-cluster)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
