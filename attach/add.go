@@ -213,7 +213,7 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 	wg.Wait()
 	if err != nil {
 		if status.PodGone(err) {
-			a.Log.Info("pod deleted before its network-status was written", "pod", p.Pod.Namespace+"/"+p.Pod.Name)
+			a.Log.Info("pod deleted or recreated before its network-status was written", "pod", p.Pod.Namespace+"/"+p.Pod.Name)
 			return nil
 		}
 		return types.NewError(types.ErrTryAgainLater, "record network-status", err.Error())

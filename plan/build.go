@@ -68,6 +68,11 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if pod != nil && p.Pod.UID == "" {
+		// The status write's precondition: this pod, not one recreated
+		// under its name meanwhile.
+		p.Pod.UID = string(pod.UID)
+	}
 	cluster, err := b.clusterNetwork(ctx, pod)
 	if err != nil {
 		return nil, err

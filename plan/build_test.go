@@ -686,3 +686,19 @@ func clusterFileConf(t *testing.T) *netconf.NetConf {
 	}
 	return nc
 }
+
+// TestBuildTakesThePodsUID: without K8S_POD_UID the plan takes the UID of
+// the pod it read, so the status write cannot land on a pod recreated
+// under the same name meanwhile.
+func TestBuildTakesThePodsUID(t *testing.T) {
+	nc := clusterFileConf(t)
+	pods := &mapPods{pods: map[string]*corev1.Pod{"ns/p": newPod("ns", "p", "uid-7", nil)}}
+	b := &plan.Builder{Conf: nc, Pods: pods, Resolver: &nad.Resolver{NADs: fixtureNADs(), ConfDir: nc.ConfDir}, Log: slog.New(slog.DiscardHandler)}
+	p, err := b.Build(context.Background(), plan.Request{ContainerID: "c1", IfName: "eth0", Pod: plan.PodRef{Namespace: "ns", Name: "p"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Pod.UID != "uid-7" {
+		t.Errorf("plan's pod UID = %q, want the pod's uid-7", p.Pod.UID)
+	}
+}
