@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -72,7 +73,17 @@ func checkAllFieldErrors(t *testing.T, err error) {
 	if !ok {
 		t.Fatalf("Validate error %T is not joined: %v", err, err)
 	}
-	for _, e := range joined.Unwrap() {
+	errs := joined.Unwrap()
+	if len(errs) > maxReported+1 {
+		t.Fatalf("Validate returned %d errors, more than %d and a count", len(errs), maxReported)
+	}
+	if len(errs) == maxReported+1 {
+		if last := errs[maxReported].Error(); !strings.HasPrefix(last, "and ") || !strings.HasSuffix(last, " more problems") {
+			t.Fatalf("Validate's error %d is %q, want the count of the rest", maxReported+1, last)
+		}
+		errs = errs[:maxReported]
+	}
+	for _, e := range errs {
 		var fe *FieldError
 		if !errors.As(e, &fe) || fe.Index < 1 || fe.Field == "" || fe.Reason == "" {
 			t.Fatalf("Validate returned %T %q, want a complete *FieldError", e, e)
