@@ -39,7 +39,8 @@ type Config struct {
 	Namespace       string
 	Hosts           []string // more names or IPs for the certificate
 	// CASecret, when set, keeps the CA in that Secret of Namespace so
-	// every replica serves under the one CA the caBundle holds.
+	// every replica serves under the one CA the caBundle holds. The Secret
+	// must exist (deployments/webhook.yaml ships it empty); see SharedCA.
 	CASecret string
 }
 
