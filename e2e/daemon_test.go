@@ -15,7 +15,7 @@ import (
 )
 
 // daemon is a braidd process for one node, on the suite's API server with
-// braid's least-privilege token (plus the daemon's ClusterRole).
+// braidd's least-privilege token.
 type daemon struct {
 	*framework.Braidd
 	t *testing.T
@@ -24,7 +24,7 @@ type daemon struct {
 func startDaemon(t *testing.T, dir string) *daemon {
 	t.Helper()
 	b, err := framework.NewBraidd(shared.braiddBin, dir, map[string]any{
-		"kubeconfig": shared.kubeconfig,
+		"kubeconfig": shared.braiddKubeconfig,
 		"nodeName":   "node1",
 		"logLevel":   "debug",
 	})

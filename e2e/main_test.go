@@ -23,8 +23,15 @@ type suite struct {
 	pluginsDir string // reference plugins
 	braidDir   string // holds the braid binary built for this run
 	braiddBin  string // braidd, built for this run
-	kubeconfig string // braid's least-privilege kubeconfig
+	// What a node's braid and braidd hold: tokens of the braid and braidd
+	// service accounts (deployments/rbac.yaml, rbac-thick.yaml) bound to a
+	// pod on testNode, the node of every pod the tests create.
+	braidToken, braiddToken      string
+	kubeconfig, braiddKubeconfig string // with braidToken, braiddToken
 }
+
+// testNode is the node the tests' pods are on, and braid's token is for.
+const testNode = "node1"
 
 // shared is set once by TestMain before any test runs and only read after.
 var shared *suite
@@ -98,20 +105,25 @@ func setUp() (*suite, func(), error) {
 		stop()
 		return nil, nil, err
 	}
-	for _, f := range []string{"rbac.yaml", "rbac-thick.yaml", filepath.Join("e2e", "testdata", "braidd-binding.yaml")} {
-		path := filepath.Join(root, "deployments", f)
-		if filepath.Dir(f) != "." {
-			path = filepath.Join(root, f)
-		}
-		if err := framework.EnsureObjects(ctx, admin, path); err != nil {
+	for _, f := range []string{"rbac.yaml", "rbac-thick.yaml"} {
+		if err := framework.EnsureObjects(ctx, admin, filepath.Join(root, "deployments", f)); err != nil {
 			stop()
 			return nil, nil, err
 		}
 	}
-	s.kubeconfig = filepath.Join(work, "braid.kubeconfig")
-	if err := s.cp.WriteKubeconfig(s.kubeconfig, false); err != nil {
-		stop()
-		return nil, nil, err
+	for _, acct := range []struct {
+		name        string
+		token, path *string
+	}{{"braid", &s.braidToken, &s.kubeconfig}, {"braidd", &s.braiddToken, &s.braiddKubeconfig}} {
+		if *acct.token, err = s.cp.NodeToken(ctx, "kube-system", acct.name, testNode, 2*time.Hour); err != nil {
+			stop()
+			return nil, nil, err
+		}
+		*acct.path = filepath.Join(work, acct.name+".kubeconfig")
+		if err := s.cp.WriteTokenKubeconfig(*acct.path, acct.name, *acct.token); err != nil {
+			stop()
+			return nil, nil, err
+		}
 	}
 	return s, stop, nil
 }

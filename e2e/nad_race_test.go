@@ -47,7 +47,7 @@ func TestNADCreatedJustBeforePod(t *testing.T) {
 		n.daemon.stop()
 		proxy := newAPIProxy(t)
 		d := launchDaemon(t, map[string]any{
-			"kubeconfig": writeKubeconfig(t, t.TempDir(), proxy.url, proxy.caPEM, shared.cp.BraidConfig().BearerToken),
+			"kubeconfig": writeKubeconfig(t, t.TempDir(), proxy.url, proxy.caPEM, shared.braiddToken),
 			"nodeName":   "node1",
 			"logLevel":   "debug",
 			"socketDir":  n.daemon.SocketDir, // where the node's shim forwards to
