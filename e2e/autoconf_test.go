@@ -79,7 +79,7 @@ func TestAutoconfig(t *testing.T) {
 
 	reader := readContinuously(t, own)
 	d := launchDaemon(t, map[string]any{
-		"kubeconfig":         shared.kubeconfig,
+		"kubeconfig":         shared.braiddKubeconfig,
 		"nodeName":           "node1",
 		"logLevel":           "debug",
 		"autoconfig":         true,
@@ -166,7 +166,7 @@ func TestAutoconfig(t *testing.T) {
 		// As on a new node, before the primary network's DaemonSet ran.
 		late := filepath.Join(n.dir, "late", "net.d")
 		d := launchDaemon(t, map[string]any{
-			"kubeconfig":         shared.kubeconfig,
+			"kubeconfig":         shared.braiddKubeconfig,
 			"nodeName":           "node1",
 			"autoconfig":         true,
 			"cniConfigDir":       late,

@@ -17,6 +17,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // TestDaemonCachesNotSynced: a braidd whose service account may get NADs
@@ -31,7 +32,7 @@ func TestDaemonCachesNotSynced(t *testing.T) {
 	n, first := attached(t, thick, "1.0.0")
 	n.daemon.stop()
 
-	acct := newAccount(t, n, fmt.Sprintf("braidd-unsynced-%d", n.id))
+	acct := newAccount(t, n.kube, fmt.Sprintf("braidd-unsynced-%d", n.id))
 	acct.bind(acct.roleWithout("braidd", "k8s.cni.cncf.io", "network-attachment-definitions", "list", "watch"))
 	d := launchDaemon(t, daemonConfig(n.daemonSettings(), map[string]any{
 		"kubeconfig": acct.kubeconfig,
@@ -99,29 +100,31 @@ func TestDaemonCachesNotSynced(t *testing.T) {
 // account and the ClusterRoles and ClusterRoleBindings made for it.
 type account struct {
 	t          *testing.T
-	n          *node
+	kube       kubernetes.Interface // the admin's
 	name       string
-	kubeconfig string
+	token      string // not bound to a pod: it names no node
+	kubeconfig string // with token
 }
 
-func newAccount(t *testing.T, n *node, name string) *account {
+func newAccount(t *testing.T, kube kubernetes.Interface, name string) *account {
 	t.Helper()
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceSystem}}
-	if _, err := n.kube.CoreV1().ServiceAccounts(sa.Namespace).Create(t.Context(), sa, metav1.CreateOptions{}); err != nil {
+	if _, err := kube.CoreV1().ServiceAccounts(sa.Namespace).Create(t.Context(), sa, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create service account %s/%s: %v", sa.Namespace, name, err)
 	}
-	a := &account{t: t, n: n, name: name}
+	a := &account{t: t, kube: kube, name: name}
 	a.cleanup("service account", func(ctx context.Context) error {
-		return n.kube.CoreV1().ServiceAccounts(sa.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+		return kube.CoreV1().ServiceAccounts(sa.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
 	})
 	hour := int64(3600)
-	tr, err := n.kube.CoreV1().ServiceAccounts(sa.Namespace).CreateToken(t.Context(), name,
+	tr, err := kube.CoreV1().ServiceAccounts(sa.Namespace).CreateToken(t.Context(), name,
 		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: &hour}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("request a token for %s/%s: %v", sa.Namespace, name, err)
 	}
+	a.token = tr.Status.Token
 	cfg := shared.cp.BraidConfig()
-	a.kubeconfig = writeKubeconfig(t, t.TempDir(), cfg.Host, cfg.CAData, tr.Status.Token)
+	a.kubeconfig = writeKubeconfig(t, t.TempDir(), cfg.Host, cfg.CAData, a.token)
 	return a
 }
 
@@ -129,7 +132,7 @@ func newAccount(t *testing.T, n *node, name string) *account {
 // group/resource, and returns its name.
 func (a *account) roleWithout(base, group, resource string, verbs ...string) string {
 	a.t.Helper()
-	roles := a.n.kube.RbacV1().ClusterRoles()
+	roles := a.kube.RbacV1().ClusterRoles()
 	orig, err := roles.Get(a.t.Context(), base, metav1.GetOptions{})
 	if err != nil {
 		a.t.Fatalf("get ClusterRole %s: %v", base, err)
@@ -165,7 +168,7 @@ func (a *account) bind(role string) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: a.name, Namespace: metav1.NamespaceSystem}},
 	}
-	bindings := a.n.kube.RbacV1().ClusterRoleBindings()
+	bindings := a.kube.RbacV1().ClusterRoleBindings()
 	if _, err := bindings.Create(a.t.Context(), b, metav1.CreateOptions{}); err != nil {
 		a.t.Fatalf("create ClusterRoleBinding %s: %v", b.Name, err)
 	}

@@ -15,9 +15,8 @@ import (
 )
 
 // daemon is a braidd process for one node, on the suite's API server with
-// braid's least-privilege token (plus the daemon's ClusterRole). Its config
-// carries braid's settings, as braidd's ConfigMap does: in thick mode it is
-// the only source of them.
+// braidd's least-privilege token. Its config carries braid's settings, as
+// braidd's ConfigMap does: in thick mode it is the only source of them.
 type daemon struct {
 	*framework.Braidd
 	t *testing.T
@@ -47,7 +46,7 @@ func startDaemon(t *testing.T, dir string, settings map[string]any) *daemon {
 // daemonConfig is braidd's config for a node of the suite: braid's
 // settings, the suite's kubeconfig, node1, debug logs, then extra.
 func daemonConfig(settings, extra map[string]any) map[string]any {
-	conf := map[string]any{"kubeconfig": shared.kubeconfig, "nodeName": "node1", "logLevel": "debug"}
+	conf := map[string]any{"kubeconfig": shared.braiddKubeconfig, "nodeName": "node1", "logLevel": "debug"}
 	for k, v := range settings {
 		conf[k] = v
 	}

@@ -10,8 +10,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/braid-cni/braid/e2e/framework"
 )
@@ -23,8 +31,16 @@ type suite struct {
 	pluginsDir string // reference plugins
 	braidDir   string // holds the braid binary built for this run
 	braiddBin  string // braidd, built for this run
-	kubeconfig string // braid's least-privilege kubeconfig
+	// What a node's braid and braidd hold: tokens of the braid and braidd
+	// service accounts (deployments/rbac.yaml, rbac-thick.yaml) bound to a
+	// pod on testNode, the node of every pod the tests create, so
+	// deployments/policy.yaml lets them write those pods' status.
+	braidToken, braiddToken      string
+	kubeconfig, braiddKubeconfig string // with braidToken, braiddToken
 }
+
+// testNode is the node the tests' pods are on, and braid's token is for.
+const testNode = "node1"
 
 // shared is set once by TestMain before any test runs and only read after.
 var shared *suite
@@ -98,20 +114,74 @@ func setUp() (*suite, func(), error) {
 		stop()
 		return nil, nil, err
 	}
-	for _, f := range []string{"rbac.yaml", "rbac-thick.yaml", filepath.Join("e2e", "testdata", "braidd-binding.yaml")} {
-		path := filepath.Join(root, "deployments", f)
-		if filepath.Dir(f) != "." {
-			path = filepath.Join(root, f)
-		}
-		if err := framework.EnsureObjects(ctx, admin, path); err != nil {
+	for _, f := range []string{"rbac.yaml", "rbac-thick.yaml", "policy.yaml"} {
+		if err := framework.EnsureObjects(ctx, admin, filepath.Join(root, "deployments", f)); err != nil {
 			stop()
 			return nil, nil, err
 		}
 	}
-	s.kubeconfig = filepath.Join(work, "braid.kubeconfig")
-	if err := s.cp.WriteKubeconfig(s.kubeconfig, false); err != nil {
+	for _, acct := range []struct {
+		name        string
+		token, path *string
+	}{{"braid", &s.braidToken, &s.kubeconfig}, {"braidd", &s.braiddToken, &s.braiddKubeconfig}} {
+		if *acct.token, err = s.cp.NodeToken(ctx, "kube-system", acct.name, testNode, 2*time.Hour); err != nil {
+			stop()
+			return nil, nil, err
+		}
+		*acct.path = filepath.Join(work, acct.name+".kubeconfig")
+		if err := s.cp.WriteTokenKubeconfig(*acct.path, acct.name, *acct.token); err != nil {
+			stop()
+			return nil, nil, err
+		}
+	}
+	if err := waitNodePolicy(ctx, s.cp, s.braidToken); err != nil {
 		stop()
 		return nil, nil, err
 	}
 	return s, stop, nil
+}
+
+// waitNodePolicy waits until the API server enforces deployments/policy.yaml
+// (it loads policies in the background): until a dry run of a label change
+// through pods/status with braid's token is refused by it. The pod is the one
+// the token is bound to, on its own node.
+func waitNodePolicy(ctx context.Context, cp *framework.ControlPlane, token string) error {
+	client, err := kubernetes.NewForConfig(cp.TokenConfig(token))
+	if err != nil {
+		return err
+	}
+	patch := []byte(`{"metadata":{"labels":{"braid-e2e-probe":"x"}}}`)
+	dry := metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, last = client.CoreV1().Pods("kube-system").Patch(ctx, framework.NodeTokenPod("braid", testNode), k8stypes.MergePatchType, patch, dry, "status")
+		// Forbidden by the policy, not by RBAC not loaded yet either.
+		return apierrors.IsForbidden(last) && strings.Contains(last.Error(), "braid-pod-status"), nil
+	})
+	if err != nil {
+		return fmt.Errorf("deployments/policy.yaml not enforced: %w (last: %v)", err, last)
+	}
+	return nil
+}
+
+// ownNamespace creates a namespace named prefix-<n> for one test, whose pods
+// and NADs are deleted at its end, and returns the admin's clients.
+func ownNamespace(t *testing.T, prefix string) (kubernetes.Interface, nadclientset.Interface, string) {
+	t.Helper()
+	kube, nads, err := shared.cp.Clients()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := fmt.Sprintf("%s-%d", prefix, seq.Add(1))
+	if err := framework.CreateNamespaceWithSA(t.Context(), kube, ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := framework.DeleteNamespaceObjects(ctx, kube, nads, ns); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
+	return kube, nads, ns
 }

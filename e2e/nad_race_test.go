@@ -47,7 +47,7 @@ func TestNADCreatedJustBeforePod(t *testing.T) {
 		n.daemon.stop()
 		proxy := newAPIProxy(t)
 		d := launchDaemon(t, daemonConfig(n.daemonSettings(), map[string]any{
-			"kubeconfig": writeKubeconfig(t, t.TempDir(), proxy.url, proxy.caPEM, shared.cp.BraidConfig().BearerToken),
+			"kubeconfig": writeKubeconfig(t, t.TempDir(), proxy.url, proxy.caPEM, shared.braiddToken),
 			"socketDir":  n.daemon.SocketDir, // where the node's shim forwards to
 		}), true)
 		n.daemon = &daemon{Braidd: d, t: t}

@@ -215,7 +215,7 @@ func (n *node) createPod(name string, annotations map[string]string) *corev1.Pod
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: n.namespace, Annotations: annotations},
 		Spec: corev1.PodSpec{
-			NodeName:   "node1",
+			NodeName:   testNode, // braid's token is for this node
 			Containers: []corev1.Container{{Name: "c", Image: "pause"}},
 		},
 	}

@@ -34,22 +34,8 @@ import (
 // matches this test's namespace, so the tests sharing the control plane
 // are not affected, and it is deleted at the end.
 func TestWebhook(t *testing.T) {
-	kube, nads, err := shared.cp.Clients()
-	if err != nil {
-		t.Fatal(err)
-	}
+	kube, nads, ns := ownNamespace(t, "e2e-webhook")
 	ctx := t.Context()
-	ns := fmt.Sprintf("e2e-webhook-%d", seq.Add(1))
-	if err := framework.CreateNamespaceWithSA(ctx, kube, ns); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := framework.DeleteNamespaceObjects(ctx, kube, nads, ns); err != nil {
-			t.Logf("cleanup: %v", err)
-		}
-	})
 	w := startWebhook(t, kube, nads, ns)
 
 	badJSON := `{"cniVersion":"1.0.0","name":"broken","type":"bridge",}`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -96,27 +97,24 @@ func PatchCABundle(ctx context.Context, client kubernetes.Interface, kind, name 
 	return true, nil
 }
 
-// SharedCA returns the CA kept in the Secret namespace/name, creating it
-// when there is none (or it is expired), so that every replica serves
-// with a certificate of the one CA the caBundle holds.
+// ErrNoCASecret says the CA Secret is not there: braid-webhook fills the
+// Secret deployments/webhook.yaml ships, and may not create one.
+var ErrNoCASecret = errors.New("the CA Secret does not exist (braid-webhook fills it but does not create it: apply deployments/webhook.yaml, which ships it empty)")
+
+// SharedCA returns the CA kept in the Secret namespace/name, so that every
+// replica serves with a certificate of the one CA the caBundle holds. The
+// Secret ships empty in deployments/webhook.yaml; the first replica fills
+// it, and a replica that finds it unreadable or about to expire replaces
+// the CA, each with an update of the Secret it read: braid-webhook's Role
+// grants get and update on that one name, and no create. A missing Secret
+// is an error wrapping ErrNoCASecret.
 func SharedCA(ctx context.Context, client kubernetes.Interface, namespace, name string, now time.Time) (*CA, error) {
 	secrets := client.CoreV1().Secrets(namespace)
 	for range 3 {
 		s, err := secrets.Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			ca, err := NewCA(now)
-			if err != nil {
-				return nil, err
-			}
-			_, err = secrets.Create(ctx, caSecret(namespace, name, ca), metav1.CreateOptions{})
-			if apierrors.IsAlreadyExists(err) {
-				continue // another replica was first: use its CA
-			}
-			if err != nil {
-				return nil, fmt.Errorf("create CA secret %s/%s: %w", namespace, name, err)
-			}
-			return ca, nil
+			return nil, fmt.Errorf("CA secret %s/%s: %w", namespace, name, ErrNoCASecret)
 		case err != nil:
 			return nil, fmt.Errorf("get CA secret %s/%s: %w", namespace, name, err)
 		}
@@ -124,29 +122,29 @@ func SharedCA(ctx context.Context, client kubernetes.Interface, namespace, name 
 		if err == nil && now.Add(24*time.Hour).Before(ca.Cert.NotAfter) {
 			return ca, nil
 		}
-		// Unreadable or about to expire: replace it. The update fails on a
-		// conflict if another replica replaced it first; then use theirs.
-		ca, genErr := NewCA(now)
-		if genErr != nil {
-			return nil, genErr
+		// Empty as shipped, unreadable or about to expire: put a new CA
+		// in. The update carries the resourceVersion read, so it fails on
+		// a conflict if another replica wrote first; then use theirs.
+		ca, err = NewCA(now)
+		if err != nil {
+			return nil, err
 		}
-		next := caSecret(namespace, name, ca)
-		next.ResourceVersion = s.ResourceVersion
-		if _, err := secrets.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+		if _, err := secrets.Update(ctx, withCA(s, ca), metav1.UpdateOptions{}); err != nil {
 			if apierrors.IsConflict(err) {
 				continue
 			}
-			return nil, fmt.Errorf("replace CA secret %s/%s: %w", namespace, name, err)
+			return nil, fmt.Errorf("write the CA into secret %s/%s: %w", namespace, name, err)
 		}
 		return ca, nil
 	}
 	return nil, fmt.Errorf("CA secret %s/%s: changed by others three times in a row", namespace, name)
 }
 
-func caSecret(namespace, name string, ca *CA) *corev1.Secret {
-	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{corev1.TLSCertKey: ca.CertPEM, corev1.TLSPrivateKeyKey: ca.KeyPEM},
-	}
+// withCA is a copy of the Secret s holding ca and nothing else. Its type,
+// labels and annotations stay: a Secret's type cannot change.
+func withCA(s *corev1.Secret, ca *CA) *corev1.Secret {
+	next := s.DeepCopy()
+	next.Data = map[string][]byte{corev1.TLSCertKey: ca.CertPEM, corev1.TLSPrivateKeyKey: ca.KeyPEM}
+	next.StringData = nil
+	return next
 }

@@ -3,14 +3,20 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func TestPatchCABundle(t *testing.T) {
@@ -56,27 +62,105 @@ func TestPatchCABundle(t *testing.T) {
 	}
 }
 
-// TestSharedCA: replicas get the one CA; an expiring one is replaced.
+// shippedSecret is the CA Secret as deployments/webhook.yaml ships it.
+func shippedSecret() *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "braid-webhook-ca", Namespace: "kube-system", ResourceVersion: "1"},
+		Type:       corev1.SecretTypeOpaque,
+	}
+}
+
+// TestSharedCA: the first replica fills the shipped Secret, the second
+// gets the same CA, an expiring one is replaced; the Secret keeps its type
+// and nothing is ever created.
 func TestSharedCA(t *testing.T) {
+	for _, typ := range []corev1.SecretType{corev1.SecretTypeOpaque, corev1.SecretTypeTLS} {
+		t.Run(string(typ), func(t *testing.T) {
+			secret := shippedSecret()
+			secret.Type = typ
+			client := fake.NewClientset(secret)
+			ctx := context.Background()
+			now := time.Now()
+			first, err := SharedCA(ctx, client, "kube-system", "braid-webhook-ca", now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			second, err := SharedCA(ctx, client, "kube-system", "braid-webhook-ca", now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !first.Cert.Equal(second.Cert) {
+				t.Error("the second replica got another CA")
+			}
+			later, err := SharedCA(ctx, client, "kube-system", "braid-webhook-ca", now.Add(certLifetime))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if later.Cert.Equal(first.Cert) {
+				t.Error("an expiring CA was kept")
+			}
+			got, err := client.CoreV1().Secrets("kube-system").Get(ctx, "braid-webhook-ca", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Type != typ || !bytes.Equal(got.Data[corev1.TLSCertKey], later.CertPEM) {
+				t.Errorf("secret type %s, holds the last CA %v; want %s, true", got.Type, bytes.Equal(got.Data[corev1.TLSCertKey], later.CertPEM), typ)
+			}
+			checkVerbs(t, client, "get", "update")
+		})
+	}
+}
+
+// TestSharedCAMissing: without the shipped Secret the webhook says so and
+// creates none.
+func TestSharedCAMissing(t *testing.T) {
 	client := fake.NewClientset()
+	_, err := SharedCA(context.Background(), client, "kube-system", "braid-webhook-ca", time.Now())
+	if !errors.Is(err, ErrNoCASecret) || !strings.Contains(err.Error(), "kube-system/braid-webhook-ca") {
+		t.Errorf("error %v, want ErrNoCASecret naming kube-system/braid-webhook-ca", err)
+	}
+	checkVerbs(t, client, "get")
+}
+
+// TestSharedCARace: another replica fills the Secret between this one's
+// get and update; the update conflicts and this replica takes their CA.
+func TestSharedCARace(t *testing.T) {
+	client := fake.NewClientset(shippedSecret())
 	now := time.Now()
-	first, err := SharedCA(context.Background(), client, "kube-system", "braid-webhook-ca", now)
+	theirs, err := NewCA(now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := SharedCA(context.Background(), client, "kube-system", "braid-webhook-ca", now)
+	raced := false
+	client.PrependReactor("update", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if raced {
+			return false, nil, nil
+		}
+		raced = true
+		filled := withCA(shippedSecret(), theirs)
+		filled.ResourceVersion = "2"
+		if err := client.Tracker().Update(corev1.SchemeGroupVersion.WithResource("secrets"), filled, "kube-system"); err != nil {
+			t.Fatal(err)
+		}
+		return true, nil, apierrors.NewConflict(corev1.Resource("secrets"), "braid-webhook-ca", errors.New("resourceVersion changed"))
+	})
+	got, err := SharedCA(context.Background(), client, "kube-system", "braid-webhook-ca", now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !first.Cert.Equal(second.Cert) {
-		t.Error("the second replica got another CA")
+	if !got.Cert.Equal(theirs.Cert) {
+		t.Error("after the conflict the replica did not take the other replica's CA")
 	}
-	later, err := SharedCA(context.Background(), client, "kube-system", "braid-webhook-ca", now.Add(certLifetime))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if later.Cert.Equal(first.Cert) {
-		t.Error("an expiring CA was kept")
+}
+
+// checkVerbs fails unless the client was asked only the verbs the Role in
+// deployments/webhook.yaml grants on the Secret.
+func checkVerbs(t *testing.T, client *fake.Clientset, allowed ...string) {
+	t.Helper()
+	for _, a := range client.Actions() {
+		if !slices.Contains(allowed, a.GetVerb()) {
+			t.Errorf("%s %s: the webhook may only %v", a.GetVerb(), a.GetResource().Resource, allowed)
+		}
 	}
 }
 

@@ -45,7 +45,8 @@ type Config struct {
 	Namespace          string
 	Hosts              []string // more names or IPs for the certificate
 	// CASecret, when set, keeps the CA in that Secret of Namespace so
-	// every replica serves under the one CA the caBundle holds.
+	// every replica serves under the one CA the caBundle holds. The Secret
+	// must exist (deployments/webhook.yaml ships it empty); see SharedCA.
 	CASecret string
 	// MaxNetworksPerPod is braid's maxNetworksPerPod on the nodes: pods
 	// naming more networks are refused. 0: braid's default.

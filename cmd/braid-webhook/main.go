@@ -30,7 +30,7 @@ func main() {
 	flag.StringVar(&cfg.WebhookConfig, "webhook-config", "", "ValidatingWebhookConfiguration whose caBundle to patch (--self-signed)")
 	flag.StringVar(&cfg.Service, "service", "", "the webhook's Service name (--self-signed)")
 	flag.StringVar(&cfg.Namespace, "namespace", "", "the webhook's namespace (--self-signed)")
-	flag.StringVar(&cfg.CASecret, "ca-secret", "", "Secret in --namespace that keeps the CA, shared by every replica (--self-signed)")
+	flag.StringVar(&cfg.CASecret, "ca-secret", "", "existing Secret in --namespace that keeps the CA, shared by every replica; filled when empty, never created (--self-signed)")
 	flag.Func("host", "another DNS name or IP address for the self-signed certificate (repeatable)", func(s string) error {
 		cfg.Hosts = append(cfg.Hosts, s)
 		return nil

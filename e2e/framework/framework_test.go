@@ -72,6 +72,19 @@ func TestDecodeDeployments(t *testing.T) {
 			t.Errorf("first object of %s is %s, want %s", file, got, want)
 		}
 	}
+	objs, err = decodeFile(filepath.Join("..", "..", "deployments", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range objs {
+		want := "*v1.ValidatingAdmissionPolicy"
+		if i%2 == 1 {
+			want += "Binding"
+		}
+		if got := fmt.Sprintf("%T", o); got != want {
+			t.Errorf("object %d of policy.yaml is %s, want %s", i+1, got, want)
+		}
+	}
 	manifest := "# only a comment\n---\napiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\n" +
 		"metadata:\n  name: net1\nspec:\n  config: '{}'\n---\n"
 	path := filepath.Join(t.TempDir(), "nad.yaml")

@@ -10,10 +10,16 @@ import (
 // WriteKubeconfig writes a kubeconfig for the admin or for BraidUser, with the
 // API server's CA embedded, to path (mode 0600, parent directories created).
 func (cp *ControlPlane) WriteKubeconfig(path string, admin bool) error {
-	cfg, user := cp.BraidConfig(), "braid"
 	if admin {
-		cfg, user = cp.AdminConfig(), "admin"
+		return cp.WriteTokenKubeconfig(path, "admin", cp.tokens.admin)
 	}
+	return cp.WriteTokenKubeconfig(path, "braid", cp.tokens.braid)
+}
+
+// WriteTokenKubeconfig writes a kubeconfig for the user that token
+// authenticates (named user in the file), as WriteKubeconfig does.
+func (cp *ControlPlane) WriteTokenKubeconfig(path, user, token string) error {
+	cfg := cp.config(token)
 	const name = "braid-e2e"
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters[name] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}

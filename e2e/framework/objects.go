@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -31,11 +33,19 @@ import (
 // EnsureObjects creates every object of a multi-document YAML file that does
 // not exist yet; existing objects are left as they are. A relative path is
 // taken from the repository root. Supported kinds: Namespace, ServiceAccount,
-// ConfigMap, Pod, DaemonSet, ClusterRole, ClusterRoleBinding, Role,
-// RoleBinding, CustomResourceDefinition (waited for until established) and
+// ConfigMap, Secret, Pod, DaemonSet, ClusterRole, ClusterRoleBinding, Role,
+// RoleBinding, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+// CustomResourceDefinition (waited for until established) and
 // NetworkAttachmentDefinition. Namespaced objects without a namespace go to
 // "default".
 func EnsureObjects(ctx context.Context, cfg *rest.Config, path string) error {
+	return EnsureObjectsOf(ctx, cfg, path)
+}
+
+// EnsureObjectsOf is EnsureObjects for the objects of the given kinds only
+// (all of them when kinds is empty), for a file that holds more than a test
+// can run, such as a Deployment next to the RBAC objects it needs.
+func EnsureObjectsOf(ctx context.Context, cfg *rest.Config, path string, kinds ...string) error {
 	if !filepath.IsAbs(path) {
 		root, err := RepoRoot()
 		if err != nil {
@@ -58,6 +68,9 @@ func EnsureObjects(ctx context.Context, cfg *rest.Config, path string) error {
 		return fmt.Errorf("apply %s: %w", path, err)
 	}
 	for _, obj := range objs {
+		if len(kinds) > 0 && !slices.Contains(kinds, obj.GetObjectKind().GroupVersionKind().Kind) {
+			continue
+		}
 		if err := ensure(ctx, c, obj); err != nil {
 			return fmt.Errorf("apply %s: %w", path, err)
 		}
@@ -120,6 +133,8 @@ func ensure(ctx context.Context, c clients, obj runtime.Object) error {
 		err = create(ctx, kc.CoreV1().ServiceAccounts(namespaceOf(o)).Create, o)
 	case *corev1.ConfigMap:
 		err = create(ctx, kc.CoreV1().ConfigMaps(namespaceOf(o)).Create, o)
+	case *corev1.Secret:
+		err = create(ctx, kc.CoreV1().Secrets(namespaceOf(o)).Create, o)
 	case *corev1.Pod:
 		err = create(ctx, kc.CoreV1().Pods(namespaceOf(o)).Create, o)
 	case *appsv1.DaemonSet:
@@ -132,6 +147,10 @@ func ensure(ctx context.Context, c clients, obj runtime.Object) error {
 		err = create(ctx, kc.RbacV1().Roles(namespaceOf(o)).Create, o)
 	case *rbacv1.RoleBinding:
 		err = create(ctx, kc.RbacV1().RoleBindings(namespaceOf(o)).Create, o)
+	case *admissionregistrationv1.ValidatingAdmissionPolicy:
+		err = create(ctx, kc.AdmissionregistrationV1().ValidatingAdmissionPolicies().Create, o)
+	case *admissionregistrationv1.ValidatingAdmissionPolicyBinding:
+		err = create(ctx, kc.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Create, o)
 	case *apiextensionsv1.CustomResourceDefinition:
 		crds := c.xc.ApiextensionsV1().CustomResourceDefinitions()
 		if err = create(ctx, crds.Create, o); err == nil {

@@ -33,7 +33,7 @@ const (
 // one change: this node has no kube-proxy, so the installer is told the API
 // server's real address instead of the kubernetes service's.
 func installThin(ctx context.Context, c *cluster) error {
-	if err := c.ensure(ctx, "crd.yaml", "rbac.yaml"); err != nil {
+	if err := c.ensure(ctx, "crd.yaml", "rbac.yaml", "policy.yaml"); err != nil {
 		return err
 	}
 	var ds appsv1.DaemonSet
@@ -64,7 +64,7 @@ func installThin(ctx context.Context, c *cluster) error {
 // address. It returns once braidd is Ready (its caches synced) and has
 // written braid's config, which forwards to it.
 func installThick(ctx context.Context, c *cluster) error {
-	if err := c.ensure(ctx, "crd.yaml", "rbac-thick.yaml"); err != nil {
+	if err := c.ensure(ctx, "crd.yaml", "rbac-thick.yaml", "policy.yaml"); err != nil {
 		return err
 	}
 	var cm corev1.ConfigMap

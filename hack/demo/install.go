@@ -103,7 +103,7 @@ func (d *demo) loadImages(ctx context.Context) error {
 // address instead of the kubernetes service's.
 func (d *demo) installBraid(ctx context.Context) error {
 	admin := d.cp.AdminConfig()
-	for _, f := range []string{"crd.yaml", "rbac.yaml"} {
+	for _, f := range []string{"crd.yaml", "rbac.yaml", "policy.yaml"} {
 		if err := framework.EnsureObjects(ctx, admin, filepath.Join(d.root, "deployments", f)); err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ func (d *demo) installBraid(ctx context.Context) error {
 	if err := d.node.WaitReady(ctx); err != nil {
 		return err
 	}
-	d.step("braid installed from deployments/ (crd.yaml, rbac.yaml, daemonset-thin.yaml): %s written, node Ready", path)
+	d.step("braid installed from deployments/ (crd.yaml, rbac.yaml, policy.yaml, daemonset-thin.yaml): %s written, node Ready", path)
 	return nil
 }
 
