@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,7 +67,8 @@ type node struct {
 	nads       nadclientset.Interface
 	namespace  string
 	braidConf  map[string]any
-	daemon     *daemon // thick mode only
+	daemon     *daemon    // thick mode only
+	mu         sync.Mutex // guards restarting daemon from concurrent runtime calls
 }
 
 func newNode(t *testing.T, mode, version string) *node {
@@ -294,11 +296,13 @@ func (n *node) daemonSettings() map[string]any {
 // them.
 func (n *node) runtime() (*libcni.CNIConfig, *libcni.NetworkConfigList) {
 	n.t.Helper()
+	n.mu.Lock()
 	if n.daemon != nil && n.daemon.settings != nil {
 		if want := n.daemonSettings(); !reflect.DeepEqual(want, n.daemon.settings) {
 			n.daemon.restart(want)
 		}
 	}
+	n.mu.Unlock()
 	list := map[string]any{
 		"cniVersion": n.version,
 		"name":       "braid-net",
