@@ -6,7 +6,7 @@ GO ?= go
 # (make tools), the braid binary and root.
 UNIT_PKGS = $$($(GO) list ./... | grep -v /e2e)
 
-.PHONY: tools build unit e2e e2e-node test vet fmt-check bench demo demo-down clean
+.PHONY: tools build unit fuzz e2e e2e-node test vet fmt-check bench demo demo-down clean
 
 tools:
 	bash hack/install-tools.sh
@@ -42,7 +42,14 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed in:"; echo "$$out"; exit 1; fi
 
-test: vet fmt-check unit e2e
+# Each fuzzer briefly (part of make test); longer by hand, e.g.
+# make fuzz FUZZTIME=10m. Inputs that fail land in the package's testdata/fuzz.
+FUZZTIME ?= 5s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseNetworks$$' -fuzztime $(FUZZTIME) ./annotations
+	$(GO) test -run '^$$' -fuzz '^FuzzNADConfig$$' -fuzztime $(FUZZTIME) ./plan
+
+test: vet fmt-check unit fuzz e2e
 
 # The Go benchmarks, then hack/bench: ADD/DEL latency against N secondary
 # networks (floor, thin, thick; writes bench.png), a 200-pod burst through
