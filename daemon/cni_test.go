@@ -75,18 +75,7 @@ func TestSettingsAreTheDaemons(t *testing.T) {
 // that ADD, which rolls back; afterwards nothing is attached or journaled.
 func TestDelCancelsAdd(t *testing.T) {
 	e := newEnv(t)
-	e.exec.hold, e.exec.entered = make(chan struct{}), make(chan struct{})
-	defer close(e.exec.hold)
-	e.serve(t, &Server{Plugin: e.plugin})
-	added := make(chan *shim.Response, 1)
-	go func() {
-		resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("ADD", e.args("c1")))
-		if err != nil {
-			t.Error(err)
-		}
-		added <- resp
-	}()
-	<-e.exec.entered
+	added := e.heldAdd(context.Background(), t)
 	resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("DEL", e.args("c1")))
 	if err != nil || resp.Error != nil {
 		t.Fatalf("DEL: %v %+v", err, resp)
@@ -108,16 +97,8 @@ func TestDelCancelsAdd(t *testing.T) {
 // gave up) cancels its ADD, which rolls back.
 func TestCancelledConnectionRollsBack(t *testing.T) {
 	e := newEnv(t)
-	e.exec.hold, e.exec.entered = make(chan struct{}), make(chan struct{})
-	defer close(e.exec.hold)
-	e.serve(t, &Server{Plugin: e.plugin})
 	ctx, cancel := context.WithCancel(context.Background())
-	gone := make(chan struct{})
-	go func() {
-		defer close(gone)
-		_, _ = shim.Forward(ctx, e.sock(), shim.NewRequest("ADD", e.args("c1")))
-	}()
-	<-e.exec.entered
+	gone := e.heldAdd(ctx, t)
 	cancel()
 	<-gone
 	eventually(t, "the ADD rolled back", func() bool {
@@ -128,4 +109,22 @@ func TestCancelledConnectionRollsBack(t *testing.T) {
 		_, err := os.Stat(filepath.Join(e.cniDir, "c1"))
 		return os.IsNotExist(err)
 	})
+}
+
+// heldAdd serves e and sends an ADD of c1 under ctx that stays in its
+// delegate until the test ends or the ADD is cancelled; it returns once the
+// delegate runs. The daemon's answer (nil when the shim gave up) arrives on
+// the channel.
+func (e *env) heldAdd(ctx context.Context, t *testing.T) <-chan *shim.Response {
+	t.Helper()
+	e.exec.hold, e.exec.entered = make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(e.exec.hold) })
+	e.serve(t, &Server{Plugin: e.plugin})
+	added := make(chan *shim.Response, 1)
+	go func() {
+		resp, _ := shim.Forward(ctx, e.sock(), shim.NewRequest("ADD", e.args("c1")))
+		added <- resp
+	}()
+	<-e.exec.entered
+	return added
 }
