@@ -2,13 +2,17 @@ package attach
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/braid-cni/braid/lock"
 	"github.com/braid-cni/braid/plan"
 )
 
@@ -219,5 +223,68 @@ func TestGCEmptyJournal(t *testing.T) {
 	}
 	if got := f.invoker.seen(); len(got) != 0 {
 		t.Errorf("invoker calls = %q, want none", got)
+	}
+}
+
+// TestGCTakesTheContainersLock: GC deletes a container only under its lock,
+// so it never runs between a runtime verb's steps; a container deleted
+// meanwhile is done, and its lock file goes with it.
+func TestGCTakesTheContainersLock(t *testing.T) {
+	f := newFixture(t)
+	f.attacher.Locks = lock.Dir(t.TempDir())
+	added(t, f, "c1")
+	added(t, f, "c2")
+	held, err := f.attacher.Locks.Lock(context.Background(), "c1") // a runtime verb of c1 runs
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.attacher.GC(context.Background(), nil) }()
+	select {
+	case err := <-done:
+		t.Fatalf("GC returned (%v) while c1's lock was held", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if got := delsOf(f.invoker, "c1"); len(got) != 0 {
+		t.Fatalf("GC deleted c1 under another verb's lock: %q", got)
+	}
+	// That verb was the runtime's DEL: c1 is gone when GC gets the lock.
+	if err := f.journal.Remove("c1"); err != nil {
+		t.Fatal(err)
+	}
+	held.Unlock()
+	if err := <-done; err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	if got := delsOf(f.invoker, "c1"); len(got) != 0 {
+		t.Errorf("GC deleted c1 again: %q", got)
+	}
+	if got := delsOf(f.invoker, "c2"); !slices.Equal(got, allDels) {
+		t.Errorf("c2's DELs = %q, want %q", got, allDels)
+	}
+	for _, id := range []string{"c1", "c2"} {
+		if _, err := os.Stat(filepath.Join(string(f.attacher.Locks), id)); !os.IsNotExist(err) {
+			t.Errorf("lock file of %s: %v, want removed", id, err)
+		}
+	}
+}
+
+// TestGCLockWaitBounded: a lock held past GC's deadline is try-again-later.
+func TestGCLockWaitBounded(t *testing.T) {
+	f := newFixture(t)
+	f.attacher.Locks = lock.Dir(t.TempDir())
+	added(t, f, "c1")
+	held, err := f.attacher.Locks.Lock(context.Background(), "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if te := cniError(t, f.attacher.GC(ctx, nil)); te.Code != types.ErrTryAgainLater || !strings.Contains(te.Msg, "c1") {
+		t.Errorf("GC = %+v, want code 11 naming c1", te)
+	}
+	if _, err := f.journal.Read("c1"); err != nil {
+		t.Errorf("c1's journal entry: %v, want it kept", err)
 	}
 }
