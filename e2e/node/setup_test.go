@@ -101,11 +101,16 @@ func (c *cluster) images(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	webhookBin, err := c.build(ctx, "./cmd/braid-webhook", "braid-webhook")
+	if err != nil {
+		return err
+	}
 	braidImage, err := framework.BuildImage(dir, "braid:dev", map[string]string{
 		"/usr/src/braid/bin/braid":         braid,
 		"/usr/src/braid/bin/braid-shim":    shimBin,
 		"/usr/src/braid/bin/braid-install": installer,
 		"/usr/src/braid/bin/braidd":        daemon,
+		"/usr/src/braid/bin/braid-webhook": webhookBin,
 	}, []string{"/usr/src/braid/bin/braid-install"})
 	if err != nil {
 		return err
