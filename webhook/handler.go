@@ -11,6 +11,8 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/braid-cni/braid/netconf"
 )
 
 // maxBody bounds an AdmissionReview; the API server sends at most 3 MiB of
@@ -25,9 +27,10 @@ var (
 // Handler serves AdmissionReviews (admission.k8s.io/v1) on POST.
 type Handler struct {
 	Log *slog.Logger
-	// MaxNetworksPerPod bounds the networks a pod may name, as braid's
-	// maxNetworksPerPod does; 0: braid's default.
-	MaxNetworksPerPod int
+	// Braid holds braid's settings on the nodes that decide what it
+	// refuses: maxNetworksPerPod (0: braid's default), namespaceIsolation
+	// and globalNamespaces. nil: the defaults.
+	Braid *netconf.NetConf
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -109,7 +112,7 @@ func (h *Handler) check(req *admissionv1.AdmissionRequest) (int32, error) {
 		if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
 			return http.StatusBadRequest, fmt.Errorf("decode pod %s/%s: %w", req.Namespace, req.Name, err)
 		}
-		if err := checkPod(&pod, req.Namespace, h.MaxNetworksPerPod); err != nil {
+		if err := checkPod(&pod, req.Namespace, h.Braid); err != nil {
 			return http.StatusForbidden, err
 		}
 	default:

@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/braid-cni/braid/netconf"
 )
 
 func nadObject(t *testing.T, name, config string) runtime.RawExtension {
@@ -280,4 +282,37 @@ func TestHandlerBadRequests(t *testing.T) {
 			t.Errorf("HTTP %d, want 405", rec.Code)
 		}
 	})
+}
+
+// TestHandlerBraidSettings: the pod checks follow braid's settings on the
+// nodes: namespace isolation and maxNetworksPerPod.
+func TestHandlerBraidSettings(t *testing.T) {
+	tests := []struct {
+		name     string
+		braid    *netconf.NetConf
+		networks string
+		wantMsg  string // "": allowed
+	}{
+		{"isolation off: any namespace", nil, "other/blue", ""},
+		{"isolation: own namespace", &netconf.NetConf{NamespaceIsolation: true}, "blue, ns1/green", ""},
+		{"isolation: default is global", &netconf.NetConf{NamespaceIsolation: true}, "default/blue", ""},
+		{"isolation: another namespace", &netconf.NetConf{NamespaceIsolation: true}, "blue, other/green", `network other/green: namespace isolation: a pod in "ns1" may not use networks of namespace "other"`},
+		{"isolation: a global namespace", &netconf.NetConf{NamespaceIsolation: true, GlobalNamespaces: "other"}, "other/green", ""},
+		{"a lower limit", &netconf.NetConf{MaxNetworksPerPod: 2}, "a, b, c", "3 networks requested, more than the 2 a pod may have"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &Handler{Log: slog.New(slog.DiscardHandler), Braid: tt.braid}
+			resp := h.review(&admissionv1.AdmissionRequest{
+				UID: "uid-1", Resource: podResource, Operation: admissionv1.Create,
+				Namespace: "ns1", Name: "web", Object: podObject(t, ptr(tt.networks)),
+			})
+			switch {
+			case tt.wantMsg == "" && !resp.Allowed:
+				t.Errorf("refused: %+v, want allowed", resp.Result)
+			case tt.wantMsg != "" && (resp.Allowed || !strings.Contains(resp.Result.Message, tt.wantMsg)):
+				t.Errorf("answer %+v, want refused with %q", resp.Result, tt.wantMsg)
+			}
+		})
+	}
 }

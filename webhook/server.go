@@ -65,16 +65,19 @@ func Run(ctx context.Context, cfg Config, client kubernetes.Interface, nads nad.
 	if err != nil {
 		return err
 	}
+	// The settings of braid on the nodes that decide what it refuses.
+	braid := &netconf.NetConf{
+		NamespaceIsolation: cfg.NamespaceIsolation,
+		GlobalNamespaces:   cfg.GlobalNamespaces,
+		MaxNetworksPerPod:  cfg.MaxNetworksPerPod,
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/validate", &Handler{Log: log, MaxNetworksPerPod: cfg.MaxNetworksPerPod})
+	mux.Handle("/validate", &Handler{Log: log, Braid: braid})
 	if cfg.InjectResources {
 		if nads == nil {
 			return errors.New("--inject-resources needs API access to read NetworkAttachmentDefinitions")
 		}
-		mux.Handle("/inject", &Injector{NADs: nads, Log: log, Namespaces: &netconf.NetConf{
-			NamespaceIsolation: cfg.NamespaceIsolation,
-			GlobalNamespaces:   cfg.GlobalNamespaces,
-		}})
+		mux.Handle("/inject", &Injector{NADs: nads, Log: log, Namespaces: braid})
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	srv := &http.Server{

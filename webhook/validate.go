@@ -57,7 +57,10 @@ func checkNAD(nad *nadv1.NetworkAttachmentDefinition) error {
 // checkPod returns why braid would refuse the pod's networks annotation,
 // or nil. namespace is the request's (a pod being created may not carry
 // one yet): it is the default for elements that name none.
-func checkPod(pod *corev1.Pod, namespace string, limit int) error {
+func checkPod(pod *corev1.Pod, namespace string, braid *netconf.NetConf) error {
+	if braid == nil {
+		braid = &netconf.NetConf{}
+	}
 	raw, ok := pod.Annotations[annotations.NetworksKey]
 	if !ok {
 		return nil
@@ -67,14 +70,16 @@ func checkPod(pod *corev1.Pod, namespace string, limit int) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", field, err)
 	}
-	if limit <= 0 {
-		limit = netconf.DefaultMaxNetworksPerPod
-	}
-	if err := annotations.CheckCount(len(sels), limit); err != nil {
+	if err := annotations.CheckCount(len(sels), braid.NetworkLimit()); err != nil {
 		return fmt.Errorf("%s: %w", field, err)
 	}
 	if err := annotations.Validate(sels, podIfName); err != nil {
 		return fmt.Errorf("%s: %s", field, joined(err))
+	}
+	for _, sel := range sels {
+		if !braid.NamespaceAllowed(namespace, sel.Namespace) {
+			return fmt.Errorf("%s: network %s/%s: namespace isolation: a pod in %q may not use networks of namespace %q", field, sel.Namespace, sel.Name, namespace, sel.Namespace)
+		}
 	}
 	return nil
 }
