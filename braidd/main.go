@@ -21,20 +21,7 @@ func Main(ctx context.Context, configPath string, opts Options, w io.Writer) err
 	if err != nil {
 		return fmt.Errorf("config %s: %w", configPath, err)
 	}
-	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level(conf.LogLevel)}))
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: conf.Level(slog.LevelInfo)}))
 	log.Info("braidd starting", "version", version.Version, "node", conf.NodeName, "socket", conf.SocketDir, "autoconfig", conf.Autoconfig)
 	return Run(ctx, conf, opts, log)
-}
-
-func level(name string) slog.Level {
-	switch name {
-	case "debug", "verbose":
-		return slog.LevelDebug
-	case "warn":
-		return slog.LevelWarn
-	case "error", "panic":
-		return slog.LevelError
-	default:
-		return slog.LevelInfo
-	}
 }

@@ -17,14 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plugin"
 	"github.com/braid-cni/braid/shim"
 )
 
 const (
-	// DefaultMaxConcurrent is the number of verbs run at once when
-	// MaxConcurrent is not set.
-	DefaultMaxConcurrent = 16
 	// shutdownMargin is added to the verb timeout when waiting for
 	// in-flight calls at shutdown: a DEL may clean up past its deadline.
 	shutdownMargin = 30 * time.Second
@@ -41,7 +39,8 @@ type Server struct {
 	// (informer-backed) API access.
 	Plugin *plugin.Plugin
 	// MaxConcurrent bounds the verbs run at once; 0 means
-	// DefaultMaxConcurrent. A freed slot goes to a waiting DEL first.
+	// netconf.DefaultMaxConcurrent(). A freed slot goes to a waiting DEL
+	// first.
 	MaxConcurrent int
 	// Unsynced names the caches that have not synced yet; until none is
 	// left ADD answers code 11 naming them and /readyz fails. nil means
@@ -67,7 +66,7 @@ func (s *Server) init() {
 	s.once.Do(func() {
 		n := s.MaxConcurrent
 		if n <= 0 {
-			n = DefaultMaxConcurrent
+			n = netconf.DefaultMaxConcurrent()
 		}
 		s.sem = newPrioritySem(n)
 		var reg prometheus.Registerer

@@ -13,6 +13,10 @@ const (
 	DefaultConfigName   = "00-braid.conflist"
 )
 
+// DefaultMaxConcurrent is maxConcurrent when the config does not set it:
+// four CNI requests in flight per CPU.
+func DefaultMaxConcurrent() int { return 4 * runtime.NumCPU() }
+
 // DaemonConf is braidd's configuration: every plugin key (kubeconfig, log
 // settings, and the paths written into the shim's config by autoconfig)
 // plus the daemon's own.
@@ -59,7 +63,7 @@ func ParseDaemon(data []byte, getenv func(string) string, hostname func() (strin
 		c.ConfigName = DefaultConfigName
 	}
 	if c.MaxConcurrent == 0 {
-		c.MaxConcurrent = 4 * runtime.NumCPU()
+		c.MaxConcurrent = DefaultMaxConcurrent()
 	}
 	if c.NodeName == "" {
 		c.NodeName = getenv("NODE_NAME")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -139,6 +140,24 @@ func (c *NetConf) GlobalNamespaceList() []string {
 // BinDirs returns the directories in BinDir, without empty entries.
 func (c *NetConf) BinDirs() []string {
 	return splitNonEmpty(c.BinDir, ":")
+}
+
+// Level is the slog level of logLevel; an unset level is fallback (the
+// thin plugin is quiet unless asked, warn: its stderr ends up in the
+// runtime's log; braidd logs info).
+func (c *NetConf) Level(fallback slog.Level) slog.Level {
+	switch c.LogLevel {
+	case "debug", "verbose":
+		return slog.LevelDebug
+	case "info":
+		return slog.LevelInfo
+	case "warn":
+		return slog.LevelWarn
+	case "error", "panic":
+		return slog.LevelError
+	default:
+		return fallback
+	}
 }
 
 // NetworkLimit is MaxNetworksPerPod, or its default where the config was

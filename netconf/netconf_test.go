@@ -3,6 +3,7 @@ package netconf
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -435,5 +436,23 @@ func TestStderrLogging(t *testing.T) {
 				t.Errorf("StderrLogging() = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLevel: one reading of logLevel for the plugin and braidd; each
+// names its own level for an unset one.
+func TestLevel(t *testing.T) {
+	for name, want := range map[string]slog.Level{
+		"debug": slog.LevelDebug, "verbose": slog.LevelDebug, "info": slog.LevelInfo,
+		"warn": slog.LevelWarn, "error": slog.LevelError, "panic": slog.LevelError,
+	} {
+		if got := (&NetConf{LogLevel: name}).Level(slog.LevelInfo); got != want {
+			t.Errorf("Level(%q) = %v, want %v", name, got, want)
+		}
+	}
+	for _, fallback := range []slog.Level{slog.LevelWarn, slog.LevelInfo} {
+		if got := (&NetConf{}).Level(fallback); got != fallback {
+			t.Errorf("unset level = %v, want the fallback %v", got, fallback)
+		}
 	}
 }

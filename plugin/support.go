@@ -41,22 +41,8 @@ func newLogger(conf *netconf.NetConf, stderr io.Writer) (*slog.Logger, func(), e
 	if len(writers) == 0 {
 		return slog.New(slog.DiscardHandler), closeFn, nil
 	}
-	h := slog.NewTextHandler(io.MultiWriter(writers...), &slog.HandlerOptions{Level: level(conf.LogLevel)})
+	h := slog.NewTextHandler(io.MultiWriter(writers...), &slog.HandlerOptions{Level: conf.Level(slog.LevelWarn)})
 	return slog.New(h).With("pid", os.Getpid()), closeFn, nil
-}
-
-func level(name string) slog.Level {
-	switch name {
-	case "debug", "verbose":
-		return slog.LevelDebug
-	case "info":
-		return slog.LevelInfo
-	case "error", "panic":
-		return slog.LevelError
-	default:
-		// Quiet unless asked: stderr ends up in the runtime's log.
-		return slog.LevelWarn
-	}
 }
 
 // waitReadiness waits for the readiness indicator file (the cluster network's
