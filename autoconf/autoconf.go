@@ -13,13 +13,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/braid-cni/braid/install"
+	"github.com/braid-cni/braid/netconf"
 )
 
 // Writer writes braid's config for the primary network in Dir.
@@ -180,15 +180,7 @@ func stoppedTimer() *time.Timer {
 // relevant: configs and braid's own file (someone may delete it); not the
 // temp files of atomic writes.
 func (w *Writer) relevant(path string) bool {
-	base := filepath.Base(path)
-	if strings.HasPrefix(base, ".") {
-		return false
-	}
-	switch filepath.Ext(base) {
-	case ".conf", ".conflist", ".json":
-		return true
-	}
-	return false
+	return netconf.IsConfigFile(path)
 }
 
 // sync runs Sync and logs what it did. prev is the retry delay in force,

@@ -57,7 +57,7 @@ func CheckBinaries(ctx context.Context, conf *netconf.NetConf, o Options) []Resu
 
 // confDirBinaries lists the plugins of the delegate configs in confDir.
 func confDirBinaries(conf *netconf.NetConf) []need {
-	files, err := libcni.ConfFiles(conf.ConfDir, confExtensions())
+	files, err := libcni.ConfFiles(conf.ConfDir, netconf.ConfigExtensions())
 	if err != nil {
 		return nil
 	}

@@ -20,9 +20,6 @@ const (
 	nameClusterNetwork = "cluster-network"
 )
 
-// confExtensions are the extensions the runtimes read, as libcni lists them.
-func confExtensions() []string { return []string{".conf", ".conflist", ".json"} }
-
 // BraidFile is braid's entry in the CNI config directory.
 type BraidFile struct {
 	Path string
@@ -37,7 +34,7 @@ type BraidFile struct {
 // that file is not braid's, naming it. The returned BraidFile is braid's
 // config (the winner, or a later file that loses) or nil when there is none.
 func CheckConfDir(dir string) (*BraidFile, Result) {
-	files, err := libcni.ConfFiles(dir, confExtensions())
+	files, err := libcni.ConfFiles(dir, netconf.ConfigExtensions())
 	if err != nil {
 		return nil, fail(nameConfDir, fmt.Sprintf("list %s: %v", dir, err), "check --cni-conf-dir")
 	}

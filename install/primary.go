@@ -13,12 +13,6 @@ import (
 	"github.com/braid-cni/braid/netconf"
 )
 
-// confExtensions are the config file extensions libcni and the runtimes
-// read from a CNI config directory.
-func confExtensions() []string {
-	return []string{".conf", ".conflist", ".json"}
-}
-
 // NoPrimaryError says that a config directory holds no usable primary CNI
 // config yet; the installer waits and looks again.
 type NoPrimaryError struct {
@@ -81,7 +75,7 @@ type primaryConf struct {
 // being written, or a stray one) is passed over, so it can neither block
 // braid nor be wrapped.
 func FindPrimary(confDir, own string) (string, error) {
-	files, err := libcni.ConfFiles(confDir, confExtensions())
+	files, err := libcni.ConfFiles(confDir, netconf.ConfigExtensions())
 	if err != nil {
 		return "", fmt.Errorf("list CNI configs in %s: %w", confDir, err)
 	}

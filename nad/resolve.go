@@ -127,7 +127,7 @@ func fromPath(path string) (*Network, error) {
 // own: braid usually lives in the same directory as the network it wraps,
 // and must never pick itself for eth0.
 func fromDir(dir string) (*Network, error) {
-	files, err := libcni.ConfFiles(dir, []string{".conf", ".conflist", ".json"})
+	files, err := libcni.ConfFiles(dir, netconf.ConfigExtensions())
 	if err != nil {
 		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("read cluster network directory %s", dir), err.Error())
 	}

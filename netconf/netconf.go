@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -251,6 +252,18 @@ func invalid(msg string) *types.Error {
 
 func invalidKey(key, format string, args ...any) *types.Error {
 	return invalid(fmt.Sprintf("key %q: ", key) + fmt.Sprintf(format, args...))
+}
+
+// ConfigExtensions are the extensions of the config files libcni and the
+// runtimes read from a CNI config directory.
+func ConfigExtensions() []string { return []string{".conf", ".conflist", ".json"} }
+
+// IsConfigFile reports whether name is a config file a runtime would read:
+// one of ConfigExtensions, and not a hidden file (the temp files of atomic
+// writes are).
+func IsConfigFile(name string) bool {
+	base := filepath.Base(name)
+	return !strings.HasPrefix(base, ".") && slices.Contains(ConfigExtensions(), filepath.Ext(base))
 }
 
 // The plugin types braid is installed under: the plugin itself, and the

@@ -456,3 +456,14 @@ func TestLevel(t *testing.T) {
 		}
 	}
 }
+
+func TestIsConfigFile(t *testing.T) {
+	for name, want := range map[string]bool{
+		"/etc/cni/net.d/10-flannel.conflist": true, "a.conf": true, "a.json": true,
+		"a.yaml": false, "conflist": false, "/d/.00-braid.conflist.tmp123": false, ".a.conf": false,
+	} {
+		if got := IsConfigFile(name); got != want {
+			t.Errorf("IsConfigFile(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
