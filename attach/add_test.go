@@ -21,6 +21,7 @@ import (
 
 	"github.com/braid-cni/braid/delegate"
 	"github.com/braid-cni/braid/gateway"
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/plan"
 	"github.com/braid-cni/braid/status"
@@ -29,7 +30,7 @@ import (
 var allAdds = []string{"ADD cluster eth0", "ADD blue net1", "ADD green net2"}
 
 func TestAdd(t *testing.T) {
-	for _, version := range specVersions {
+	for _, version := range testutil.SpecVersions() {
 		t.Run(version, func(t *testing.T) {
 			f := newFixture(t)
 			p := testPlan("c1", version)
@@ -259,7 +260,7 @@ func TestAddRollsBack(t *testing.T) {
 			if res != nil {
 				t.Errorf("result = %v, want nil", res)
 			}
-			te := cniError(t, err)
+			te := testutil.CNIError(t, err)
 			if te.Code != tt.wantCode {
 				t.Errorf("code = %d, want %d (%v)", te.Code, tt.wantCode, te)
 			}
@@ -354,7 +355,7 @@ func TestAddRecorderFailure(t *testing.T) {
 				f.journaled(t, "c1")
 				return
 			}
-			te := cniError(t, err)
+			te := testutil.CNIError(t, err)
 			if te.Code != tt.wantCode {
 				t.Errorf("code = %d, want %d (%v)", te.Code, tt.wantCode, te)
 			}
@@ -371,7 +372,7 @@ func TestAddRecorderFailure(t *testing.T) {
 }
 
 func TestAddDefaultRoute(t *testing.T) {
-	for _, version := range specVersions {
+	for _, version := range testutil.SpecVersions() {
 		t.Run(version, func(t *testing.T) {
 			f := newFixture(t)
 			p := testPlan("c1", version)
@@ -477,7 +478,7 @@ func TestAddDefaultRouteFailure(t *testing.T) {
 				p.Attachments[i].DefaultRoute = gws
 			}
 			_, err := f.attacher.Add(context.Background(), p, "1.0.0")
-			if te := cniError(t, err); te.Code != tt.wantCode {
+			if te := testutil.CNIError(t, err); te.Code != tt.wantCode {
 				t.Errorf("code = %d, want %d (%v)", te.Code, tt.wantCode, te)
 			}
 			if len(f.routes.calls) != tt.wantRoutes {
@@ -497,7 +498,7 @@ func TestAddDefaultRouteFailure(t *testing.T) {
 func TestAddUnsupportedResultVersion(t *testing.T) {
 	f := newFixture(t)
 	_, err := f.attacher.Add(context.Background(), testPlan("c1", "1.0.0"), "0.2.0")
-	if te := cniError(t, err); te.Code != types.ErrInternal {
+	if te := testutil.CNIError(t, err); te.Code != types.ErrInternal {
 		t.Errorf("code = %d, want %d (%v)", te.Code, types.ErrInternal, te)
 	}
 	if got, want := f.invoker.seen("DEL"), []string{"DEL green net2", "DEL blue net1", "DEL cluster eth0"}; !slices.Equal(got, want) {
@@ -515,7 +516,7 @@ func TestAddJournalUnwritable(t *testing.T) {
 	}
 	f.attacher.Journal = journal.New(file)
 	_, err := f.attacher.Add(context.Background(), testPlan("c1", "1.0.0"), "1.0.0")
-	if te := cniError(t, err); te.Code != types.ErrIOFailure || !strings.Contains(te.Msg, "c1") {
+	if te := testutil.CNIError(t, err); te.Code != types.ErrIOFailure || !strings.Contains(te.Msg, "c1") {
 		t.Errorf("error = %d %q, want code %d naming the container", te.Code, te.Msg, types.ErrIOFailure)
 	}
 	if got := f.invoker.seen(); len(got) != 0 {

@@ -31,9 +31,6 @@ const (
 	greenName   = "green"
 )
 
-// specVersions are the CNI versions whose results list interfaces.
-var specVersions = []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"}
-
 // invocation is one call the fake invoker saw.
 type invocation struct {
 	verb        string // ADD, DEL, CHECK, STATUS, GC or SETCACHE
@@ -412,17 +409,4 @@ func defaultGWs(r *current.Result) []string {
 		}
 	}
 	return out
-}
-
-// cniError asserts that err is a *types.Error and returns it.
-func cniError(t *testing.T, err error) *types.Error {
-	t.Helper()
-	if err == nil {
-		t.Fatal("err = nil, want a *types.Error")
-	}
-	var te *types.Error
-	if !errors.As(err, &te) {
-		t.Fatalf("err = %T %v, want a *types.Error", err, err)
-	}
-	return te
 }

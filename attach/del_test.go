@@ -11,6 +11,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/plan"
 )
 
@@ -112,7 +113,7 @@ func TestDelGoesOnPastFailures(t *testing.T) {
 			p := added(t, f, "c1")
 			f.invoker.fail = tt.fail
 			err := f.attacher.Del(context.Background(), p, p.NetNS)
-			te := cniError(t, err)
+			te := testutil.CNIError(t, err)
 			if te.Code != tt.wantCode {
 				t.Errorf("code = %d, want %d (%v)", te.Code, tt.wantCode, te)
 			}
@@ -232,7 +233,7 @@ func TestCheck(t *testing.T) {
 				}
 				return
 			}
-			te := cniError(t, err)
+			te := testutil.CNIError(t, err)
 			if te.Code != tt.wantCode {
 				t.Errorf("code = %d, want %d (%v)", te.Code, tt.wantCode, te)
 			}
@@ -249,7 +250,7 @@ func TestCheckPlanNeverAdded(t *testing.T) {
 	f := newFixture(t)
 	// A plan journaled before ADD ran has no results at all.
 	err := f.attacher.Check(context.Background(), testPlan("c1", "1.0.0"), "/var/run/netns/c1")
-	if te := cniError(t, err); te.Code != types.ErrInvalidNetworkConfig || !strings.Contains(te.Msg, "network cluster") {
+	if te := testutil.CNIError(t, err); te.Code != types.ErrInvalidNetworkConfig || !strings.Contains(te.Msg, "network cluster") {
 		t.Errorf("error = %d %q, want code 7 naming the cluster network", te.Code, te.Msg)
 	}
 	if got := f.invoker.seen(); len(got) != 0 {
@@ -290,7 +291,7 @@ func TestStatus(t *testing.T) {
 				}
 				return
 			}
-			te := cniError(t, err)
+			te := testutil.CNIError(t, err)
 			if te.Code != tt.wantCode || !strings.Contains(te.Msg, "network cluster") || !strings.Contains(te.Msg, "ptp") {
 				t.Errorf("error = %d %q, want code %d naming network cluster and plugin ptp", te.Code, te.Msg, tt.wantCode)
 			}
@@ -341,7 +342,7 @@ func TestJoinCNIBounded(t *testing.T) {
 	for i := range 1000 {
 		errs = append(errs, types.NewError(uint(11+i%2), fmt.Sprintf("network ns/n%d (plugin bridge, interface net%d): boom", i, i), "details"))
 	}
-	te := cniError(t, joinCNI("DEL", "c1", errs))
+	te := testutil.CNIError(t, joinCNI("DEL", "c1", errs))
 	if te.Code != 11 {
 		t.Errorf("code = %d, want the first's", te.Code)
 	}
@@ -351,7 +352,7 @@ func TestJoinCNIBounded(t *testing.T) {
 	if !strings.Contains(te.Msg, "1000 networks failed") || !strings.Contains(te.Msg, "ns/n0 ") || !strings.Contains(te.Msg, " more") {
 		t.Errorf("message %q does not count the networks, start with the first and count the rest", te.Msg[:200])
 	}
-	one := cniError(t, joinCNI("DEL", "c1", []*types.Error{types.NewError(7, strings.Repeat("x", 10000), "")}))
+	one := testutil.CNIError(t, joinCNI("DEL", "c1", []*types.Error{types.NewError(7, strings.Repeat("x", 10000), "")}))
 	if len(one.Msg) != 10000 {
 		t.Errorf("a single error was cut to %d bytes", len(one.Msg))
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/lock"
 	"github.com/braid-cni/braid/plan"
 )
@@ -177,7 +178,7 @@ func TestGC(t *testing.T) {
 				t.Fatalf("GC: %v", err)
 			}
 			if tt.wantCode != 0 {
-				te := cniError(t, err)
+				te := testutil.CNIError(t, err)
 				if te.Code != tt.wantCode {
 					t.Errorf("code = %d, want %d (%v)", te.Code, tt.wantCode, te)
 				}
@@ -281,7 +282,7 @@ func TestGCLockWaitBounded(t *testing.T) {
 	defer held.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if te := cniError(t, f.attacher.GC(ctx, nil)); te.Code != types.ErrTryAgainLater || !strings.Contains(te.Msg, "c1") {
+	if te := testutil.CNIError(t, f.attacher.GC(ctx, nil)); te.Code != types.ErrTryAgainLater || !strings.Contains(te.Msg, "c1") {
 		t.Errorf("GC = %+v, want code 11 naming c1", te)
 	}
 	if _, err := f.journal.Read("c1"); err != nil {

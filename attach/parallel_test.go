@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 // TestAddParallel: with Parallel, the cluster network is attached first and
@@ -49,7 +51,7 @@ func TestAddParallel(t *testing.T) {
 		f.attacher.Parallel = true
 		f.invoker.fail["ADD blue"] = delegateError("bridge", types.ErrTryAgainLater, "bridge busy")
 		_, err := f.attacher.Add(context.Background(), testPlan("c2", "1.0.0"), "1.0.0")
-		te := cniError(t, err)
+		te := testutil.CNIError(t, err)
 		if te.Code != types.ErrTryAgainLater || !strings.Contains(te.Msg, "ns1/blue") {
 			t.Errorf("error = %v, want blue's code 11", te)
 		}

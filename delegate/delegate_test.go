@@ -12,6 +12,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 func TestLoad(t *testing.T) {
@@ -69,7 +70,7 @@ func TestLoad(t *testing.T) {
 				if d != nil {
 					t.Errorf("got delegate %q with the error", d.Name())
 				}
-				te := wantCNIError(t, err, types.ErrInvalidNetworkConfig, tt.wantErr)
+				te := testutil.WantCNIError(t, err, types.ErrInvalidNetworkConfig, tt.wantErr)
 				if !strings.Contains(te.Details, tt.wantDet) {
 					t.Errorf("details %q do not contain %q", te.Details, tt.wantDet)
 				}
@@ -240,23 +241,6 @@ func TestRebuild(t *testing.T) {
 	if got := delegate.Rebuild(nil, "ns/net", "net1"); got != nil {
 		t.Errorf("Rebuild(nil) = %v, want nil", got)
 	}
-}
-
-func wantCNIError(t *testing.T, err error, code uint, parts ...string) *types.Error {
-	t.Helper()
-	var te *types.Error
-	if !errors.As(err, &te) {
-		t.Fatalf("error %v (%T) is not a *types.Error", err, err)
-	}
-	if te.Code != code {
-		t.Errorf("code %d, want %d (msg %q)", te.Code, code, te.Msg)
-	}
-	for _, p := range parts {
-		if !strings.Contains(te.Msg, p) {
-			t.Errorf("message %q does not contain %q", te.Msg, p)
-		}
-	}
-	return te
 }
 
 func compact(t *testing.T, data []byte) string {

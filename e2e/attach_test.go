@@ -13,6 +13,8 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 // TestAttach is the main scenario at every CNI version: a pod with two
@@ -21,7 +23,7 @@ import (
 // CHECK, DEL and the IP leases.
 func TestAttach(t *testing.T) {
 	inModes(t, func(t *testing.T, mode string) {
-		for _, v := range versions {
+		for _, v := range testutil.SpecVersions() {
 			t.Run(v, func(t *testing.T) {
 				n := newNode(t, mode, v)
 				n.createNAD(n.namespace, "blue", n.bridgeNet("blue", 1, false))
@@ -99,7 +101,7 @@ func TestAttach(t *testing.T) {
 // the JSON annotation, onto a macvlan network whose master is a host veth.
 func TestJSONForm(t *testing.T) {
 	inModes(t, func(t *testing.T, mode string) {
-		for _, v := range versions {
+		for _, v := range testutil.SpecVersions() {
 			t.Run(v, func(t *testing.T) {
 				n := newNode(t, mode, v)
 				master := n.hostVeth()

@@ -11,6 +11,7 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 
 	"github.com/braid-cni/braid/e2e/framework"
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 // TestFailuresLeaveNothing: every refused or failed ADD returns a clear CNI
@@ -78,7 +79,7 @@ func TestFailuresLeaveNothing(t *testing.T) {
 				msg:      []string{"/noplugin", "nosuchplugin", "not found"},
 			},
 		}
-		for _, v := range versions {
+		for _, v := range testutil.SpecVersions() {
 			for _, tt := range tests {
 				t.Run(v+"/"+tt.name, func(t *testing.T) {
 					n := newNode(t, mode, v)

@@ -14,6 +14,8 @@ import (
 	"github.com/containernetworking/plugins/pkg/testutils"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 // attached sets up a node with one pod on the cluster network and "blue".
@@ -75,7 +77,7 @@ func TestDelWithoutTheAPI(t *testing.T) {
 				})
 			}},
 		}
-		for _, v := range versions {
+		for _, v := range testutil.SpecVersions() {
 			for _, tt := range tests {
 				t.Run(v+"/"+tt.name, func(t *testing.T) {
 					n, sb := attached(t, mode, v)

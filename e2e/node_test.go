@@ -30,9 +30,6 @@ import (
 	"github.com/braid-cni/braid/e2e/framework"
 )
 
-// Versions are the CNI spec versions every scenario runs at.
-var versions = []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"}
-
 // The modes every scenario runs in: the thin plugin, and the shim in front
 // of braidd (thick).
 const (

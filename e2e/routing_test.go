@@ -17,6 +17,7 @@ import (
 	"github.com/braid-cni/braid/annotations"
 	"github.com/braid-cni/braid/e2e/framework"
 	"github.com/braid-cni/braid/gateway"
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 // TestDefaultRoute: "default-route" moves the pod's IPv4 default route to a
@@ -24,7 +25,7 @@ import (
 // all agree.
 func TestDefaultRoute(t *testing.T) {
 	inModes(t, func(t *testing.T, mode string) {
-		for _, v := range versions {
+		for _, v := range testutil.SpecVersions() {
 			t.Run(v, func(t *testing.T) {
 				n := newNode(t, mode, v)
 				n.createNAD(n.namespace, "blue", n.bridgeNet("blue", 1, true))

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -16,6 +15,7 @@ import (
 	"github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/kube"
 	"github.com/braid-cni/braid/nad"
 )
@@ -138,24 +138,6 @@ func withName(t *testing.T, conf, name string) any {
 	return doc
 }
 
-// wantCNIError fails unless err is a *types.Error with code whose message
-// contains every one of parts.
-func wantCNIError(t *testing.T, err error, code uint, parts ...string) {
-	t.Helper()
-	var te *types.Error
-	if !errors.As(err, &te) {
-		t.Fatalf("error %v (%T) is not a *types.Error", err, err)
-	}
-	if te.Code != code {
-		t.Errorf("code %d, want %d (msg %q)", te.Code, code, te.Msg)
-	}
-	for _, p := range parts {
-		if !strings.Contains(te.Msg, p) {
-			t.Errorf("message %q does not contain %q", te.Msg, p)
-		}
-	}
-}
-
 func TestResolverNAD(t *testing.T) {
 	confDir := writeFiles(t, map[string]string{
 		"10-from-file.conf":     fileConf,
@@ -214,7 +196,7 @@ func TestResolverNAD(t *testing.T) {
 				if got != nil {
 					t.Errorf("got network %+v with the error", got)
 				}
-				wantCNIError(t, err, tt.wantCode, tt.wantMsg...)
+				testutil.WantCNIError(t, err, tt.wantCode, tt.wantMsg...)
 				return
 			}
 			if err != nil {
@@ -308,7 +290,7 @@ func TestResolverClusterNetwork(t *testing.T) {
 				if got != nil {
 					t.Errorf("got network %+v with the error", got)
 				}
-				wantCNIError(t, err, tt.wantCode, tt.wantMsg...)
+				testutil.WantCNIError(t, err, tt.wantCode, tt.wantMsg...)
 				return
 			}
 			if err != nil {
@@ -344,7 +326,7 @@ func TestInline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := nad.Inline([]byte(tt.conf))
 			if tt.wantCode != 0 {
-				wantCNIError(t, err, tt.wantCode, "inline delegate")
+				testutil.WantCNIError(t, err, tt.wantCode, "inline delegate")
 				return
 			}
 			if err != nil {

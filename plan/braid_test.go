@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/braid-cni/braid/annotations"
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/nad"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plan"
@@ -102,7 +103,7 @@ func TestBuildRefusesBraid(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Build = %d attachments, want a refusal", len(p.Attachments))
 			}
-			wantCNIError(t, err, types.ErrInvalidNetworkConfig, "network "+tt.network+" ", tt.field+` is "`+tt.pluginTy+`"`, "braid never runs itself as a delegate")
+			testutil.WantCNIError(t, err, types.ErrInvalidNetworkConfig, "network "+tt.network+" ", tt.field+` is "`+tt.pluginTy+`"`, "braid never runs itself as a delegate")
 		})
 	}
 }
@@ -126,8 +127,8 @@ func TestBuildNetworkLimit(t *testing.T) {
 	}
 	reads.n = 0
 	huge := strings.TrimSuffix(strings.Repeat("a,", 100000), ",")
-	wantCNIError(t, build(huge), types.ErrInvalidNetworkConfig, "100001 networks requested", "3 a pod may have", "maxNetworksPerPod")
-	wantCNIError(t, build("a, b, c"), types.ErrInvalidNetworkConfig, "4 networks requested")
+	testutil.WantCNIError(t, build(huge), types.ErrInvalidNetworkConfig, "100001 networks requested", "3 a pod may have", "maxNetworksPerPod")
+	testutil.WantCNIError(t, build("a, b, c"), types.ErrInvalidNetworkConfig, "4 networks requested")
 	if reads.n != 0 {
 		t.Errorf("%d NAD reads for refused pods, want none", reads.n)
 	}

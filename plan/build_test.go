@@ -24,6 +24,7 @@ import (
 	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/braid-cni/braid/annotations"
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/nad"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plan"
@@ -452,7 +453,7 @@ func TestBuild(t *testing.T) {
 				if p != nil {
 					t.Errorf("got a plan with %d attachments along with the error", len(p.Attachments))
 				}
-				wantCNIError(t, err, tt.code, tt.wantMsg...)
+				testutil.WantCNIError(t, err, tt.code, tt.wantMsg...)
 				return
 			}
 			if err != nil {
@@ -608,22 +609,6 @@ func decode(t *testing.T, data []byte) any {
 		t.Fatalf("not JSON: %v: %s", err, data)
 	}
 	return v
-}
-
-func wantCNIError(t *testing.T, err error, code uint, parts ...string) {
-	t.Helper()
-	var te *types.Error
-	if !errors.As(err, &te) {
-		t.Fatalf("error %v (%T) is not a *types.Error", err, err)
-	}
-	if te.Code != code {
-		t.Errorf("code %d, want %d (msg %q)", te.Code, code, te.Msg)
-	}
-	for _, p := range parts {
-		if !strings.Contains(te.Msg, p) {
-			t.Errorf("message %q does not contain %q", te.Msg, p)
-		}
-	}
 }
 
 // stalePods is a cache that still holds the pod a recreated one replaced;

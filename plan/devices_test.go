@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/braid-cni/braid/devices"
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/nad"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plan"
@@ -147,7 +148,7 @@ func TestBuildDeviceErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b, req := deviceBuilder(t, tc.lister, tc.annot)
 			_, err := b.Build(context.Background(), req)
-			wantCNIError(t, err, tc.code, tc.parts...)
+			testutil.WantCNIError(t, err, tc.code, tc.parts...)
 		})
 	}
 }

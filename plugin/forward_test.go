@@ -16,6 +16,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/shim"
 )
@@ -97,7 +98,7 @@ func TestForward(t *testing.T) {
 				t.Fatalf("%s: %v", tt.command, err)
 			}
 			if tt.wantCode != 0 {
-				if te := cniError(t, err); te.Code != tt.wantCode || te.Msg != tt.answer.Error.Msg {
+				if te := testutil.CNIError(t, err); te.Code != tt.wantCode || te.Msg != tt.answer.Error.Msg {
 					t.Errorf("%s error = %+v, want %+v", tt.command, te, tt.answer.Error)
 				}
 			}
@@ -158,7 +159,7 @@ func TestForwardDaemonDown(t *testing.T) {
 					}
 					return
 				}
-				te := cniError(t, err)
+				te := testutil.CNIError(t, err)
 				sock := filepath.Join(dir, shim.SocketName)
 				if te.Code != tt.wantCode || !strings.Contains(te.Msg, sock) {
 					t.Errorf("%s error = %+v, want code %d naming %s", tt.command, te, tt.wantCode, sock)

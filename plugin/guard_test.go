@@ -12,6 +12,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/braid-cni/braid/caller"
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 // TestRefusesUnderMark: a braid started by braid (or by a plugin braid ran)
@@ -34,7 +35,7 @@ func TestRefusesUnderMark(t *testing.T) {
 			if forwarding {
 				extra["daemonSocketDir"] = d.dir
 			}
-			te := cniError(t, verb(e.args(t, "c1", extra)))
+			te := testutil.CNIError(t, verb(e.args(t, "c1", extra)))
 			if te.Code != types.ErrInvalidNetworkConfig || !strings.Contains(te.Msg, "called by braid") || !strings.Contains(te.Msg, "outer-container") {
 				t.Errorf("%s (forwarding %v) = %+v, want code 7 naming the outer container", name, forwarding, te)
 			}

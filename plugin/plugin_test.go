@@ -14,14 +14,13 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/plan"
 )
 
 // errPluginNotAvailable is the spec's code 50, which STATUS returns when
 // the plugin cannot serve ADD; the types package has no name for it.
 const errPluginNotAvailable uint = 50
-
-var specVersions = []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"}
 
 // printed is a CNI result as braid prints it, any version from 0.3.0 on.
 type printed struct {
@@ -34,18 +33,6 @@ type printed struct {
 		Address   string `json:"address"`
 		Interface *int   `json:"interface"`
 	} `json:"ips"`
-}
-
-func cniError(t *testing.T, err error) *types.Error {
-	t.Helper()
-	if err == nil {
-		t.Fatal("err = nil, want a *types.Error")
-	}
-	var te *types.Error
-	if !errors.As(err, &te) {
-		t.Fatalf("err = %T %v, want a *types.Error", err, err)
-	}
-	return te
 }
 
 func assertNoFile(t *testing.T, path string) {
@@ -70,7 +57,7 @@ func journaled(t *testing.T, e *env, id string) *plan.Plan {
 
 // TestLifecycle runs ADD, CHECK and DEL at every CNI version.
 func TestLifecycle(t *testing.T) {
-	for _, v := range specVersions {
+	for _, v := range testutil.SpecVersions() {
 		t.Run(v, func(t *testing.T) {
 			e := newEnv(t, v)
 			args := e.args(t, "c1", nil)
@@ -153,7 +140,7 @@ func TestInvalidConfig(t *testing.T) {
 			t.Run(tt.name+"/"+verb.name, func(t *testing.T) {
 				e := newEnv(t, "1.1.0")
 				err := verb.run(e.plugin, e.args(t, "c1", tt.extra))
-				te := cniError(t, err)
+				te := testutil.CNIError(t, err)
 				if te.Code != types.ErrInvalidNetworkConfig {
 					t.Errorf("code = %d, want %d (%v)", te.Code, types.ErrInvalidNetworkConfig, te)
 				}
@@ -175,7 +162,7 @@ func TestInvalidCNIArgs(t *testing.T) {
 	e := newEnv(t, "1.0.0")
 	args := e.args(t, "c1", nil)
 	args.Args = "K8S_POD_NAME=web;SOMETHING_ELSE=1" // no IgnoreUnknown
-	te := cniError(t, e.plugin.Add(args))
+	te := testutil.CNIError(t, e.plugin.Add(args))
 	if te.Code != types.ErrInvalidNetworkConfig || !strings.Contains(te.Msg, "CNI_ARGS") {
 		t.Errorf("error = %d %q, want code 7 about CNI_ARGS", te.Code, te.Msg)
 	}
@@ -214,7 +201,7 @@ func TestReadinessIndicatorFile(t *testing.T) {
 				}
 				return
 			}
-			te := cniError(t, err)
+			te := testutil.CNIError(t, err)
 			if te.Code != tt.wantCode || !strings.Contains(te.Msg, ready) {
 				t.Errorf("error = %d %q, want code %d naming %s", te.Code, te.Msg, tt.wantCode, ready)
 			}
@@ -291,7 +278,7 @@ func TestDelFailureKeepsJournal(t *testing.T) {
 		t.Fatalf("Add: %v", err)
 	}
 	e.exec.fail["DEL"] = types.NewError(types.ErrTryAgainLater, "ipam store locked", "")
-	te := cniError(t, e.plugin.Del(args))
+	te := testutil.CNIError(t, e.plugin.Del(args))
 	if te.Code != types.ErrTryAgainLater || !strings.Contains(te.Msg, "podnet") || !strings.Contains(te.Msg, "ipam store locked") {
 		t.Errorf("error = %d %q, want code 11 naming podnet and the plugin's message", te.Code, te.Msg)
 	}
@@ -301,7 +288,7 @@ func TestDelFailureKeepsJournal(t *testing.T) {
 func TestAddFailure(t *testing.T) {
 	e := newEnv(t, "1.0.0")
 	e.exec.fail["ADD"] = types.NewError(types.ErrTryAgainLater, "no addresses left", "")
-	te := cniError(t, e.plugin.Add(e.args(t, "c1", nil)))
+	te := testutil.CNIError(t, e.plugin.Add(e.args(t, "c1", nil)))
 	if te.Code != types.ErrTryAgainLater {
 		t.Errorf("code = %d, want %d (%v)", te.Code, types.ErrTryAgainLater, te)
 	}
@@ -338,7 +325,7 @@ func TestCheckWithoutAdd(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			te := cniError(t, e.plugin.Check(e.args(t, "c1", nil)))
+			te := testutil.CNIError(t, e.plugin.Check(e.args(t, "c1", nil)))
 			if te.Code != types.ErrInvalidNetworkConfig || !strings.Contains(te.Msg, "c1") {
 				t.Errorf("error = %d %q, want code 7 naming the container", te.Code, te.Msg)
 			}
@@ -385,7 +372,7 @@ func TestStatus(t *testing.T) {
 				}
 				return
 			}
-			te := cniError(t, err)
+			te := testutil.CNIError(t, err)
 			if te.Code != tt.wantCode || !strings.Contains(te.Msg, "podnet") {
 				t.Errorf("error = %d %q, want code %d naming podnet", te.Code, te.Msg, tt.wantCode)
 			}

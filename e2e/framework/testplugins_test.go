@@ -22,14 +22,14 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/vishvananda/netlink"
+
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 // The test CNI plugins under e2e/testdata/plugins, run for real through
 // libcni: they are tools of the real-node tests, and a broken one would
 // send those looking for faults in braid. vfmove moves links between
 // namespaces and needs root; record touches nothing and runs anywhere.
-
-var testSpecVersions = []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"}
 
 // requireRoot skips the test unless it runs as root, or fails it then when
 // the environment variable CI is true: CI must run everything.
@@ -204,7 +204,7 @@ func confList(t *testing.T, list map[string]any) *libcni.NetworkConfigList {
 func TestVFMovePlugin(t *testing.T) {
 	requireRoot(t)
 	cni := libcni.NewCNIConfigWithCacheDir([]string{buildTestPlugins(t, "vfmove"), referencePlugins(t)}, t.TempDir(), nil)
-	for _, v := range testSpecVersions {
+	for _, v := range testutil.SpecVersions() {
 		t.Run(v, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
@@ -362,7 +362,7 @@ func recorded(t *testing.T, path string) []map[string]any {
 
 func TestRecordPlugin(t *testing.T) {
 	cni := libcni.NewCNIConfigWithCacheDir([]string{buildTestPlugins(t, "record")}, t.TempDir(), nil)
-	for _, v := range testSpecVersions {
+	for _, v := range testutil.SpecVersions() {
 		t.Run(v, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
