@@ -99,9 +99,5 @@ func (a *Attacher) save(p *plan.Plan) error {
 
 // Load reads the journaled plan of a container.
 func (a *Attacher) Load(containerID string) (*plan.Plan, error) {
-	data, err := a.Journal.Read(containerID)
-	if err != nil {
-		return nil, err
-	}
-	return plan.Unmarshal(data)
+	return plan.Load(a.Journal, containerID)
 }

@@ -30,7 +30,7 @@ func CheckJournal(b *BraidFile, conf *netconf.NetConf, o Options) Result {
 	var stale []*plan.Plan
 	var unreadable, unjudged []string
 	for _, id := range ids {
-		p, err := load(store, id)
+		p, err := plan.Load(store, id)
 		if err != nil {
 			unreadable = append(unreadable, id)
 			continue
@@ -79,14 +79,6 @@ func withUnjudged(r Result, problems, fixes []string) Result {
 	}
 	r.Fix = strings.Join(fixes, "; ")
 	return r
-}
-
-func load(store *journal.Store, id string) (*plan.Plan, error) {
-	data, err := store.Read(id)
-	if err != nil {
-		return nil, err
-	}
-	return plan.Unmarshal(data)
 }
 
 func describe(plans []*plan.Plan) string {
