@@ -12,7 +12,6 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
-	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/braid-cni/braid/delegate"
 	"github.com/braid-cni/braid/gateway"
@@ -193,7 +192,7 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 	if err != nil {
 		return types.NewError(types.ErrInternal, "build network-status", err.Error())
 	}
-	ref := podRef(p)
+	ref := p.Pod
 	// One event per interface, all sent alongside the status: a recorder
 	// that writes inline (the thin plugin) costs one round trip, not one per
 	// network and one more for the status. They tell what the delegates did,
@@ -274,7 +273,6 @@ func toResults(rs []*current.Result) []types.Result {
 	return out
 }
 
-func typesUID(uid string) k8stypes.UID { return k8stypes.UID(uid) }
 
 // Reasons of the Warning events a failed ADD leaves on the pod, so that
 // kubectl describe pod says which network failed and why.
@@ -329,8 +327,7 @@ func (a *Attacher) warn(ctx context.Context, pod plan.PodRef, reason, msg string
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
 	defer cancel()
-	ref := status.PodRef{Namespace: pod.Namespace, Name: pod.Name, UID: typesUID(pod.UID)}
-	if err := a.Recorder.Event(ctx, ref, "Warning", reason, msg); err != nil {
+	if err := a.Recorder.Event(ctx, pod, "Warning", reason, msg); err != nil {
 		a.Log.Warn("event not recorded", "pod", pod.Namespace+"/"+pod.Name, "reason", reason, "error", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/braid-cni/braid/delegate"
@@ -116,7 +117,7 @@ func checkRecorded(t *testing.T, r *fakeRecorder, uid string) {
 		t.Fatalf("Record called %d times, want 1", len(r.records))
 	}
 	rec := r.records[0]
-	wantPod := status.PodRef{Namespace: "ns1", Name: "web", UID: typesUID(uid)}
+	wantPod := status.PodRef{Namespace: "ns1", Name: "web", UID: k8stypes.UID(uid)}
 	if rec.pod != wantPod {
 		t.Errorf("Record pod = %+v, want %+v", rec.pod, wantPod)
 	}

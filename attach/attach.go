@@ -82,10 +82,6 @@ func runtimeFor(p *plan.Plan, a *plan.Attachment, netns string) delegate.Runtime
 	}
 }
 
-func podRef(p *plan.Plan) status.PodRef {
-	return status.PodRef{Namespace: p.Pod.Namespace, Name: p.Pod.Name, UID: typesUID(p.Pod.UID)}
-}
-
 func (a *Attacher) save(p *plan.Plan) error {
 	data, err := p.Marshal()
 	if err != nil {

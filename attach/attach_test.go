@@ -15,6 +15,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/braid-cni/braid/delegate"
 	"github.com/braid-cni/braid/gateway"
@@ -296,7 +297,7 @@ func testPlan(id, version string) *plan.Plan {
 		NetNS:       "/var/run/netns/" + id,
 		IfName:      "eth0",
 		Args:        [][2]string{{"K8S_POD_NAMESPACE", "ns1"}, {"K8S_POD_NAME", "web"}},
-		Pod:         plan.PodRef{Namespace: "ns1", Name: "web", UID: "uid-" + id},
+		Pod:         plan.PodRef{Namespace: "ns1", Name: "web", UID: k8stypes.UID("uid-" + id)},
 		Attachments: []plan.Attachment{
 			{IfName: "eth0", Network: clusterName, Cluster: true, Config: conf(version, clusterName, "ptp")},
 			{IfName: "net1", Network: "ns1/" + blueName, Config: conf(version, blueName, "macvlan")},

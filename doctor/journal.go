@@ -130,7 +130,7 @@ func delArgs(b *BraidFile, p *plan.Plan) *skel.CmdArgs {
 		pairs = append(pairs, kv[0]+"="+kv[1])
 	}
 	if len(pairs) == 0 && p.Pod.Name != "" {
-		pairs = append(pairs, "K8S_POD_NAMESPACE="+p.Pod.Namespace, "K8S_POD_NAME="+p.Pod.Name, "K8S_POD_UID="+p.Pod.UID)
+		pairs = append(pairs, "K8S_POD_NAMESPACE="+p.Pod.Namespace, "K8S_POD_NAME="+p.Pod.Name, "K8S_POD_UID="+string(p.Pod.UID))
 	}
 	return &skel.CmdArgs{
 		ContainerID: p.ContainerID,

@@ -71,7 +71,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 	if pod != nil && p.Pod.UID == "" {
 		// The status write's precondition: this pod, not one recreated
 		// under its name meanwhile.
-		p.Pod.UID = string(pod.UID)
+		p.Pod.UID = pod.UID
 	}
 	cluster, err := b.clusterNetwork(ctx, pod)
 	if err != nil {
@@ -135,7 +135,7 @@ func (b *Builder) pod(ctx context.Context, ref PodRef) (*corev1.Pod, error) {
 	if err != nil {
 		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("get pod %s/%s: %v", ref.Namespace, ref.Name, err), "")
 	}
-	if ref.UID != "" && string(pod.UID) != ref.UID {
+	if ref.UID != "" && pod.UID != ref.UID {
 		// A cache may still hold the pod this one replaced: ask once more,
 		// past the cache, before telling the runtime to come back.
 		if fresh, ok := b.Pods.(freshPodGetter); ok {
@@ -144,7 +144,7 @@ func (b *Builder) pod(ctx context.Context, ref PodRef) (*corev1.Pod, error) {
 			}
 		}
 	}
-	if ref.UID != "" && string(pod.UID) != ref.UID {
+	if ref.UID != "" && pod.UID != ref.UID {
 		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("pod %s/%s has UID %s, the runtime asked for %s (the pod was recreated)", ref.Namespace, ref.Name, pod.UID, ref.UID), "")
 	}
 	return pod, nil

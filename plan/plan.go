@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/braid-cni/braid/devices"
+	"github.com/braid-cni/braid/status"
 )
 
 // Version is the journal format version this package writes.
@@ -22,12 +23,8 @@ type Plan struct {
 	Attachments []Attachment `json:"attachments"`
 }
 
-// PodRef names the pod; empty when the runtime sent no K8S_POD_* args.
-type PodRef struct {
-	Namespace string `json:"namespace,omitempty"`
-	Name      string `json:"name,omitempty"`
-	UID       string `json:"uid,omitempty"`
-}
+// PodRef names the pod (status.PodRef, its one owner).
+type PodRef = status.PodRef
 
 // Attachment is one network on one interface.
 type Attachment struct {

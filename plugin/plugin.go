@@ -10,6 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/caller"
@@ -179,7 +180,7 @@ func (p *Plugin) setup(conf *netconf.NetConf, args *skel.CmdArgs) (*call, error)
 		Pod: plan.PodRef{
 			Namespace: string(k8sArgs.K8S_POD_NAMESPACE),
 			Name:      string(k8sArgs.K8S_POD_NAME),
-			UID:       string(k8sArgs.K8S_POD_UID),
+			UID:       k8stypes.UID(k8sArgs.K8S_POD_UID),
 		},
 		RuntimeConfig: conf.RuntimeConfig,
 	}

@@ -18,10 +18,13 @@ import (
 	"k8s.io/client-go/tools/record"
 )
 
-// PodRef names the pod a status is for.
+// PodRef names a pod: the one a status or an event is for, and the one a
+// plan was built for (journaled with the plan, hence the JSON names). Empty
+// when the runtime sent no K8S_POD_* args.
 type PodRef struct {
-	Namespace, Name string
-	UID             k8stypes.UID
+	Namespace string       `json:"namespace,omitempty"`
+	Name      string       `json:"name,omitempty"`
+	UID       k8stypes.UID `json:"uid,omitempty"`
 }
 
 // Writer records network-status and events through the API server.
