@@ -13,6 +13,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/shim"
 )
 
@@ -59,7 +60,7 @@ func TestSettingsAreTheDaemons(t *testing.T) {
 			t.Fatalf("%s: %v %+v", command, err, resp)
 		}
 	}
-	if got, want := e.exec.seen(), []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0"}; !slices.Equal(got, want) {
+	if got, want := e.exec.Seen(), []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0"}; !slices.Equal(got, want) {
 		t.Errorf("exec calls = %q, want the daemon's cluster network %q", got, want)
 	}
 	entries, err := os.ReadDir(evil)
@@ -85,7 +86,7 @@ func TestDelCancelsAdd(t *testing.T) {
 	}
 	// The ADD's rollback, then the DEL finding nothing journaled and
 	// deleting the cluster network once more (idempotent).
-	if got := e.exec.seen(); len(got) < 2 || got[0] != "ADD ptp c1 eth0" || got[1] != "DEL ptp c1 eth0" {
+	if got := e.exec.Seen(); len(got) < 2 || got[0] != "ADD ptp c1 eth0" || got[1] != "DEL ptp c1 eth0" {
 		t.Errorf("exec calls = %q, want the ADD rolled back", got)
 	}
 	if _, err := os.Stat(filepath.Join(e.cniDir, "c1")); !os.IsNotExist(err) {
@@ -102,7 +103,7 @@ func TestCancelledConnectionRollsBack(t *testing.T) {
 	cancel()
 	<-gone
 	eventually(t, "the ADD rolled back", func() bool {
-		got := e.exec.seen()
+		got := e.exec.Seen()
 		return len(got) == 2 && got[1] == "DEL ptp c1 eth0"
 	})
 	eventually(t, "no journal entry", func() bool {
@@ -117,14 +118,14 @@ func TestCancelledConnectionRollsBack(t *testing.T) {
 // the channel.
 func (e *env) heldAdd(ctx context.Context, t *testing.T) <-chan *shim.Response {
 	t.Helper()
-	e.exec.hold, e.exec.entered = make(chan struct{}), make(chan struct{})
-	t.Cleanup(func() { close(e.exec.hold) })
+	e.exec.Hold, e.exec.Entered = make(chan struct{}), make(chan testutil.ExecCall)
+	t.Cleanup(func() { close(e.exec.Hold) })
 	e.serve(t, &Server{Plugin: e.plugin})
 	added := make(chan *shim.Response, 1)
 	go func() {
 		resp, _ := shim.Forward(ctx, e.sock(), shim.NewRequest("ADD", e.args("c1")))
 		added <- resp
 	}()
-	<-e.exec.entered
+	<-e.exec.Entered
 	return added
 }

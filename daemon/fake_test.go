@@ -9,81 +9,21 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/skel"
-	"github.com/containernetworking/cni/pkg/version"
 
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plugin"
 	"github.com/braid-cni/braid/shim"
 )
 
-// fakeExec runs no binary (as plugin's fake exec): every plugin is found in
-// /fake/bin, ADD answers a result for CNI_IFNAME, the other verbs print
-// nothing. With hold set, ADD first tells entered and then waits for hold.
-type fakeExec struct {
-	version.PluginDecoder
-	mu      sync.Mutex
-	calls   []string // "COMMAND plugin container ifname"
-	hold    chan struct{}
-	entered chan struct{}
-}
-
-var _ invoke.Exec = (*fakeExec)(nil)
-
-func (f *fakeExec) FindInPath(plugin string, _ []string) (string, error) {
-	return filepath.Join("/fake/bin", plugin), nil
-}
-
-func (f *fakeExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
-	env := map[string]string{}
-	for _, kv := range environ {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	cmd := env["CNI_COMMAND"]
-	f.mu.Lock()
-	f.calls = append(f.calls, fmt.Sprintf("%s %s %s %s", cmd, filepath.Base(pluginPath), env["CNI_CONTAINERID"], env["CNI_IFNAME"]))
-	f.mu.Unlock()
-	if cmd != "ADD" {
-		return nil, nil
-	}
-	if f.hold != nil {
-		f.entered <- struct{}{}
-		select {
-		case <-f.hold:
-		case <-ctx.Done():
-			// A real plugin is killed when libcni's context ends.
-			return nil, fmt.Errorf("fake %s: killed: %w", pluginPath, ctx.Err())
-		}
-	}
-	var conf struct {
-		CNIVersion string `json:"cniVersion"`
-	}
-	if err := json.Unmarshal(stdin, &conf); err != nil {
-		return nil, fmt.Errorf("fake %s: stdin: %w", pluginPath, err)
-	}
-	return []byte(fmt.Sprintf(`{"cniVersion":%q,"interfaces":[{"name":%q,"sandbox":%q}],`+
-		`"ips":[{"address":"10.244.0.5/24","gateway":"10.244.0.1","interface":0}]}`,
-		conf.CNIVersion, env["CNI_IFNAME"], env["CNI_NETNS"])), nil
-}
-
-func (f *fakeExec) seen() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
-
 // env is a daemon's plugin on temp dirs with a fake exec, and a config
 // that names the daemon's socket dir, as the shim's does.
 type env struct {
-	exec      *fakeExec
+	exec      *testutil.Exec
 	plugin    *plugin.Plugin
 	socketDir string
 	cniDir    string // the daemon's journal
@@ -98,7 +38,7 @@ func newEnv(t *testing.T) *env {
 	if err := os.WriteFile(cluster, []byte(conflist), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{exec: &fakeExec{}, socketDir: filepath.Join(dir, "run", "braid"), cniDir: filepath.Join(dir, "cni")}
+	e := &env{exec: testutil.NewExec(), socketDir: filepath.Join(dir, "run", "braid"), cniDir: filepath.Join(dir, "cni")}
 	// braid's settings are the daemon's; the shim's config names only the
 	// socket, as multus-shim's does.
 	settings, err := netconf.ParseDaemon(fmt.Appendf(nil, `{"clusterNetwork":%q,"cniDir":%q,"confDir":%q,"logToStderr":false}`,

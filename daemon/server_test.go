@@ -17,6 +17,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/plugin"
 	"github.com/braid-cni/braid/shim"
 )
@@ -96,7 +97,7 @@ func TestAddRoundTrip(t *testing.T) {
 		t.Errorf("shim printed %q, want %q", got.String(), want)
 	}
 	wantCalls := []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0", "ADD ptp c1 eth0", "DEL ptp c1 eth0", "ADD ptp c2 eth0"}
-	if got := e.exec.seen(); !slices.Equal(got, wantCalls) {
+	if got := e.exec.Seen(); !slices.Equal(got, wantCalls) {
 		t.Errorf("exec calls = %q, want %q", got, wantCalls)
 	}
 }
@@ -129,7 +130,7 @@ func TestNotReady(t *testing.T) {
 			case tt.wantCode != 0 && (resp.Error == nil || resp.Error.Code != tt.wantCode || !strings.Contains(resp.Error.Msg, "caches not synced yet: network-attachment-definitions")):
 				t.Errorf("%s = %+v, want code %d naming the unsynced cache", tt.command, resp.Error, tt.wantCode)
 			}
-			if got := e.exec.seen(); !slices.Equal(got, tt.wantRun) {
+			if got := e.exec.Seen(); !slices.Equal(got, tt.wantRun) {
 				t.Errorf("exec calls = %q, want %q", got, tt.wantRun)
 			}
 		})
@@ -169,7 +170,7 @@ func TestBadRequests(t *testing.T) {
 			if resp.Error == nil || resp.Error.Code != tt.wantCode {
 				t.Errorf("answer = %+v, want code %d", resp.Error, tt.wantCode)
 			}
-			if got := e.exec.seen(); len(got) != 0 {
+			if got := e.exec.Seen(); len(got) != 0 {
 				t.Errorf("exec calls = %q, want none", got)
 			}
 		})
@@ -180,7 +181,7 @@ func TestBadRequests(t *testing.T) {
 // and the ADD in flight still finishes and is answered.
 func TestGracefulShutdown(t *testing.T) {
 	e := newEnv(t)
-	e.exec.hold, e.exec.entered = make(chan struct{}), make(chan struct{})
+	e.exec.Hold, e.exec.Entered = make(chan struct{}), make(chan testutil.ExecCall)
 	sv := e.serve(t, &Server{Plugin: e.plugin})
 	type answer struct {
 		resp *shim.Response
@@ -191,7 +192,7 @@ func TestGracefulShutdown(t *testing.T) {
 		resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("ADD", e.args("c1")))
 		got <- answer{resp, err}
 	}()
-	<-e.exec.entered
+	<-e.exec.Entered
 	sv.stop()
 	eventually(t, "the socket is gone", func() bool {
 		_, err := os.Stat(e.sock())
@@ -202,7 +203,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("Serve returned %v with an ADD in flight", sv.err)
 	default:
 	}
-	close(e.exec.hold)
+	close(e.exec.Hold)
 	a := <-got
 	if a.err != nil || a.resp.Error != nil || !bytes.Contains(a.resp.Stdout, []byte(`"eth0"`)) {
 		t.Fatalf("in-flight ADD = %+v, %v; want its result", a.resp, a.err)

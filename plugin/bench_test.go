@@ -10,7 +10,7 @@ import (
 // delegate binary is faked.
 func BenchmarkPluginAdd(b *testing.B) {
 	e := newEnv(b, "1.1.0")
-	e.exec.quiet = true
+	e.exec.Quiet = true
 	e.plugin.Stdout = io.Discard
 	args := e.args(b, "bench", nil)
 	b.ReportAllocs()

@@ -78,7 +78,7 @@ func TestConnect(t *testing.T) {
 	if sawConf == nil || sawConf.CNIDir != e.cniDir {
 		t.Errorf("Connect got config %+v", sawConf)
 	}
-	if got, want := e.exec.seen("ADD"), []string{"ADD ptp c1 eth0", "ADD bridge c1 net1"}; !slices.Equal(got, want) {
+	if got, want := e.exec.Seen("ADD"), []string{"ADD ptp c1 eth0", "ADD bridge c1 net1"}; !slices.Equal(got, want) {
 		t.Errorf("ADD calls = %q, want %q", got, want)
 	}
 	if len(api.statuses) != 1 || len(api.statuses[0]) != 2 || api.statuses[0][1].Name != "ns1/blue" {

@@ -108,7 +108,7 @@ func TestForward(t *testing.T) {
 			if got, want := d.requests(), []shim.Request{*shim.NewRequest(tt.command, args)}; !reflect.DeepEqual(got, want) {
 				t.Errorf("daemon saw %+v, want %+v", got, want)
 			}
-			if got := e.exec.seen(); len(got) != 0 {
+			if got := e.exec.Seen(); len(got) != 0 {
 				t.Errorf("ran here %q, want nothing", got)
 			}
 		})
@@ -154,7 +154,7 @@ func TestForwardDaemonDown(t *testing.T) {
 					if err != nil {
 						t.Fatalf("%s: %v", tt.command, err)
 					}
-					if got, want := e.exec.seen(), []string{"DEL ptp c1 eth0"}; !slices.Equal(got, want) {
+					if got, want := e.exec.Seen(), []string{"DEL ptp c1 eth0"}; !slices.Equal(got, want) {
 						t.Errorf("ran here %q, want %q", got, want)
 					}
 					return
@@ -164,7 +164,7 @@ func TestForwardDaemonDown(t *testing.T) {
 				if te.Code != tt.wantCode || !strings.Contains(te.Msg, sock) {
 					t.Errorf("%s error = %+v, want code %d naming %s", tt.command, te, tt.wantCode, sock)
 				}
-				if got := e.exec.seen(); len(got) != 0 {
+				if got := e.exec.Seen(); len(got) != 0 {
 					t.Errorf("ran here %q, want nothing", got)
 				}
 			})
@@ -203,7 +203,7 @@ func TestDaemonNeverForwards(t *testing.T) {
 	if err := e.plugin.Del(args); err != nil {
 		t.Fatalf("Del: %v", err)
 	}
-	if got, want := e.exec.seen(), []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0"}; !slices.Equal(got, want) {
+	if got, want := e.exec.Seen(), []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0"}; !slices.Equal(got, want) {
 		t.Errorf("ran here %q, want %q", got, want)
 	}
 	if got := d.requests(); len(got) != 0 {

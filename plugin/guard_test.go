@@ -41,7 +41,7 @@ func TestRefusesUnderMark(t *testing.T) {
 			}
 		}
 	}
-	if got := e.exec.seen(); len(got) != 0 {
+	if got := e.exec.Seen(); len(got) != 0 {
 		t.Errorf("ran %q, want nothing", got)
 	}
 	if got := d.requests(); len(got) != 0 {
@@ -57,10 +57,10 @@ func TestRefusesUnderMark(t *testing.T) {
 // another container do not wait.
 func TestOneVerbPerContainer(t *testing.T) {
 	e := newEnv(t, "1.1.0")
-	e.exec.hold, e.exec.entered = make(chan struct{}), make(chan execCall)
+	e.exec.Hold, e.exec.Entered = make(chan struct{}), make(chan testutil.ExecCall)
 	addDone := make(chan error, 1)
 	go func() { addDone <- e.plugin.Add(e.args(t, "c1", nil)) }()
-	<-e.exec.entered // ADD is inside its delegate
+	<-e.exec.Entered // ADD is inside its delegate
 
 	delDone := make(chan error, 1)
 	go func() { delDone <- e.plugin.Del(e.args(t, "c1", nil)) }()
@@ -74,7 +74,7 @@ func TestOneVerbPerContainer(t *testing.T) {
 		t.Fatalf("DEL of c1 returned (%v) while its ADD still runs", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	close(e.exec.hold)
+	close(e.exec.Hold)
 	if err := <-addDone; err != nil {
 		t.Fatalf("ADD: %v", err)
 	}
@@ -82,7 +82,7 @@ func TestOneVerbPerContainer(t *testing.T) {
 		t.Fatalf("DEL: %v", err)
 	}
 	want := []string{"ADD ptp c1 eth0", "DEL ptp c2 eth0", "DEL ptp c1 eth0"}
-	if got := e.exec.seen(); !slices.Equal(got, want) {
+	if got := e.exec.Seen(); !slices.Equal(got, want) {
 		t.Errorf("calls = %q, want %q (c1's DEL after its ADD)", got, want)
 	}
 	if _, err := os.Stat(e.journalPath("c1")); !os.IsNotExist(err) {
@@ -94,16 +94,16 @@ func TestOneVerbPerContainer(t *testing.T) {
 // connection closed) rolls back: nothing stays attached or journaled.
 func TestAddCancelledRollsBack(t *testing.T) {
 	e := newEnv(t, "1.1.0")
-	e.exec.hold, e.exec.entered = make(chan struct{}), make(chan execCall)
+	e.exec.Hold, e.exec.Entered = make(chan struct{}), make(chan testutil.ExecCall)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.plugin.Run(ctx, "ADD", e.args(t, "c1", nil)) }()
-	<-e.exec.entered
+	<-e.exec.Entered
 	cancel()
 	if err := <-done; err == nil {
 		t.Fatal("cancelled ADD succeeded")
 	}
-	if got, want := e.exec.seen(), []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0"}; !slices.Equal(got, want) {
+	if got, want := e.exec.Seen(), []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0"}; !slices.Equal(got, want) {
 		t.Errorf("calls = %q, want the ADD rolled back: %q", got, want)
 	}
 	if _, err := os.Stat(e.journalPath("c1")); !os.IsNotExist(err) {

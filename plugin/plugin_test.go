@@ -78,12 +78,12 @@ func TestLifecycle(t *testing.T) {
 			if len(res.IPs) != 1 || res.IPs[0].Address != "10.244.0.5/24" || res.IPs[0].Interface == nil || *res.IPs[0].Interface != 0 {
 				t.Errorf("result IPs = %+v, want 10.244.0.5/24 on interface 0", res.IPs)
 			}
-			if got, want := e.exec.seen(), []string{"ADD ptp c1 eth0"}; !slices.Equal(got, want) {
+			if got, want := e.exec.Seen(), []string{"ADD ptp c1 eth0"}; !slices.Equal(got, want) {
 				t.Errorf("exec calls = %q, want %q", got, want)
 			}
-			add := e.exec.callsOf("ADD")[0]
-			if add.netns != args.Netns || add.cniArgs != podArgs {
-				t.Errorf("ADD got netns %q CNI_ARGS %q, want %q %q", add.netns, add.cniArgs, args.Netns, podArgs)
+			add := e.exec.CallsOf("ADD")[0]
+			if add.Netns != args.Netns || add.CNIArgs != podArgs {
+				t.Errorf("ADD got netns %q CNI_ARGS %q, want %q %q", add.Netns, add.CNIArgs, args.Netns, podArgs)
 			}
 			if p := journaled(t, e, "c1"); len(p.Attachments) != 1 || p.Attachments[0].Network != "podnet" || len(p.Attachments[0].Result) == 0 {
 				t.Errorf("journal = %+v, want podnet on eth0 with its result", p.Attachments)
@@ -97,14 +97,14 @@ func TestLifecycle(t *testing.T) {
 			if v == "0.3.1" {
 				wantChecks = 0
 			}
-			if got := len(e.exec.callsOf("CHECK")); got != wantChecks {
+			if got := len(e.exec.CallsOf("CHECK")); got != wantChecks {
 				t.Errorf("CHECK ran %d times, want %d", got, wantChecks)
 			}
 
 			if err := e.plugin.Del(args); err != nil {
 				t.Fatalf("Del: %v", err)
 			}
-			if got, want := e.exec.seen("DEL"), []string{"DEL ptp c1 eth0"}; !slices.Equal(got, want) {
+			if got, want := e.exec.Seen("DEL"), []string{"DEL ptp c1 eth0"}; !slices.Equal(got, want) {
 				t.Errorf("DEL calls = %q, want %q", got, want)
 			}
 			assertNoFile(t, e.journalPath("c1"))
@@ -147,7 +147,7 @@ func TestInvalidConfig(t *testing.T) {
 				if !strings.Contains(te.Msg, tt.key) {
 					t.Errorf("message %q does not name key %q", te.Msg, tt.key)
 				}
-				if got := e.exec.seen(); len(got) != 0 {
+				if got := e.exec.Seen(); len(got) != 0 {
 					t.Errorf("exec calls = %q, want none", got)
 				}
 				if e.stdout.Len() != 0 {
@@ -166,7 +166,7 @@ func TestInvalidCNIArgs(t *testing.T) {
 	if te.Code != types.ErrInvalidNetworkConfig || !strings.Contains(te.Msg, "CNI_ARGS") {
 		t.Errorf("error = %d %q, want code 7 about CNI_ARGS", te.Code, te.Msg)
 	}
-	if got := e.exec.seen(); len(got) != 0 {
+	if got := e.exec.Seen(); len(got) != 0 {
 		t.Errorf("exec calls = %q, want none", got)
 	}
 }
@@ -196,7 +196,7 @@ func TestReadinessIndicatorFile(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Add: %v", err)
 				}
-				if got := e.exec.seen(); len(got) != 1 {
+				if got := e.exec.Seen(); len(got) != 1 {
 					t.Errorf("exec calls = %q, want one ADD", got)
 				}
 				return
@@ -208,7 +208,7 @@ func TestReadinessIndicatorFile(t *testing.T) {
 			if elapsed := time.Since(start); elapsed > 5*time.Second {
 				t.Errorf("ADD took %s, want about the readiness timeout", elapsed)
 			}
-			if got := e.exec.seen(); len(got) != 0 {
+			if got := e.exec.Seen(); len(got) != 0 {
 				t.Errorf("exec calls = %q, want none", got)
 			}
 			assertNoFile(t, e.journalPath("c1"))
@@ -243,11 +243,11 @@ func TestDelWithoutJournal(t *testing.T) {
 			if err := e.plugin.Del(args); err != nil {
 				t.Fatalf("Del: %v", err)
 			}
-			if got, want := e.exec.seen(), []string{"DEL ptp c1 eth0"}; !slices.Equal(got, want) {
+			if got, want := e.exec.Seen(), []string{"DEL ptp c1 eth0"}; !slices.Equal(got, want) {
 				t.Errorf("exec calls = %q, want %q", got, want)
 			}
-			if del := e.exec.callsOf("DEL"); len(del) == 1 && del[0].netns != args.Netns {
-				t.Errorf("DEL netns = %q, want %q", del[0].netns, args.Netns)
+			if del := e.exec.CallsOf("DEL"); len(del) == 1 && del[0].Netns != args.Netns {
+				t.Errorf("DEL netns = %q, want %q", del[0].Netns, args.Netns)
 			}
 			assertNoFile(t, e.journalPath("c1"))
 		})
@@ -265,7 +265,7 @@ func TestDelTwice(t *testing.T) {
 			t.Fatalf("Del %d: %v", i+1, err)
 		}
 	}
-	if got, want := e.exec.seen("DEL"), []string{"DEL ptp c1 eth0", "DEL ptp c1 eth0"}; !slices.Equal(got, want) {
+	if got, want := e.exec.Seen("DEL"), []string{"DEL ptp c1 eth0", "DEL ptp c1 eth0"}; !slices.Equal(got, want) {
 		t.Errorf("DEL calls = %q, want %q", got, want)
 	}
 	assertNoFile(t, e.journalPath("c1"))
@@ -277,7 +277,7 @@ func TestDelFailureKeepsJournal(t *testing.T) {
 	if err := e.plugin.Add(args); err != nil {
 		t.Fatalf("Add: %v", err)
 	}
-	e.exec.fail["DEL"] = types.NewError(types.ErrTryAgainLater, "ipam store locked", "")
+	e.exec.Fail["DEL"] = types.NewError(types.ErrTryAgainLater, "ipam store locked", "")
 	te := testutil.CNIError(t, e.plugin.Del(args))
 	if te.Code != types.ErrTryAgainLater || !strings.Contains(te.Msg, "podnet") || !strings.Contains(te.Msg, "ipam store locked") {
 		t.Errorf("error = %d %q, want code 11 naming podnet and the plugin's message", te.Code, te.Msg)
@@ -287,7 +287,7 @@ func TestDelFailureKeepsJournal(t *testing.T) {
 
 func TestAddFailure(t *testing.T) {
 	e := newEnv(t, "1.0.0")
-	e.exec.fail["ADD"] = types.NewError(types.ErrTryAgainLater, "no addresses left", "")
+	e.exec.Fail["ADD"] = types.NewError(types.ErrTryAgainLater, "no addresses left", "")
 	te := testutil.CNIError(t, e.plugin.Add(e.args(t, "c1", nil)))
 	if te.Code != types.ErrTryAgainLater {
 		t.Errorf("code = %d, want %d (%v)", te.Code, types.ErrTryAgainLater, te)
@@ -297,7 +297,7 @@ func TestAddFailure(t *testing.T) {
 			t.Errorf("message %q does not contain %q", te.Msg, s)
 		}
 	}
-	if got, want := e.exec.seen(), []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0"}; !slices.Equal(got, want) {
+	if got, want := e.exec.Seen(), []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0"}; !slices.Equal(got, want) {
 		t.Errorf("exec calls = %q, want %q", got, want)
 	}
 	if e.stdout.Len() != 0 {
@@ -329,7 +329,7 @@ func TestCheckWithoutAdd(t *testing.T) {
 			if te.Code != types.ErrInvalidNetworkConfig || !strings.Contains(te.Msg, "c1") {
 				t.Errorf("error = %d %q, want code 7 naming the container", te.Code, te.Msg)
 			}
-			if got := e.exec.seen(); len(got) != 0 {
+			if got := e.exec.Seen(); len(got) != 0 {
 				t.Errorf("exec calls = %q, want none", got)
 			}
 		})
@@ -359,11 +359,11 @@ func TestStatus(t *testing.T) {
 			e := newEnv(t, "1.1.0")
 			e.writeCluster(t, tt.clusterVersion)
 			if tt.fail != nil {
-				e.exec.fail["STATUS"] = tt.fail
+				e.exec.Fail["STATUS"] = tt.fail
 			}
 			// The runtime sends STATUS with the config alone.
 			err := e.plugin.Status(&skel.CmdArgs{StdinData: e.conf(t, nil)})
-			if got := e.exec.seen(); !slices.Equal(got, tt.wantCalls) {
+			if got := e.exec.Seen(); !slices.Equal(got, tt.wantCalls) {
 				t.Errorf("exec calls = %q, want %q", got, tt.wantCalls)
 			}
 			if tt.wantCode == 0 {
@@ -396,7 +396,7 @@ func TestGC(t *testing.T) {
 				t.Fatalf("GC: %v", err)
 			}
 
-			if got, want := e.exec.seen("DEL"), []string{"DEL ptp cb eth0"}; !slices.Equal(got, want) {
+			if got, want := e.exec.Seen("DEL"), []string{"DEL ptp cb eth0"}; !slices.Equal(got, want) {
 				t.Errorf("DEL calls = %q, want %q", got, want)
 			}
 			assertNoFile(t, e.journalPath("cb"))
@@ -406,20 +406,20 @@ func TestGC(t *testing.T) {
 				t.Errorf("cached result of ca: %v, want it kept", err)
 			}
 
-			gcs := e.exec.callsOf("GC")
+			gcs := e.exec.CallsOf("GC")
 			if v != "1.1.0" {
 				if len(gcs) != 0 {
 					t.Errorf("GC sent %d times to a %s network, want never", len(gcs), v)
 				}
 				return
 			}
-			if len(gcs) != 1 || gcs[0].plugin != "ptp" {
-				t.Fatalf("GC calls = %q, want one to ptp", e.exec.seen("GC"))
+			if len(gcs) != 1 || gcs[0].Plugin != "ptp" {
+				t.Fatalf("GC calls = %q, want one to ptp", e.exec.Seen("GC"))
 			}
 			var conf struct {
 				Valid []types.GCAttachment `json:"cni.dev/valid-attachments"`
 			}
-			if err := json.Unmarshal(gcs[0].stdin, &conf); err != nil {
+			if err := json.Unmarshal(gcs[0].Stdin, &conf); err != nil {
 				t.Fatalf("GC stdin: %v", err)
 			}
 			if !slices.Equal(conf.Valid, valid) {
