@@ -273,7 +273,6 @@ func toResults(rs []*current.Result) []types.Result {
 	return out
 }
 
-
 // Reasons of the Warning events a failed ADD leaves on the pod, so that
 // kubectl describe pod says which network failed and why.
 const (
