@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/braid-cni/braid/annotations"
 	"github.com/braid-cni/braid/caller"
+	"github.com/braid-cni/braid/plan"
 )
 
 // attacker is what a namespace user with NAD and pod rights controls on a
@@ -155,17 +157,8 @@ func TestBraidNeverADelegate(t *testing.T) {
 			{
 				// Past the type check: braid installed under another name.
 				// The nested braid finds braid's mark and refuses.
-				name: "braid under another name",
-				install: func(n *node) {
-					bin := filepath.Join(n.dir, "renamed-bin")
-					if err := os.MkdirAll(bin, 0o755); err != nil {
-						n.t.Fatal(err)
-					}
-					if err := os.Symlink(filepath.Join(shared.braidDir, "braid"), filepath.Join(bin, "innocent")); err != nil {
-						n.t.Fatal(err)
-					}
-					n.braidConf["binDir"] = bin + ":" + shared.pluginsDir
-				},
+				name:    "braid under another name",
+				install: installRenamedBraid,
 				nad: func(n *node, a *attacker) map[string]any {
 					return a.braidKeys(map[string]any{"cniVersion": "1.0.0", "name": "evil", "type": "innocent"})
 				},
@@ -271,6 +264,75 @@ func TestMarkedBraidRefuses(t *testing.T) {
 		}
 		if l := n.leases("cluster"); len(l) != 0 {
 			t.Errorf("marked ADD leased %v", l)
+		}
+	})
+}
+
+// installRenamedBraid puts braid on the node's bin path under the plugin
+// type "innocent", as an operator who renamed the binary, or a plugin that
+// runs braid from CNI_PATH, would.
+func installRenamedBraid(n *node) {
+	bin := filepath.Join(n.dir, "renamed-bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(shared.braidDir, "braid"), filepath.Join(bin, "innocent")); err != nil {
+		n.t.Fatal(err)
+	}
+	n.braidConf["binDir"] = bin + ":" + shared.pluginsDir
+}
+
+// TestLoopingJournalTornDown: a journal entry that holds an attachment
+// running braid (written before braid refused such configs, or planted)
+// does not make the pod impossible to tear down: the nested braid refuses
+// under the mark, which DEL takes as a config that attached nothing, and
+// the rest of the pod is released.
+func TestLoopingJournalTornDown(t *testing.T) {
+	inModes(t, func(t *testing.T, mode string) {
+		n := newNode(t, mode, "1.0.0")
+		installRenamedBraid(n)
+		sb := n.sandbox(n.createPod("p", nil))
+		sb.mustAdd()
+		if l := n.leases("cluster"); len(l) != 1 {
+			t.Fatalf("cluster leases %v, want one", l)
+		}
+		path := filepath.Join(n.cniDir, sb.containerID)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := plan.Unmarshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A nested braid with this pod's own settings would plan the pod
+		// again, and DEL it again, without end.
+		looping, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": "loop", "type": "innocent",
+			"clusterNetwork": n.braidConf["clusterNetwork"], "cniDir": n.cniDir, "kubeconfig": shared.kubeconfig})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Attachments = append(p.Attachments, plan.Attachment{IfName: "net1", Network: n.namespace + "/loop", Config: looping})
+		if data, err = p.Marshal(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+		c, list := n.runtime()
+		if err := c.DelNetworkList(ctx, list, sb.rt()); err != nil {
+			t.Fatalf("DEL of a pod whose journal runs braid: %v", err)
+		}
+		if got := n.journal(); len(got) != 0 {
+			t.Errorf("journal entries %v left", got)
+		}
+		if l := n.leases("cluster"); len(l) != 0 {
+			t.Errorf("cluster leases %v left", l)
+		}
+		if got := sb.links(); len(got) != 0 {
+			t.Errorf("interfaces %v left", keys(got))
 		}
 	})
 }
