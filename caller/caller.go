@@ -7,6 +7,7 @@ package caller
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -33,8 +34,11 @@ func Mark(environ []string, containerID string) []string {
 }
 
 // Check refuses to run under the mark: code 7, naming the outer call's
-// container. getenv is os.Getenv outside tests.
+// container. getenv reads the environment; nil reads the process's.
 func Check(getenv func(string) string) *types.Error {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	if v := getenv(Env); v != "" {
 		return Refusal(v)
 	}

@@ -226,17 +226,7 @@ func TestBraidNeverADelegate(t *testing.T) {
 					}
 				}
 				a.untouched(t)
-				if got := victim.links(); len(got) != 0 {
-					t.Errorf("refused ADD left interfaces %v", keys(got))
-				}
-				for _, net := range []string{"cluster", "blue", "evil"} {
-					if l := n.leases(net); len(l) != 0 {
-						t.Errorf("leases %v left on %s", l, net)
-					}
-				}
-				if got := n.journal(); len(got) != 0 {
-					t.Errorf("journal entries %v left", got)
-				}
+				released(t, n, victim, "evil")
 				ev := waitWarning(t, n, "victim", tt.reason)
 				if !strings.Contains(ev.Message, "braid") {
 					t.Errorf("%s event %q does not say why", tt.reason, ev.Message)
@@ -325,14 +315,6 @@ func TestLoopingJournalTornDown(t *testing.T) {
 		if err := c.DelNetworkList(ctx, list, sb.rt()); err != nil {
 			t.Fatalf("DEL of a pod whose journal runs braid: %v", err)
 		}
-		if got := n.journal(); len(got) != 0 {
-			t.Errorf("journal entries %v left", got)
-		}
-		if l := n.leases("cluster"); len(l) != 0 {
-			t.Errorf("cluster leases %v left", l)
-		}
-		if got := sb.links(); len(got) != 0 {
-			t.Errorf("interfaces %v left", keys(got))
-		}
+		released(t, n, sb)
 	})
 }

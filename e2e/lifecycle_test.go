@@ -31,13 +31,15 @@ func attached(t *testing.T, mode, version string) (*node, *sandbox) {
 	return n, sb
 }
 
-// released fails the test unless every interface and lease is gone.
-func released(t *testing.T, n *node, sb *sandbox) {
+// released fails the test unless every interface, every lease (of the
+// cluster network, blue and the extra networks) and the journal entry are
+// gone.
+func released(t *testing.T, n *node, sb *sandbox, extra ...string) {
 	t.Helper()
 	if got := sb.links(); len(got) != 0 {
 		t.Errorf("pod still has interfaces %v", keys(got))
 	}
-	for _, net := range []string{"cluster", "blue"} {
+	for _, net := range append([]string{"cluster", "blue"}, extra...) {
 		if l := n.leases(net); len(l) != 0 {
 			t.Errorf("network %s still leases %v", net, l)
 		}

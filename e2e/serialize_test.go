@@ -54,17 +54,7 @@ func (s *slowNode) waitEntered(t *testing.T) {
 // no network-status either (its ADD never finished).
 func (s *slowNode) nothingLeft(t *testing.T, sb *sandbox, noStatus bool) {
 	t.Helper()
-	if got := sb.links(); len(got) != 0 {
-		t.Errorf("interfaces %v left", keys(got))
-	}
-	for _, net := range []string{"cluster", "slow"} {
-		if l := s.leases(net); len(l) != 0 {
-			t.Errorf("leases %v left on %s", l, net)
-		}
-	}
-	if got := s.journal(); len(got) != 0 {
-		t.Errorf("journal entries %v left", got)
-	}
+	released(t, s.node, sb, "slow")
 	if !noStatus {
 		return
 	}

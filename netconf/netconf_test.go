@@ -93,6 +93,23 @@ func TestParseLegacyDelegates(t *testing.T) {
 }
 
 func TestParseDefaults(t *testing.T) {
+	// defaults is braid's config with every default filled in, changed by
+	// change.
+	defaults := func(change func(c *NetConf)) NetConf {
+		c := NetConf{
+			ConfDir:           DefaultConfDir,
+			CNIDir:            DefaultCNIDir,
+			BinDir:            DefaultBinDir,
+			MultusNamespace:   DefaultMultusNamespace,
+			SystemNamespaces:  []string{DefaultSystemNamespace},
+			MaxNetworksPerPod: DefaultMaxNetworksPerPod,
+		}
+		if change != nil {
+			change(&c)
+		}
+		return c
+	}
+	socketDir := func(c *NetConf) { c.DaemonSocketDir = "/run/braid" }
 	tests := []struct {
 		name string
 		conf string
@@ -101,65 +118,28 @@ func TestParseDefaults(t *testing.T) {
 		{
 			name: "keys absent",
 			conf: `{"cniVersion":"1.0.0","name":"braid","type":"braid","clusterNetwork":"calico"}`,
-			want: NetConf{
-				ConfDir:           DefaultConfDir,
-				CNIDir:            DefaultCNIDir,
-				BinDir:            DefaultBinDir,
-				MultusNamespace:   DefaultMultusNamespace,
-				SystemNamespaces:  []string{DefaultSystemNamespace},
-				MaxNetworksPerPod: DefaultMaxNetworksPerPod,
-			},
+			want: defaults(nil),
 		},
 		{
 			name: "null systemNamespaces gets the default",
 			conf: `{"cniVersion":"1.0.0","clusterNetwork":"calico","systemNamespaces":null}`,
-			want: NetConf{
-				ConfDir:           DefaultConfDir,
-				CNIDir:            DefaultCNIDir,
-				BinDir:            DefaultBinDir,
-				MultusNamespace:   DefaultMultusNamespace,
-				SystemNamespaces:  []string{DefaultSystemNamespace},
-				MaxNetworksPerPod: DefaultMaxNetworksPerPod,
-			},
+			want: defaults(nil),
 		},
 		{
 			name: "daemonSocketDir kept as given",
 			conf: `{"cniVersion":"1.0.0","clusterNetwork":"calico","daemonSocketDir":"/run/braid"}`,
-			want: NetConf{
-				ConfDir:           DefaultConfDir,
-				CNIDir:            DefaultCNIDir,
-				BinDir:            DefaultBinDir,
-				MultusNamespace:   DefaultMultusNamespace,
-				SystemNamespaces:  []string{DefaultSystemNamespace},
-				DaemonSocketDir:   "/run/braid",
-				MaxNetworksPerPod: DefaultMaxNetworksPerPod,
-			},
+			want: defaults(socketDir),
 		},
 		{
 			// As multus-shim's: a config that forwards needs nothing else.
 			name: "forwarding config needs no cluster network",
 			conf: `{"cniVersion":"1.0.0","name":"braid-net","type":"braid-shim","daemonSocketDir":"/run/braid"}`,
-			want: NetConf{
-				ConfDir:           DefaultConfDir,
-				CNIDir:            DefaultCNIDir,
-				BinDir:            DefaultBinDir,
-				MultusNamespace:   DefaultMultusNamespace,
-				SystemNamespaces:  []string{DefaultSystemNamespace},
-				DaemonSocketDir:   "/run/braid",
-				MaxNetworksPerPod: DefaultMaxNetworksPerPod,
-			},
+			want: defaults(socketDir),
 		},
 		{
 			name: "explicit empty systemNamespaces stays empty",
 			conf: `{"cniVersion":"1.0.0","clusterNetwork":"calico","systemNamespaces":[]}`,
-			want: NetConf{
-				ConfDir:           DefaultConfDir,
-				CNIDir:            DefaultCNIDir,
-				BinDir:            DefaultBinDir,
-				MultusNamespace:   DefaultMultusNamespace,
-				SystemNamespaces:  []string{},
-				MaxNetworksPerPod: DefaultMaxNetworksPerPod,
-			},
+			want: defaults(func(c *NetConf) { c.SystemNamespaces = []string{} }),
 		},
 	}
 	for _, tt := range tests {

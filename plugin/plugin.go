@@ -98,11 +98,7 @@ func New() *Plugin {
 func (p *Plugin) Funcs() skel.CNIFuncs {
 	guard := func(verb func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
 		return func(args *skel.CmdArgs) error {
-			getenv := p.Getenv
-			if getenv == nil {
-				getenv = os.Getenv
-			}
-			if err := caller.Check(getenv); err != nil {
+			if err := caller.Check(p.Getenv); err != nil {
 				return err
 			}
 			return verb(args)

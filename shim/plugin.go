@@ -57,11 +57,7 @@ type shimConf struct {
 }
 
 func (p *Plugin) do(command string, args *skel.CmdArgs) error {
-	getenv := p.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	if err := caller.Check(getenv); err != nil {
+	if err := caller.Check(p.Getenv); err != nil {
 		return err
 	}
 	var conf shimConf
