@@ -274,7 +274,7 @@ func TestAddRollsBack(t *testing.T) {
 				t.Errorf("invoker calls = %q, want %q", got, tt.wantCalls)
 			}
 			if tt.keepJournal {
-				if _, err := f.attacher.Load("c1"); err != nil {
+				if _, err := f.journal.Load("c1"); err != nil {
 					t.Errorf("journal entry c1 after a rollback that left something behind: %v, want it kept", err)
 				}
 			} else {

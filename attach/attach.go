@@ -11,6 +11,7 @@ import (
 
 	"github.com/braid-cni/braid/delegate"
 	"github.com/braid-cni/braid/gateway"
+	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/lock"
 	"github.com/braid-cni/braid/plan"
 	"github.com/braid-cni/braid/status"
@@ -26,10 +27,10 @@ type Invoker interface {
 	SetCachedResult(d *delegate.Delegate, rt delegate.Runtime, res types.Result) error
 }
 
-// Journal stores plans by container ID (journal.Store).
+// Journal keeps plans by container ID (journal.Store).
 type Journal interface {
-	Write(id string, data []byte) error
-	Read(id string) ([]byte, error)
+	Save(p *plan.Plan) error
+	Load(id string) (*plan.Plan, error)
 	Remove(id string) error
 	List() ([]string, error)
 }
@@ -43,6 +44,7 @@ type Recorder interface {
 
 var (
 	_ Invoker  = (*delegate.Invoker)(nil)
+	_ Journal  = (*journal.Store)(nil)
 	_ Recorder = (*status.Writer)(nil)
 )
 
@@ -83,17 +85,8 @@ func runtimeFor(p *plan.Plan, a *plan.Attachment, netns string) delegate.Runtime
 }
 
 func (a *Attacher) save(p *plan.Plan) error {
-	data, err := p.Marshal()
-	if err != nil {
-		return err
-	}
-	if err := a.Journal.Write(p.ContainerID, data); err != nil {
+	if err := a.Journal.Save(p); err != nil {
 		return types.NewError(types.ErrIOFailure, fmt.Sprintf("write journal for container %s", p.ContainerID), err.Error())
 	}
 	return nil
-}
-
-// Load reads the journaled plan of a container.
-func (a *Attacher) Load(containerID string) (*plan.Plan, error) {
-	return plan.Load(a.Journal, containerID)
 }

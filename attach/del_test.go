@@ -40,7 +40,7 @@ func TestDel(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			added(t, f, "c1")
-			p, err := f.attacher.Load("c1")
+			p, err := f.journal.Load("c1")
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -213,7 +213,7 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			added(t, f, "c1")
-			p, err := f.attacher.Load("c1")
+			p, err := f.journal.Load("c1")
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -328,7 +328,7 @@ func TestDelPluginNotInstalled(t *testing.T) {
 			if got := f.invoker.seen(); !slices.Equal(got, allDels) {
 				t.Errorf("invoker calls = %q, want %q", got, allDels)
 			}
-			if _, err := f.attacher.Load("c1"); (err == nil) != tt.wantErr {
+			if _, err := f.journal.Load("c1"); (err == nil) != tt.wantErr {
 				t.Errorf("journal entry present = %v, want %v", err == nil, tt.wantErr)
 			}
 		})

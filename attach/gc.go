@@ -28,7 +28,7 @@ func (a *Attacher) GC(ctx context.Context, valid []types.GCAttachment) error {
 	nets := newNetworkSet()
 	liveUnknown := false
 	for _, id := range ids {
-		p, err := a.Load(id)
+		p, err := a.Journal.Load(id)
 		if err != nil {
 			a.Log.Warn("journal entry unreadable; left for doctor", "container", id, "error", err)
 			liveUnknown = liveUnknown || keep[id]
@@ -79,7 +79,7 @@ func (a *Attacher) collect(ctx context.Context, id string) error {
 			held.Unlock()
 		}
 	}
-	p, err := a.Load(id)
+	p, err := a.Journal.Load(id)
 	if errors.Is(err, fs.ErrNotExist) {
 		done(true)
 		return nil

@@ -30,7 +30,7 @@ func CheckJournal(b *BraidFile, conf *netconf.NetConf, o Options) Result {
 	var stale []*plan.Plan
 	var unreadable, unjudged []string
 	for _, id := range ids {
-		p, err := plan.Load(store, id)
+		p, err := store.Load(id)
 		if err != nil {
 			unreadable = append(unreadable, id)
 			continue

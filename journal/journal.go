@@ -1,7 +1,10 @@
-// Package journal is a crash-safe, one-file-per-container store of opaque
-// bytes. braid records what it attached for each container here so that DEL
-// and GC can undo an ADD even when the pod or its network attachments are
-// gone. The store knows nothing about the records it keeps.
+// Package journal is braid's crash-safe, one-file-per-container record of
+// plans: ADD saves a container's plan before the first delegate runs and
+// again with the results, so that DEL, CHECK, GC and braidctl doctor can
+// load exactly what was attached even when the pod or its network
+// attachments are gone. Save and Load are the one writing and reading of a
+// plan; Write and Read move an entry's raw bytes (a planted or broken entry
+// in tests, doctor's view of what is on disk).
 package journal
 
 import (
@@ -14,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/braid-cni/braid/atomicfile"
+	"github.com/braid-cni/braid/plan"
 )
 
 // maxIDLen is the longest file name common Linux file systems accept.
@@ -28,6 +32,30 @@ type Store struct {
 // created by the first Write.
 func New(dir string) *Store {
 	return &Store{Dir: dir}
+}
+
+// Save journals p under its container ID, atomically (see Write).
+func (s *Store) Save(p *plan.Plan) error {
+	data, err := p.Marshal()
+	if err != nil {
+		return err
+	}
+	return s.Write(p.ContainerID, data)
+}
+
+// Load reads the journaled plan of a container. A missing entry's error
+// satisfies errors.Is(err, fs.ErrNotExist); an entry that does not decode
+// as a plan of this version is an error naming the container.
+func (s *Store) Load(id string) (*plan.Plan, error) {
+	data, err := s.Read(id)
+	if err != nil {
+		return nil, err
+	}
+	p, err := plan.Unmarshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("journal: entry %q: %w", id, err)
+	}
+	return p, nil
 }
 
 // Write stores data for id atomically: a crash at any point leaves either

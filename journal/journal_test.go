@@ -2,16 +2,19 @@ package journal
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/braid-cni/braid/internal/testutil"
+	"github.com/braid-cni/braid/plan"
 )
 
 const cid = "3f4e0c5b9a1d2e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f"
@@ -301,5 +304,28 @@ func touch(t *testing.T, path string) {
 	t.Helper()
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSaveLoad: a saved plan loads back as written; a missing entry is
+// fs.ErrNotExist, a broken one an error.
+func TestSaveLoad(t *testing.T) {
+	store := New(t.TempDir())
+	p := &plan.Plan{Version: plan.Version, ContainerID: "c1", IfName: "eth0", Attachments: []plan.Attachment{{IfName: "eth0", Network: "cluster", Cluster: true, Config: json.RawMessage(`{"type":"ptp"}`)}}}
+	if err := store.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Load("c1")
+	if err != nil || !reflect.DeepEqual(got, p) {
+		t.Errorf("Load = %+v, %v; want %+v", got, err, p)
+	}
+	if _, err := store.Load("c2"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load of a missing entry = %v, want fs.ErrNotExist", err)
+	}
+	if err := store.Write("c3", []byte(`{"version":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Load("c3"); err == nil {
+		t.Error("Load of a plan without container ID succeeded")
 	}
 }

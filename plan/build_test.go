@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -26,7 +25,6 @@ import (
 
 	"github.com/braid-cni/braid/annotations"
 	"github.com/braid-cni/braid/internal/testutil"
-	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/nad"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plan"
@@ -687,32 +685,5 @@ func TestBuildTakesThePodsUID(t *testing.T) {
 	}
 	if p.Pod.UID != "uid-7" {
 		t.Errorf("plan's pod UID = %q, want the pod's uid-7", p.Pod.UID)
-	}
-}
-
-// TestLoad: a journaled plan reads back as written; a missing entry is
-// fs.ErrNotExist, a broken one an error.
-func TestLoad(t *testing.T) {
-	store := journal.New(t.TempDir())
-	p := &plan.Plan{Version: plan.Version, ContainerID: "c1", IfName: "eth0", Attachments: []plan.Attachment{{IfName: "eth0", Network: "cluster", Cluster: true, Config: json.RawMessage(`{"type":"ptp"}`)}}}
-	data, err := p.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Write("c1", data); err != nil {
-		t.Fatal(err)
-	}
-	got, err := plan.Load(store, "c1")
-	if err != nil || !reflect.DeepEqual(got, p) {
-		t.Errorf("Load = %+v, %v; want %+v", got, err, p)
-	}
-	if _, err := plan.Load(store, "c2"); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("Load of a missing entry = %v, want fs.ErrNotExist", err)
-	}
-	if err := store.Write("c3", []byte(`{"version":1}`)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := plan.Load(store, "c3"); err == nil {
-		t.Error("Load of a plan without container ID succeeded")
 	}
 }

@@ -65,22 +65,6 @@ func (p *Plan) Marshal() ([]byte, error) {
 	return data, nil
 }
 
-// Entries are the journal's raw entries by container ID (journal.Store).
-type Entries interface {
-	Read(id string) ([]byte, error)
-}
-
-// Load reads the journaled plan of a container: the one reading of a
-// journal entry, for DEL, CHECK, GC and doctor. A missing entry's error
-// satisfies errors.Is(err, fs.ErrNotExist).
-func Load(entries Entries, containerID string) (*Plan, error) {
-	data, err := entries.Read(containerID)
-	if err != nil {
-		return nil, err
-	}
-	return Unmarshal(data)
-}
-
 // Unmarshal decodes a journaled plan. A plan of another version, or one that
 // does not decode, is an error: the caller falls back rather than guess.
 func Unmarshal(data []byte) (*Plan, error) {

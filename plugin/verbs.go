@@ -132,7 +132,7 @@ func (p *Plugin) del(ctx context.Context, c *call) error {
 // from the API, and without the API it falls back to the cluster network
 // alone. nil means there is nothing to delete.
 func (c *call) planForDel(ctx context.Context, containerID string) *plan.Plan {
-	pl, err := c.attacher.Load(containerID)
+	pl, err := c.attacher.Journal.Load(containerID)
 	if err == nil {
 		return pl
 	}
@@ -158,7 +158,7 @@ func (c *call) planForDel(ctx context.Context, containerID string) *plan.Plan {
 // check checks every journaled attachment.
 func (p *Plugin) check(ctx context.Context, c *call) error {
 	id := c.req.ContainerID
-	pl, err := c.attacher.Load(id)
+	pl, err := c.attacher.Journal.Load(id)
 	if err != nil {
 		return types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("CHECK of container %s: no usable journal entry (was ADD run?)", id), err.Error())
 	}
