@@ -20,33 +20,92 @@ import (
 	"github.com/braid-cni/braid/status"
 )
 
-// Add attaches every network of the plan and returns the merged result at
-// cniVersion. On any failure everything already attached is deleted again,
-// in reverse order, and the journal entry is removed.
-func (a *Attacher) Add(ctx context.Context, p *plan.Plan, cniVersion string) (types.Result, error) {
+// Add attaches the cluster network and every network the pod selects, under
+// the container's lock, once the cluster network is ready: build the plan,
+// then carry it out (addPlan). A plan that cannot be built leaves a Warning
+// event on the pod and nothing else.
+func (a *Attacher) Add(ctx context.Context, req Request) (types.Result, error) {
+	release, err := a.lock(ctx, "ADD", req.ContainerID)
+	if err != nil {
+		return nil, err
+	}
+	defer release(false)
+	if err := a.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	id, pod := req.ContainerID, req.Pod.Namespace+"/"+req.Pod.Name
+	p, err := a.Builder.Build(ctx, req.Request)
+	if err != nil {
+		a.Log.Error("ADD refused", "container", id, "pod", pod, "error", err)
+		a.refused(ctx, req.Pod, err)
+		return nil, err
+	}
+	res, err := a.addPlan(ctx, p, req.CNIVersion)
+	if err != nil {
+		a.Log.Error("ADD failed", "container", id, "pod", pod, "error", err)
+		return nil, err
+	}
+	a.Log.Info("ADD done", "container", id, "pod", pod, "interfaces", len(p.Attachments))
+	return res, nil
+}
+
+// addPlan carries out a plan, in order: journal it (before the first
+// delegate runs, so a crash leaves what DEL needs), invoke each attachment,
+// apply the default routes, journal the results, merge them at cniVersion,
+// record network-status and events. On any failure everything already
+// attached is deleted again, in reverse order, and the journal entry is
+// removed. Each failed attachment leaves its own Warning event; what fails
+// after the delegates leaves one too.
+func (a *Attacher) addPlan(ctx context.Context, p *plan.Plan, cniVersion string) (types.Result, error) {
 	if err := a.save(p); err != nil {
 		a.warn(ctx, p.Pod, ReasonAddFailed, "add: "+message(err))
 		return nil, err
 	}
-	// invokeAll leaves one event per failed attachment; what fails after
-	// the delegates gets its own.
 	results, err := a.invokeAll(ctx, p)
-	if err == nil {
-		if err = a.finish(ctx, p, results); err != nil {
-			a.warn(ctx, p.Pod, ReasonAddFailed, "add: "+message(err))
-		}
-	}
 	if err != nil {
 		a.rollback(ctx, p, len(results)-1)
 		return nil, err
 	}
+	merged, err := a.finish(ctx, p, results, cniVersion)
+	if err != nil {
+		a.warn(ctx, p.Pod, ReasonAddFailed, "add: "+message(err))
+		a.rollback(ctx, p, len(results)-1)
+		return nil, err
+	}
+	a.claimNetworkData(ctx, p, results)
+	return merged, nil
+}
+
+// finish is what follows the delegates: the default routes, the results
+// journaled, merged, and recorded.
+func (a *Attacher) finish(ctx context.Context, p *plan.Plan, results []*current.Result, cniVersion string) (types.Result, error) {
+	if err := a.defaultRoutes(p, results); err != nil {
+		return nil, err
+	}
+	if err := a.saveResults(p, results); err != nil {
+		return nil, err
+	}
 	merged, err := result.Merge(cniVersion, toResults(results))
 	if err != nil {
-		a.rollback(ctx, p, len(results)-1)
-		a.warn(ctx, p.Pod, ReasonAddFailed, "add: merge results: "+err.Error())
 		return nil, types.NewError(types.ErrInternal, fmt.Sprintf("merge results for container %s", p.ContainerID), err.Error())
 	}
+	if err := a.record(ctx, p, results); err != nil {
+		return nil, err
+	}
 	return merged, nil
+}
+
+// saveResults journals each attachment's result with the plan: DEL and
+// CHECK hand it to the delegate as prevResult.
+func (a *Attacher) saveResults(p *plan.Plan, results []*current.Result) error {
+	for i := range p.Attachments {
+		raw, err := json.Marshal(results[i])
+		if err != nil {
+			return types.NewError(types.ErrInternal, fmt.Sprintf("encode result of %s", p.Attachments[i].Network), err.Error())
+		}
+		p.Attachments[i].Result = raw
+	}
+	return a.save(p)
 }
 
 // invokeAll runs ADD for each attachment in order. On failure the returned
@@ -118,29 +177,6 @@ func (a *Attacher) invokeOne(ctx context.Context, p *plan.Plan, i int) (*current
 		return nil, types.NewError(types.ErrDecodingFailure, fmt.Sprintf("network %s (interface %s): result", att.Network, att.IfName), err.Error())
 	}
 	return cur, nil
-}
-
-// finish moves default routes where the pod asked, journals the results and
-// records status.
-func (a *Attacher) finish(ctx context.Context, p *plan.Plan, results []*current.Result) error {
-	if err := a.defaultRoutes(p, results); err != nil {
-		return err
-	}
-	for i := range p.Attachments {
-		raw, err := json.Marshal(results[i])
-		if err != nil {
-			return types.NewError(types.ErrInternal, fmt.Sprintf("encode result of %s", p.Attachments[i].Network), err.Error())
-		}
-		p.Attachments[i].Result = raw
-	}
-	if err := a.save(p); err != nil {
-		return err
-	}
-	if err := a.record(ctx, p, results); err != nil {
-		return err
-	}
-	a.claimNetworkData(ctx, p, results)
-	return nil
 }
 
 func (a *Attacher) defaultRoutes(p *plan.Plan, results []*current.Result) error {
@@ -260,7 +296,7 @@ func (a *Attacher) rollback(ctx context.Context, p *plan.Plan, last int) {
 	defer cancel()
 	trimmed := *p
 	trimmed.Attachments = p.Attachments[:last+1]
-	if err := a.Del(ctx, &trimmed, p.NetNS); err != nil {
+	if err := a.delPlan(ctx, &trimmed, p.NetNS); err != nil {
 		a.Log.Error("rollback left something behind; the journal keeps the plan for the runtime's DEL", "container", p.ContainerID, "error", err)
 	}
 }
@@ -307,9 +343,9 @@ func (a *Attacher) attachmentFailed(ctx context.Context, p *plan.Plan, att *plan
 	return delegate.Rebuild(err, att.Network, att.IfName)
 }
 
-// Refused leaves a Warning event on a pod whose plan could not be built
+// refused leaves a Warning event on a pod whose plan could not be built
 // (err is the Builder's): a missing NAD, a bad networks annotation.
-func (a *Attacher) Refused(ctx context.Context, pod plan.PodRef, err error) {
+func (a *Attacher) refused(ctx context.Context, pod plan.PodRef, err error) {
 	reason := ReasonInvalidNetworks
 	var te *types.Error
 	if errors.As(err, &te) && te.Code == types.ErrTryAgainLater {

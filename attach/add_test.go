@@ -35,7 +35,7 @@ func TestAdd(t *testing.T) {
 		t.Run(version, func(t *testing.T) {
 			f := newFixture(t)
 			p := testPlan("c1", version)
-			res, err := f.attacher.Add(context.Background(), p, version)
+			res, err := f.attacher.addPlan(context.Background(), p, version)
 			if err != nil {
 				t.Fatalf("Add: %v", err)
 			}
@@ -157,7 +157,7 @@ func TestAddRecordsNothingWithoutAPIOrPod(t *testing.T) {
 			f := newFixture(t)
 			p := testPlan("c1", "1.0.0")
 			tt.setup(f, p)
-			if _, err := f.attacher.Add(context.Background(), p, "1.0.0"); err != nil {
+			if _, err := f.attacher.addPlan(context.Background(), p, "1.0.0"); err != nil {
 				t.Fatalf("Add: %v", err)
 			}
 			// No status and no AddedInterface event; the one Warning
@@ -257,7 +257,7 @@ func TestAddRollsBack(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(p)
 			}
-			res, err := f.attacher.Add(context.Background(), p, "1.0.0")
+			res, err := f.attacher.addPlan(context.Background(), p, "1.0.0")
 			if res != nil {
 				t.Errorf("result = %v, want nil", res)
 			}
@@ -335,7 +335,7 @@ func TestAddRecorderFailure(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.recorder.recordErr, f.recorder.eventErr = tt.recordErr, tt.eventErr
-			res, err := f.attacher.Add(context.Background(), testPlan("c1", "1.0.0"), "1.0.0")
+			res, err := f.attacher.addPlan(context.Background(), testPlan("c1", "1.0.0"), "1.0.0")
 			if len(f.recorder.records) != 1 {
 				t.Errorf("Record called %d times, want 1", len(f.recorder.records))
 			}
@@ -378,7 +378,7 @@ func TestAddDefaultRoute(t *testing.T) {
 			f := newFixture(t)
 			p := testPlan("c1", version)
 			p.Attachments[1].DefaultRoute = []net.IP{net.ParseIP("10.1.1.1")}
-			res, err := f.attacher.Add(context.Background(), p, version)
+			res, err := f.attacher.addPlan(context.Background(), p, version)
 			if err != nil {
 				t.Fatalf("Add: %v", err)
 			}
@@ -478,7 +478,7 @@ func TestAddDefaultRouteFailure(t *testing.T) {
 			for i, gws := range tt.gws {
 				p.Attachments[i].DefaultRoute = gws
 			}
-			_, err := f.attacher.Add(context.Background(), p, "1.0.0")
+			_, err := f.attacher.addPlan(context.Background(), p, "1.0.0")
 			if te := testutil.CNIError(t, err); te.Code != tt.wantCode {
 				t.Errorf("code = %d, want %d (%v)", te.Code, tt.wantCode, te)
 			}
@@ -498,7 +498,7 @@ func TestAddDefaultRouteFailure(t *testing.T) {
 
 func TestAddUnsupportedResultVersion(t *testing.T) {
 	f := newFixture(t)
-	_, err := f.attacher.Add(context.Background(), testPlan("c1", "1.0.0"), "0.2.0")
+	_, err := f.attacher.addPlan(context.Background(), testPlan("c1", "1.0.0"), "0.2.0")
 	if te := testutil.CNIError(t, err); te.Code != types.ErrInternal {
 		t.Errorf("code = %d, want %d (%v)", te.Code, types.ErrInternal, te)
 	}
@@ -516,7 +516,7 @@ func TestAddJournalUnwritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.attacher.Journal = journal.New(file)
-	_, err := f.attacher.Add(context.Background(), testPlan("c1", "1.0.0"), "1.0.0")
+	_, err := f.attacher.addPlan(context.Background(), testPlan("c1", "1.0.0"), "1.0.0")
 	if te := testutil.CNIError(t, err); te.Code != types.ErrIOFailure || !strings.Contains(te.Msg, "c1") {
 		t.Errorf("error = %d %q, want code %d naming the container", te.Code, te.Msg, types.ErrIOFailure)
 	}

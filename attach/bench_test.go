@@ -85,14 +85,14 @@ func BenchmarkAdd(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				res, err := a.Add(ctx, p, "1.1.0")
+				res, err := a.addPlan(ctx, p, "1.1.0")
 				if err != nil {
 					b.Fatalf("Add: %v", err)
 				}
 				if got := len(res.(*current.Result).Interfaces); got != n+2 {
 					b.Fatalf("result has %d interfaces, want %d", got, n+2)
 				}
-				if err := a.Del(ctx, p, p.NetNS); err != nil {
+				if err := a.delPlan(ctx, p, p.NetNS); err != nil {
 					b.Fatalf("Del: %v", err)
 				}
 			}

@@ -4,20 +4,74 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/nad"
 	"github.com/braid-cni/braid/plan"
 )
 
-// Del deletes every attachment of the plan in reverse order, going on past
+// Del detaches everything of a container, under its lock, and then removes
+// the lock file too. It needs no API server when the journal has the plan,
+// and never fails for a container it knows nothing about.
+func (a *Attacher) Del(ctx context.Context, req Request) error {
+	release, err := a.lock(ctx, "DEL", req.ContainerID)
+	if err != nil {
+		return err
+	}
+	id := req.ContainerID
+	p := a.planForDel(ctx, req)
+	if p != nil {
+		err = a.delPlan(ctx, p, req.NetNS)
+	}
+	release(err == nil)
+	if err != nil {
+		a.Log.Error("DEL failed", "container", id, "error", err)
+		return err
+	}
+	if p != nil {
+		a.Log.Info("DEL done", "container", id, "interfaces", len(p.Attachments))
+	}
+	return nil
+}
+
+// planForDel reads the journal; without a usable entry it rebuilds the plan
+// from the API, and without the API it falls back to the cluster network
+// alone. nil means there is nothing to delete.
+func (a *Attacher) planForDel(ctx context.Context, req Request) *plan.Plan {
+	id := req.ContainerID
+	p, err := a.Journal.Load(id)
+	if err == nil {
+		return p
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		a.Log.Warn("journal entry unusable; rebuilding the plan", "container", id, "error", err)
+	}
+	p, err = a.Builder.Build(ctx, req.Request)
+	if err == nil {
+		return p
+	}
+	a.Log.Warn("cannot rebuild the plan from the API; deleting the cluster network only", "container", id, "error", err)
+	offline := *a.Builder
+	offline.Pods = nil
+	offline.Resolver = &nad.Resolver{ConfDir: a.Builder.Resolver.ConfDir}
+	p, err = offline.Build(ctx, req.Request)
+	if err != nil {
+		a.Log.Error("no cluster network to delete", "container", id, "error", err)
+		return nil
+	}
+	return p
+}
+
+// delPlan deletes every attachment of the plan in reverse order, going on past
 // failures, and removes the journal entry once all succeeded (a failed DEL
 // keeps it, so the runtime's retry finds the same plan). netns is the one the
 // runtime gives now; it may be empty or gone, and delegates treat that as
 // already deleted.
-func (a *Attacher) Del(ctx context.Context, p *plan.Plan, netns string) error {
+func (a *Attacher) delPlan(ctx context.Context, p *plan.Plan, netns string) error {
 	var errs []*types.Error
 	for i := len(p.Attachments) - 1; i >= 0; i-- {
 		att := &p.Attachments[i]
@@ -65,8 +119,22 @@ func refusesConfig(err error, te *types.Error, att *plan.Attachment) bool {
 	return false
 }
 
-// Check runs CHECK for every attachment, cluster network first.
-func (a *Attacher) Check(ctx context.Context, p *plan.Plan, netns string) error {
+// Check checks every journaled attachment of a container, under its lock.
+func (a *Attacher) Check(ctx context.Context, req Request) error {
+	release, err := a.lock(ctx, "CHECK", req.ContainerID)
+	if err != nil {
+		return err
+	}
+	defer release(false)
+	p, err := a.Journal.Load(req.ContainerID)
+	if err != nil {
+		return types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("CHECK of container %s: no usable journal entry (was ADD run?)", req.ContainerID), err.Error())
+	}
+	return a.checkPlan(ctx, p, req.NetNS)
+}
+
+// checkPlan runs CHECK for every attachment, cluster network first.
+func (a *Attacher) checkPlan(ctx context.Context, p *plan.Plan, netns string) error {
 	for i := range p.Attachments {
 		att := &p.Attachments[i]
 		if len(att.Result) == 0 {
@@ -83,8 +151,19 @@ func (a *Attacher) Check(ctx context.Context, p *plan.Plan, netns string) error 
 	return nil
 }
 
-// Status asks the cluster network of a plan whether it is ready.
-func (a *Attacher) Status(ctx context.Context, p *plan.Plan) error {
+// Status asks the cluster network whether it is ready: the plan of no pod
+// holds the cluster network alone.
+func (a *Attacher) Status(ctx context.Context, req Request) error {
+	req.Pod = plan.PodRef{}
+	p, err := a.Builder.Build(ctx, req.Request)
+	if err != nil {
+		return err
+	}
+	return a.statusPlan(ctx, p)
+}
+
+// statusPlan asks the cluster network of a plan whether it is ready.
+func (a *Attacher) statusPlan(ctx context.Context, p *plan.Plan) error {
 	for i := range p.Attachments {
 		att := &p.Attachments[i]
 		if !att.Cluster {

@@ -21,7 +21,7 @@ var allDels = []string{"DEL green net2", "DEL blue net1", "DEL cluster eth0"}
 func added(t *testing.T, f *fixture, id string) *plan.Plan {
 	t.Helper()
 	p := testPlan(id, "1.0.0")
-	if _, err := f.attacher.Add(context.Background(), p, "1.0.0"); err != nil {
+	if _, err := f.attacher.addPlan(context.Background(), p, "1.0.0"); err != nil {
 		t.Fatalf("Add %s: %v", id, err)
 	}
 	f.invoker.reset()
@@ -44,7 +44,7 @@ func TestDel(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			if err := f.attacher.Del(context.Background(), p, tt.netns); err != nil {
+			if err := f.attacher.delPlan(context.Background(), p, tt.netns); err != nil {
 				t.Fatalf("Del: %v", err)
 			}
 			if got := f.invoker.seen(); !slices.Equal(got, allDels) {
@@ -112,7 +112,7 @@ func TestDelGoesOnPastFailures(t *testing.T) {
 			f := newFixture(t)
 			p := added(t, f, "c1")
 			f.invoker.fail = tt.fail
-			err := f.attacher.Del(context.Background(), p, p.NetNS)
+			err := f.attacher.delPlan(context.Background(), p, p.NetNS)
 			te := testutil.CNIError(t, err)
 			if te.Code != tt.wantCode {
 				t.Errorf("code = %d, want %d (%v)", te.Code, tt.wantCode, te)
@@ -147,7 +147,7 @@ func TestDelRefusedConfigIsSuccess(t *testing.T) {
 			f := newFixture(t)
 			p := added(t, f, "c1")
 			f.invoker.fail = map[string]error{"DEL blue": delegateError("macvlan", code, "refused")}
-			if err := f.attacher.Del(context.Background(), p, p.NetNS); err != nil {
+			if err := f.attacher.delPlan(context.Background(), p, p.NetNS); err != nil {
 				t.Fatalf("Del: %v", err)
 			}
 			if got := f.invoker.seen(); !slices.Equal(got, allDels) {
@@ -162,7 +162,7 @@ func TestDelTwice(t *testing.T) {
 	f := newFixture(t)
 	p := added(t, f, "c1")
 	for i := 0; i < 2; i++ {
-		if err := f.attacher.Del(context.Background(), p, p.NetNS); err != nil {
+		if err := f.attacher.delPlan(context.Background(), p, p.NetNS); err != nil {
 			t.Fatalf("Del %d: %v", i+1, err)
 		}
 	}
@@ -223,7 +223,7 @@ func TestCheck(t *testing.T) {
 			if tt.fail != nil {
 				f.invoker.fail = tt.fail
 			}
-			err = f.attacher.Check(context.Background(), p, p.NetNS)
+			err = f.attacher.checkPlan(context.Background(), p, p.NetNS)
 			if got := f.invoker.seen(); !slices.Equal(got, tt.wantCalls) {
 				t.Errorf("invoker calls = %q, want %q", got, tt.wantCalls)
 			}
@@ -249,7 +249,7 @@ func TestCheck(t *testing.T) {
 func TestCheckPlanNeverAdded(t *testing.T) {
 	f := newFixture(t)
 	// A plan journaled before ADD ran has no results at all.
-	err := f.attacher.Check(context.Background(), testPlan("c1", "1.0.0"), "/var/run/netns/c1")
+	err := f.attacher.checkPlan(context.Background(), testPlan("c1", "1.0.0"), "/var/run/netns/c1")
 	if te := testutil.CNIError(t, err); te.Code != types.ErrInvalidNetworkConfig || !strings.Contains(te.Msg, "network cluster") {
 		t.Errorf("error = %d %q, want code 7 naming the cluster network", te.Code, te.Msg)
 	}
@@ -281,7 +281,7 @@ func TestStatus(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.invoker.fail = tt.fail
-			err := f.attacher.Status(context.Background(), testPlan("c1", "1.1.0"))
+			err := f.attacher.statusPlan(context.Background(), testPlan("c1", "1.1.0"))
 			if got, want := f.invoker.seen(), []string{"STATUS cluster "}; !slices.Equal(got, want) {
 				t.Errorf("invoker calls = %q, want %q", got, want)
 			}
@@ -321,7 +321,7 @@ func TestDelPluginNotInstalled(t *testing.T) {
 				}
 			}
 			f.invoker.fail = map[string]error{"DEL blue": missing}
-			err := f.attacher.Del(context.Background(), p, p.NetNS)
+			err := f.attacher.delPlan(context.Background(), p, p.NetNS)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Del error = %v, want error %v", err, tt.wantErr)
 			}

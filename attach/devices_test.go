@@ -63,7 +63,7 @@ func TestAddDeviceInfo(t *testing.T) {
 	p, infoFile := devicePlan(t, "c1")
 	var seenByDelegate *nadv1.DeviceInfo
 	f.invoker.onAdd = map[string]func(){blueName: func() { seenByDelegate, _ = devices.Load(infoFile) }}
-	if _, err := f.attacher.Add(context.Background(), p, "1.0.0"); err != nil {
+	if _, err := f.attacher.addPlan(context.Background(), p, "1.0.0"); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(seenByDelegate, pluginInfo) {
@@ -75,7 +75,7 @@ func TestAddDeviceInfo(t *testing.T) {
 	if got := statusOf(t, f.recorder, "net2").DeviceInfo; got != nil {
 		t.Errorf("net2 is not device-backed, network-status has device-info %+v", got)
 	}
-	if err := f.attacher.Del(context.Background(), f.journaled(t, "c1"), p.NetNS); err != nil {
+	if err := f.attacher.delPlan(context.Background(), f.journaled(t, "c1"), p.NetNS); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(infoFile); !os.IsNotExist(err) {
@@ -98,7 +98,7 @@ func TestAddDeviceInfoFromDelegate(t *testing.T) {
 			t.Error(err)
 		}
 	}}
-	if _, err := f.attacher.Add(context.Background(), p, "1.0.0"); err != nil {
+	if _, err := f.attacher.addPlan(context.Background(), p, "1.0.0"); err != nil {
 		t.Fatal(err)
 	}
 	if got := statusOf(t, f.recorder, "net1").DeviceInfo; !reflect.DeepEqual(got, own) {
@@ -111,7 +111,7 @@ func TestAddDeviceInfoRollback(t *testing.T) {
 	f := newFixture(t)
 	p, infoFile := devicePlan(t, "c1")
 	f.invoker.fail["ADD "+greenName] = delegateError("bridge", types.ErrInternal, "no bridge")
-	if _, err := f.attacher.Add(context.Background(), p, "1.0.0"); err == nil {
+	if _, err := f.attacher.addPlan(context.Background(), p, "1.0.0"); err == nil {
 		t.Fatal("ADD did not fail")
 	}
 	if _, err := os.Stat(infoFile); !os.IsNotExist(err) {
@@ -152,7 +152,7 @@ func TestAddClaimNetworkData(t *testing.T) {
 			p.Attachments[1].Device = &plan.Device{Device: devices.Device{Resource: "example.com/vf", ID: "0000:3b:02.1",
 				Claim: &devices.ClaimDevice{Namespace: "ns1", Name: "net", Driver: "braid.test", Pool: "node1", Device: "vf0"}}}
 			p.Attachments[2].Device = &plan.Device{Device: devices.Device{Resource: "example.com/pci", ID: "0000:5e:00.1"}}
-			if _, err := f.attacher.Add(context.Background(), p, "1.0.0"); err != nil {
+			if _, err := f.attacher.addPlan(context.Background(), p, "1.0.0"); err != nil {
 				t.Fatalf("ADD: %v", err)
 			}
 			want := map[string]devices.NetworkData{"ns1/net/vf0": {InterfaceName: "net1", IPs: []string{"10.1.1.5/24"}, HardwareAddress: "0a:00:00:00:01:01"}}

@@ -93,7 +93,7 @@ func TestAddFailureEvents(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(f, p)
 			}
-			if _, err := f.attacher.Add(context.Background(), p, "1.0.0"); err == nil {
+			if _, err := f.attacher.addPlan(context.Background(), p, "1.0.0"); err == nil {
 				t.Fatal("Add succeeded, want an error")
 			}
 			got := eventsOf(f.recorder, "Warning")
@@ -123,7 +123,7 @@ func TestAddFailureEventsNeedAPodAndARecorder(t *testing.T) {
 			p := testPlan("c1", "1.0.0")
 			rec := f.recorder
 			tt.setup(f, p)
-			if _, err := f.attacher.Add(context.Background(), p, "1.0.0"); err == nil {
+			if _, err := f.attacher.addPlan(context.Background(), p, "1.0.0"); err == nil {
 				t.Fatal("Add succeeded, want an error")
 			}
 			if len(rec.events) != 0 {
@@ -140,7 +140,7 @@ func TestAddFailureEventSurvivesDeadline(t *testing.T) {
 	f.invoker.fail["ADD blue"] = delegateError("macvlan", types.ErrInternal, "context deadline exceeded")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := f.attacher.Add(ctx, testPlan("c1", "1.0.0"), "1.0.0"); err == nil {
+	if _, err := f.attacher.addPlan(ctx, testPlan("c1", "1.0.0"), "1.0.0"); err == nil {
 		t.Fatal("Add succeeded, want an error")
 	}
 	got := eventsOf(f.recorder, "Warning")
@@ -181,7 +181,7 @@ func TestRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.attacher.Refused(context.Background(), plan.PodRef{Namespace: "ns1", Name: "web", UID: "uid-c1"}, tt.err)
+			f.attacher.refused(context.Background(), plan.PodRef{Namespace: "ns1", Name: "web", UID: "uid-c1"}, tt.err)
 			want := []event{{webPod, "Warning", tt.wantReason, tt.wantMsg}}
 			if got := eventsOf(f.recorder, "Warning"); !slices.Equal(got, want) {
 				t.Errorf("events = %+v, want %+v", got, want)
@@ -191,7 +191,7 @@ func TestRefused(t *testing.T) {
 	t.Run("no recorder", func(t *testing.T) {
 		f := newFixture(t)
 		f.attacher.Recorder = nil
-		f.attacher.Refused(context.Background(), plan.PodRef{Namespace: "ns1", Name: "web"}, errors.New("x"))
+		f.attacher.refused(context.Background(), plan.PodRef{Namespace: "ns1", Name: "web"}, errors.New("x"))
 		if len(f.recorder.events) != 0 {
 			t.Errorf("events = %+v, want none", f.recorder.events)
 		}

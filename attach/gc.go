@@ -12,12 +12,12 @@ import (
 )
 
 // GC deletes, with a full DEL of all its delegates, every journaled container
-// that is not among valid; then it sends GC to each delegate network braid
+// that is not among the request's valid attachments; then it sends GC to each delegate network braid
 // knows of, with that network's attachments that are still valid. libcni
 // issues the GC verb only to networks of version 1.1.0 or later.
-func (a *Attacher) GC(ctx context.Context, valid []types.GCAttachment) error {
+func (a *Attacher) GC(ctx context.Context, req Request) error {
 	keep := map[string]bool{}
-	for _, v := range valid {
+	for _, v := range req.Valid {
 		keep[v.ContainerID] = true
 	}
 	ids, err := a.Journal.List()
@@ -90,7 +90,7 @@ func (a *Attacher) collect(ctx context.Context, id string) error {
 		return nil
 	}
 	a.Log.Info("garbage-collecting container", "container", id)
-	err = a.Del(ctx, p, p.NetNS)
+	err = a.delPlan(ctx, p, p.NetNS)
 	done(err == nil)
 	return err
 }

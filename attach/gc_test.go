@@ -156,7 +156,7 @@ func TestGC(t *testing.T) {
 				p := testPlan("cb", "1.0.0")
 				p.Attachments = append(p.Attachments, plan.Attachment{IfName: "net3", Network: "ns1/red", Config: conf("1.0.0", "red", "ipvlan")})
 				f.invoker.results["red"] = greenResult
-				if _, err := f.attacher.Add(context.Background(), p, "1.0.0"); err != nil {
+				if _, err := f.attacher.addPlan(context.Background(), p, "1.0.0"); err != nil {
 					t.Fatalf("Add cb: %v", err)
 				}
 			} else {
@@ -172,7 +172,7 @@ func TestGC(t *testing.T) {
 				f.invoker.fail = tt.fail
 			}
 
-			err := f.attacher.GC(context.Background(), tt.valid)
+			err := f.attacher.GC(context.Background(), Request{Valid: tt.valid})
 
 			if tt.wantCode == 0 && err != nil {
 				t.Fatalf("GC: %v", err)
@@ -219,7 +219,7 @@ func TestGC(t *testing.T) {
 
 func TestGCEmptyJournal(t *testing.T) {
 	f := newFixture(t)
-	if err := f.attacher.GC(context.Background(), nil); err != nil {
+	if err := f.attacher.GC(context.Background(), Request{Valid: nil}); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
 	if got := f.invoker.seen(); len(got) != 0 {
@@ -240,7 +240,7 @@ func TestGCTakesTheContainersLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- f.attacher.GC(context.Background(), nil) }()
+	go func() { done <- f.attacher.GC(context.Background(), Request{Valid: nil}) }()
 	select {
 	case err := <-done:
 		t.Fatalf("GC returned (%v) while c1's lock was held", err)
@@ -282,7 +282,7 @@ func TestGCLockWaitBounded(t *testing.T) {
 	defer held.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if te := testutil.CNIError(t, f.attacher.GC(ctx, nil)); te.Code != types.ErrTryAgainLater || !strings.Contains(te.Msg, "c1") {
+	if te := testutil.CNIError(t, f.attacher.GC(ctx, Request{Valid: nil})); te.Code != types.ErrTryAgainLater || !strings.Contains(te.Msg, "c1") {
 		t.Errorf("GC = %+v, want code 11 naming c1", te)
 	}
 	if _, err := f.journal.Read("c1"); err != nil {

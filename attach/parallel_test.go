@@ -18,14 +18,14 @@ import (
 // failure still rolls every attachment back in reverse order.
 func TestAddParallel(t *testing.T) {
 	seq := newFixture(t)
-	want, err := seq.attacher.Add(context.Background(), testPlan("c1", "1.0.0"), "1.0.0")
+	want, err := seq.attacher.addPlan(context.Background(), testPlan("c1", "1.0.0"), "1.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	f := newFixture(t)
 	f.attacher.Parallel = true
-	got, err := f.attacher.Add(context.Background(), testPlan("c1", "1.0.0"), "1.0.0")
+	got, err := f.attacher.addPlan(context.Background(), testPlan("c1", "1.0.0"), "1.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestAddParallel(t *testing.T) {
 		f := newFixture(t)
 		f.attacher.Parallel = true
 		f.invoker.fail["ADD blue"] = delegateError("bridge", types.ErrTryAgainLater, "bridge busy")
-		_, err := f.attacher.Add(context.Background(), testPlan("c2", "1.0.0"), "1.0.0")
+		_, err := f.attacher.addPlan(context.Background(), testPlan("c2", "1.0.0"), "1.0.0")
 		te := testutil.CNIError(t, err)
 		if te.Code != types.ErrTryAgainLater || !strings.Contains(te.Msg, "ns1/blue") {
 			t.Errorf("error = %v, want blue's code 11", te)

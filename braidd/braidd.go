@@ -34,7 +34,6 @@ import (
 	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/kube"
 	"github.com/braid-cni/braid/netconf"
-	"github.com/braid-cni/braid/plugin"
 	"github.com/braid-cni/braid/status"
 )
 
@@ -77,14 +76,28 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 	if conf.Autoconfig {
 		writer = autoconfWriter(conf, log)
 	}
-	p := newPlugin(settings(conf, writer), cache, statuses, &devices.Claims{Client: clients.Core})
-	p.ParallelAttach = conf.ParallelAttach
-	p.Log = log
-	if p.WrapInvoker, err = daemon.DelegateMetrics(reg); err != nil {
+	wrap, err := daemon.DelegateMetrics(reg)
+	if err != nil {
 		return err
 	}
 	srv := &daemon.Server{
-		Plugin:        p,
+		Settings: settings(conf, writer),
+		// braid's core for every request: the caches for reads,
+		// network-status and events recorded in the background, claims
+		// read and written live, each delegate measured.
+		Core: attach.Options{
+			API: &attach.API{
+				Pods:     cache,
+				NADs:     cache,
+				Recorder: statuses,
+				Claims:   &devices.Claims{Client: clients.Core},
+			},
+			WrapInvoker:      wrap,
+			Parallel:         conf.ParallelAttach,
+			ReadinessTimeout: netconf.ReadinessTimeout,
+			Log:              log,
+		},
+		Timeout:       netconf.VerbTimeout,
 		MaxConcurrent: conf.MaxConcurrent,
 		Unsynced:      cache.Unsynced,
 		Log:           log,
@@ -161,23 +174,6 @@ const (
 	// statusDrain bounds the writing of queued statuses at shutdown.
 	statusDrain = 5 * time.Second
 )
-
-// newPlugin is the plugin every request runs: the same verbs as the thin
-// plugin, with braidd's config as braid's settings (the shim's config gives
-// only the runtime's keys), the caches for reads, and network-status and
-// events recorded in the background.
-func newPlugin(settings func() (*netconf.NetConf, error), cache *kube.Cache, recorder attach.Recorder, claims plugin.ClaimAPI) *plugin.Plugin {
-	p := plugin.New()
-	p.Settings = settings
-	api := &plugin.API{
-		Pods:     cache,
-		NADs:     cache,
-		Recorder: recorder,
-		Claims:   claims,
-	}
-	p.Connect = func(*netconf.NetConf) (*plugin.API, error) { return api, nil }
-	return p
-}
 
 // settings gives each call braid's settings: braidd's config file and,
 // when it names no cluster network, the primary config autoconfig wraps

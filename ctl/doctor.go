@@ -6,11 +6,11 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/spf13/cobra"
 
+	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/doctor"
-	"github.com/braid-cni/braid/plugin"
+	"github.com/braid-cni/braid/netconf"
 )
 
 // doctorOptions are doctor's flags.
@@ -52,7 +52,7 @@ func runDoctor(ctx context.Context, o *options, d *doctorOptions) error {
 		CNIConfDir: d.confDir,
 		CNIBinDir:  d.binDir,
 		Fix:        d.fix,
-		Del:        pluginDel,
+		Del:        coreDel,
 	})
 	if err := o.print(results, func(w io.Writer) error { return doctorTable(w, results) }); err != nil {
 		return err
@@ -63,12 +63,18 @@ func runDoctor(ctx context.Context, o *options, d *doctorOptions) error {
 	return nil
 }
 
-// pluginDel runs braid's DEL in this process, as the runtime's DEL would
-// run it: journal entry and libcni cache go the same way.
-func pluginDel(args *skel.CmdArgs) error {
-	p := plugin.New()
-	p.Stdout, p.Stderr = io.Discard, io.Discard
-	return p.Del(args)
+// coreDel runs braid's DEL in this process through the core, as the
+// runtime's DEL reaches it: under the container's lock, journal entry and
+// libcni cache going the same way, logged where braid's config says.
+func coreDel(ctx context.Context, conf *netconf.NetConf, req attach.Request) error {
+	log, closeLog, err := conf.Logger(io.Discard)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	ctx, cancel := context.WithTimeout(ctx, netconf.VerbTimeout)
+	defer cancel()
+	return attach.New(conf, attach.Options{Log: log}).Del(ctx, req)
 }
 
 // doctorTable prints one line per check and, when not ok, what to do.

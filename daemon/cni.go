@@ -12,6 +12,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/caller"
 	"github.com/braid-cni/braid/shim"
 )
@@ -107,15 +108,37 @@ func (s *Server) run(ctx context.Context, req *shim.Request) (*shim.Response, st
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
 
-	p := *s.Plugin
+	res, err := s.call(ctx, req)
+	if err != nil {
+		return failed(asCNIError(err))
+	}
 	var out bytes.Buffer
-	p.Stdout = &out
-	if err := p.Run(ctx, req.Command, req.CmdArgs()); err != nil {
-		resp, result := failed(asCNIError(err))
-		resp.Stdout = out.Bytes()
-		return resp, result
+	if res != nil {
+		if err := res.PrintTo(&out); err != nil {
+			return failed(asCNIError(err))
+		}
 	}
 	return &shim.Response{Stdout: out.Bytes()}, resultOK
+}
+
+// call runs the verb through the core under the verb's deadline: braid's
+// settings with the caller's runtime keys, the request from the shim's.
+func (s *Server) call(ctx context.Context, req *shim.Request) (types.Result, error) {
+	settings, err := s.Settings()
+	if err != nil {
+		return nil, err
+	}
+	conf, err := settings.ForCaller(req.Stdin)
+	if err != nil {
+		return nil, err
+	}
+	areq, err := attach.NewRequest(conf, req.ContainerID, req.Netns, req.IfName, req.Args)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	return attach.New(conf, s.Core).Run(ctx, req.Command, areq)
 }
 
 func failed(err *types.Error) (*shim.Response, string) {

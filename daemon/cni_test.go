@@ -14,6 +14,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/braid-cni/braid/internal/testutil"
+	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/shim"
 )
 
@@ -38,6 +39,25 @@ func TestAsCNIError(t *testing.T) {
 	}
 }
 
+// TestSettingsError: braidd's settings failing (no cluster network yet)
+// fail the verb with their error unchanged.
+func TestSettingsError(t *testing.T) {
+	e := newEnv(t)
+	notYet := types.NewError(types.ErrTryAgainLater, "braid daemon: no primary CNI config yet", "")
+	fail := func() (*netconf.NetConf, error) { return nil, notYet }
+	e.serve(t, &Server{Settings: fail, Core: e.core, Timeout: e.timeout})
+	resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("ADD", e.args("c1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(resp.Error, notYet) {
+		t.Errorf("ADD = %+v, want %+v", resp.Error, notYet)
+	}
+	if got := e.exec.Seen(); len(got) != 0 {
+		t.Errorf("delegates ran: %q", got)
+	}
+}
+
 // TestSettingsAreTheDaemons: whatever the caller's config says, braid's
 // settings are braidd's: its cluster network, journal and bin dirs.
 func TestSettingsAreTheDaemons(t *testing.T) {
@@ -53,7 +73,7 @@ func TestSettingsAreTheDaemons(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.stdin = stdin
-	e.serve(t, &Server{Plugin: e.plugin})
+	e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
 	for _, command := range []string{"ADD", "DEL"} {
 		resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest(command, e.args("c1")))
 		if err != nil || resp.Error != nil {
@@ -120,7 +140,7 @@ func (e *env) heldAdd(ctx context.Context, t *testing.T) <-chan *shim.Response {
 	t.Helper()
 	e.exec.Hold, e.exec.Entered = make(chan struct{}), make(chan testutil.ExecCall)
 	t.Cleanup(func() { close(e.exec.Hold) })
-	e.serve(t, &Server{Plugin: e.plugin})
+	e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
 	added := make(chan *shim.Response, 1)
 	go func() {
 		resp, _ := shim.Forward(ctx, e.sock(), shim.NewRequest("ADD", e.args("c1")))

@@ -14,7 +14,7 @@ import (
 	"github.com/braid-cni/braid/delegate"
 )
 
-// DelegateMetrics returns a wrapper for plugin.Plugin.WrapInvoker that
+// DelegateMetrics returns a wrapper for attach.Options.WrapInvoker that
 // measures every delegate call: braid_delegate_duration_seconds and
 // braid_delegate_errors_total, by verb, network (the CNI config name) and
 // plugin chain.

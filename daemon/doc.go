@@ -1,9 +1,9 @@
 // Package daemon is braidd's server: it answers the shim's CNI calls on a
-// unix socket by running the same verbs as the thin plugin (package plugin)
-// with the daemon's settings and API access, under the shim's connection as
-// the verb's context. It checks each request as skel would and refuses one
-// carrying braid's own mark, runs at most MaxConcurrent at once with DEL
-// admitted ahead of ADD (a DEL first cancels the same container's ADD in
-// flight), and serves health, readiness and metrics for the node's
-// operators.
+// unix socket by running braid's core (package attach) with the daemon's
+// settings and the caller's runtime keys, its informer-backed API and
+// delegate metrics, under the shim's connection as the verb's context. It
+// checks each request as skel would and refuses one carrying braid's own
+// mark, runs at most MaxConcurrent at once with DEL admitted ahead of ADD (a
+// DEL first cancels the same container's ADD in flight), and serves
+// health, readiness and metrics for the node's operators.
 package daemon

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,9 +15,9 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 
+	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/netconf"
-	"github.com/braid-cni/braid/plugin"
 	"github.com/braid-cni/braid/shim"
 )
 
@@ -24,7 +25,9 @@ import (
 // that names the daemon's socket dir, as the shim's does.
 type env struct {
 	exec      *testutil.Exec
-	plugin    *plugin.Plugin
+	settings  func() (*netconf.NetConf, error)
+	core      attach.Options // each call's core: the fake exec
+	timeout   time.Duration
 	socketDir string
 	cniDir    string // the daemon's journal
 	stdin     []byte
@@ -54,8 +57,39 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.stdin = stdin
-	e.plugin = &plugin.Plugin{Stdout: io.Discard, Stderr: io.Discard, Exec: e.exec, Timeout: time.Minute, Settings: func() (*netconf.NetConf, error) { return &settings.NetConf, nil }}
+	e.settings = func() (*netconf.NetConf, error) { return &settings.NetConf, nil }
+	e.core = attach.Options{Exec: e.exec}
+	e.timeout = time.Minute
 	return e
+}
+
+// direct runs a verb through the core in this process, as the daemon does
+// but with no server in between, and returns what it printed.
+func (e *env) direct(t *testing.T, command string, args *skel.CmdArgs) string {
+	t.Helper()
+	settings, err := e.settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := settings.ForCaller(args.StdinData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := attach.NewRequest(conf, args.ContainerID, args.Netns, args.IfName, args.Args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := attach.New(conf, e.core).Run(context.Background(), command, req)
+	if err != nil {
+		t.Fatalf("direct %s: %v", command, err)
+	}
+	var out bytes.Buffer
+	if res != nil {
+		if err := res.PrintTo(&out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out.String()
 }
 
 func (e *env) args(id string) *skel.CmdArgs {

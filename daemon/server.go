@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/netconf"
-	"github.com/braid-cni/braid/plugin"
 	"github.com/braid-cni/braid/shim"
 )
 
@@ -33,11 +33,16 @@ const (
 // Server answers the shim's CNI calls. Set the fields, then call Serve; do
 // not copy a Server once used.
 type Server struct {
-	// Plugin is the template of each call: a shallow copy with its own
-	// Stdout runs every verb. Its Settings (braidd's config) are braid's
-	// settings for every call, its Connect gives the calls their
-	// (informer-backed) API access.
-	Plugin *plugin.Plugin
+	// Settings give braid's settings for each call (braidd's config, with
+	// the cluster network autoconfig wraps now): a call's config gives
+	// only the runtime's keys (netconf.NetConf.ForCaller).
+	Settings func() (*netconf.NetConf, error)
+	// Core is what the core of every call is given besides the settings:
+	// the informer-backed API, the delegate metrics, parallel attach and
+	// braidd's log.
+	Core attach.Options
+	// Timeout is the deadline of one verb.
+	Timeout time.Duration
 	// MaxConcurrent bounds the verbs run at once; 0 means
 	// netconf.DefaultMaxConcurrent(). A freed slot goes to a waiting DEL
 	// first.
@@ -100,8 +105,8 @@ func (s *Server) notReady() string {
 // made (or made again) mode 0700 and the socket 0600: only root reaches
 // the daemon. A stale socket is replaced; a live one is an error.
 func (s *Server) Serve(ctx context.Context, socketDir string) error {
-	if s.Plugin == nil {
-		return errors.New("braid daemon: no plugin to run the verbs")
+	if s.Settings == nil {
+		return errors.New("braid daemon: no settings to run the verbs with")
 	}
 	s.init()
 	if s.initErr != nil {
@@ -125,7 +130,7 @@ func (s *Server) Serve(ctx context.Context, socketDir string) error {
 		return fmt.Errorf("serve CNI calls on %s: %w", sock, err)
 	case <-ctx.Done():
 	}
-	grace := s.Plugin.Timeout + shutdownMargin
+	grace := s.Timeout + shutdownMargin
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err = srv.Shutdown(sctx)

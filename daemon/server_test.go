@@ -35,7 +35,7 @@ func TestServeSocketModes(t *testing.T) {
 	ln.SetUnlinkOnClose(false)
 	_ = ln.Close()
 
-	e.serve(t, &Server{Plugin: e.plugin})
+	e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
 	for path, want := range map[string]fs.FileMode{e.socketDir: 0o700, e.sock(): 0o600} {
 		fi, err := os.Stat(path)
 		if err != nil {
@@ -54,8 +54,8 @@ func TestServeSocketModes(t *testing.T) {
 // one that answers.
 func TestServeRefusesLiveSocket(t *testing.T) {
 	e := newEnv(t)
-	e.serve(t, &Server{Plugin: e.plugin})
-	err := (&Server{Plugin: e.plugin}).Serve(context.Background(), e.socketDir)
+	e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
+	err := (&Server{Settings: e.settings, Core: e.core, Timeout: e.timeout}).Serve(context.Background(), e.socketDir)
 	if err == nil || !strings.Contains(err.Error(), "another braid daemon") {
 		t.Errorf("second Serve = %v, want it refused", err)
 	}
@@ -66,34 +66,27 @@ func TestServeRefusesLiveSocket(t *testing.T) {
 func TestAddRoundTrip(t *testing.T) {
 	e := newEnv(t)
 	args := e.args("c1")
-	direct := *e.plugin
-	var want bytes.Buffer
-	direct.Stdout = &want
-	if err := direct.Add(args); err != nil {
-		t.Fatalf("direct Add: %v", err)
-	}
-	if err := direct.Del(args); err != nil {
-		t.Fatalf("direct Del: %v", err)
-	}
+	want := e.direct(t, "ADD", args)
+	e.direct(t, "DEL", args)
 
-	e.serve(t, &Server{Plugin: e.plugin})
+	e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
 	resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("ADD", args))
 	if err != nil {
 		t.Fatalf("Forward: %v", err)
 	}
-	if resp.Error != nil || string(resp.Stdout) != want.String() {
-		t.Errorf("forwarded ADD = %q, %v; want %q", resp.Stdout, resp.Error, want.String())
+	if resp.Error != nil || string(resp.Stdout) != want {
+		t.Errorf("forwarded ADD = %q, %v; want %q", resp.Stdout, resp.Error, want)
 	}
 	// The whole shim: the plugin as the runtime runs it, config unchanged.
 	var got bytes.Buffer
-	sh := &plugin.Plugin{Stdout: &got, Stderr: io.Discard, Timeout: e.plugin.Timeout}
+	sh := &plugin.Plugin{Stdout: &got, Stderr: io.Discard, Timeout: e.timeout}
 	if err := sh.Del(args); err != nil {
 		t.Fatalf("shim Del: %v", err)
 	}
 	if err := sh.Add(e.args("c2")); err != nil {
 		t.Fatalf("shim Add: %v", err)
 	}
-	if want := strings.ReplaceAll(want.String(), "/c1", "/c2"); got.String() != want {
+	if want := strings.ReplaceAll(want, "/c1", "/c2"); got.String() != want {
 		t.Errorf("shim printed %q, want %q", got.String(), want)
 	}
 	wantCalls := []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0", "ADD ptp c1 eth0", "DEL ptp c1 eth0", "ADD ptp c2 eth0"}
@@ -119,7 +112,7 @@ func TestNotReady(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.command, func(t *testing.T) {
 			e := newEnv(t)
-			e.serve(t, &Server{Plugin: e.plugin, Unsynced: func() []string { return []string{"network-attachment-definitions"} }})
+			e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout, Unsynced: func() []string { return []string{"network-attachment-definitions"} }})
 			resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest(tt.command, e.args("c1")))
 			if err != nil {
 				t.Fatalf("Forward: %v", err)
@@ -157,7 +150,7 @@ func TestBadRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.serve(t, &Server{Plugin: e.plugin})
+			e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
 			hresp, err := socketClient(e.sock()).Post("http://braid"+shim.Path, "application/json", strings.NewReader(tt.body))
 			if err != nil {
 				t.Fatal(err)
@@ -182,7 +175,7 @@ func TestBadRequests(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	e := newEnv(t)
 	e.exec.Hold, e.exec.Entered = make(chan struct{}), make(chan testutil.ExecCall)
-	sv := e.serve(t, &Server{Plugin: e.plugin})
+	sv := e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
 	type answer struct {
 		resp *shim.Response
 		err  error
@@ -216,7 +209,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestProbes(t *testing.T) {
 	var ready atomic.Bool
-	s := &Server{Plugin: &plugin.Plugin{}, Unsynced: func() []string {
+	s := &Server{Unsynced: func() []string {
 		if ready.Load() {
 			return nil
 		}
@@ -239,7 +232,7 @@ func TestProbes(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	e := newEnv(t)
-	s := &Server{Plugin: e.plugin, Registry: prometheus.NewRegistry()}
+	s := &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout, Registry: prometheus.NewRegistry()}
 	e.serve(t, s)
 	for _, command := range []string{"ADD", "DEL"} {
 		if _, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest(command, e.args("c1"))); err != nil {

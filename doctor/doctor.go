@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/invoke"
-	"github.com/containernetworking/cni/pkg/skel"
+
+	"github.com/braid-cni/braid/attach"
+	"github.com/braid-cni/braid/netconf"
 )
 
 // Status is a check's verdict.
@@ -41,9 +43,9 @@ type Options struct {
 	CNIBinDir string
 	// Fix releases stale journal entries through Del.
 	Fix bool
-	// Del runs braid's DEL for one container (plugin.Plugin.Del); needed
-	// with Fix.
-	Del func(args *skel.CmdArgs) error
+	// Del runs braid's DEL for one container through the core
+	// (attach.Attacher.Del) with braid's config; needed with Fix.
+	Del func(ctx context.Context, conf *netconf.NetConf, req attach.Request) error
 	// Exec runs plugin binaries for VERSION; nil runs them for real.
 	Exec invoke.Exec
 	// Now is the clock for token expiry; nil is time.Now.
@@ -97,7 +99,7 @@ func Run(ctx context.Context, o Options) []Result {
 		results = append(results, CheckDaemon(ctx, conf.DaemonSocketDir, o.timeout()))
 	}
 	results = append(results, CheckDevices(ctx, conf, o))
-	results = append(results, CheckJournal(found, conf, o))
+	results = append(results, CheckJournal(ctx, conf, o))
 	return results
 }
 

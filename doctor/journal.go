@@ -1,13 +1,13 @@
 package doctor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
 
-	"github.com/containernetworking/cni/pkg/skel"
-
+	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plan"
@@ -20,7 +20,7 @@ const nameJournal = "journal"
 // interfaces are still held. With o.Fix it releases each through braid's
 // own DEL, as the runtime would have. An entry whose namespace it cannot
 // see as the runtime does (judgeNetNS) is named and never released.
-func CheckJournal(b *BraidFile, conf *netconf.NetConf, o Options) Result {
+func CheckJournal(ctx context.Context, conf *netconf.NetConf, o Options) Result {
 	store := journal.New(conf.CNIDir)
 	ids, err := store.List()
 	if err != nil {
@@ -48,7 +48,7 @@ func CheckJournal(b *BraidFile, conf *netconf.NetConf, o Options) Result {
 		fixes = append(fixes, "run braidctl doctor on the host, in the runtime's mount and PID namespaces, to judge the entries it cannot see from here")
 	}
 	if len(stale) > 0 && o.Fix {
-		return withUnjudged(release(b, store, stale, o), problems, fixes)
+		return withUnjudged(release(ctx, conf, store, stale, o), problems, fixes)
 	}
 	if len(stale) > 0 {
 		problems = append(problems, fmt.Sprintf("%d stale (network namespace gone): %s", len(stale), describe(stale)))
@@ -93,14 +93,16 @@ func describe(plans []*plan.Plan) string {
 	return strings.Join(out, ", ")
 }
 
-// release runs DEL for each stale plan and confirms its entry is gone.
-func release(b *BraidFile, store *journal.Store, stale []*plan.Plan, o Options) Result {
+// release runs braid's DEL for each stale plan, as the runtime would have
+// (its container, netns, interface and pod as recorded at ADD), and
+// confirms its entry is gone.
+func release(ctx context.Context, conf *netconf.NetConf, store *journal.Store, stale []*plan.Plan, o Options) Result {
 	if o.Del == nil {
 		return fail(nameJournal, "cannot release: no DEL configured", "run braidctl doctor as root on the node")
 	}
 	var released, failed []string
 	for _, p := range stale {
-		err := o.Del(delArgs(b, p))
+		err := o.Del(ctx, conf, delRequest(p))
 		if err == nil {
 			if _, rerr := store.Read(p.ContainerID); !errors.Is(rerr, fs.ErrNotExist) {
 				err = fmt.Errorf("entry still there after DEL")
@@ -123,20 +125,13 @@ func release(b *BraidFile, store *journal.Store, stale []*plan.Plan, o Options) 
 	return ok(nameJournal, detail)
 }
 
-// delArgs are the runtime's DEL arguments for p, as recorded at ADD.
-func delArgs(b *BraidFile, p *plan.Plan) *skel.CmdArgs {
-	pairs := make([]string, 0, len(p.Args))
-	for _, kv := range p.Args {
-		pairs = append(pairs, kv[0]+"="+kv[1])
-	}
-	if len(pairs) == 0 && p.Pod.Name != "" {
-		pairs = append(pairs, "K8S_POD_NAMESPACE="+p.Pod.Namespace, "K8S_POD_NAME="+p.Pod.Name, "K8S_POD_UID="+string(p.Pod.UID))
-	}
-	return &skel.CmdArgs{
+// delRequest is the runtime's DEL for p, as recorded at ADD.
+func delRequest(p *plan.Plan) attach.Request {
+	return attach.Request{Request: plan.Request{
 		ContainerID: p.ContainerID,
-		Netns:       p.NetNS,
+		NetNS:       p.NetNS,
 		IfName:      p.IfName,
-		Args:        strings.Join(pairs, ";"),
-		StdinData:   b.Plugin,
-	}
+		Args:        p.Args,
+		Pod:         p.Pod,
+	}}
 }

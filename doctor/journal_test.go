@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,8 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/containernetworking/cni/pkg/skel"
-
+	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plan"
@@ -69,7 +69,7 @@ var braidFile = &BraidFile{Path: "00-braid.conflist", Plugin: []byte(`{"cniVersi
 
 func TestCheckJournalFindsStale(t *testing.T) {
 	conf, _ := journalFixture(t, false)
-	got := CheckJournal(braidFile, conf, Options{HostView: onHost})
+	got := CheckJournal(context.Background(), conf, Options{HostView: onHost})
 	if got.Status != Warn || got.Fix == "" {
 		t.Fatalf("CheckJournal = %+v, want a warning with a fix", got)
 	}
@@ -87,7 +87,7 @@ func TestCheckJournalFindsStale(t *testing.T) {
 
 func TestCheckJournalHealthy(t *testing.T) {
 	dir := t.TempDir()
-	got := CheckJournal(braidFile, &netconf.NetConf{CNIDir: filepath.Join(dir, "none")}, Options{HostView: onHost})
+	got := CheckJournal(context.Background(), &netconf.NetConf{CNIDir: filepath.Join(dir, "none")}, Options{HostView: onHost})
 	if got.Status != OK || !strings.Contains(got.Detail, "0 entries") {
 		t.Errorf("CheckJournal = %+v, want ok with no entries", got)
 	}
@@ -95,12 +95,14 @@ func TestCheckJournalHealthy(t *testing.T) {
 
 func TestCheckJournalFix(t *testing.T) {
 	conf, store := journalFixture(t, false)
-	var calls []*skel.CmdArgs
-	del := func(args *skel.CmdArgs) error {
-		calls = append(calls, args)
-		return store.Remove(args.ContainerID)
+	var calls []attach.Request
+	var confs []*netconf.NetConf
+	del := func(_ context.Context, c *netconf.NetConf, req attach.Request) error {
+		calls = append(calls, req)
+		confs = append(confs, c)
+		return store.Remove(req.ContainerID)
 	}
-	got := CheckJournal(braidFile, conf, Options{Fix: true, Del: del, HostView: onHost})
+	got := CheckJournal(context.Background(), conf, Options{Fix: true, Del: del, HostView: onHost})
 	if got.Status != OK || !strings.Contains(got.Detail, "released file (pod ns1/pod-file), gone (pod ns1/pod-gone)") {
 		t.Errorf("CheckJournal --fix = %+v", got)
 	}
@@ -108,9 +110,9 @@ func TestCheckJournalFix(t *testing.T) {
 		t.Fatalf("%d DELs, want 2", len(calls))
 	}
 	c := calls[1]
-	if c.ContainerID != "gone" || !strings.HasSuffix(c.Netns, "/netns/gone") || c.IfName != "eth0" ||
-		c.Args != "K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod-gone" || string(c.StdinData) != string(braidFile.Plugin) {
-		t.Errorf("DEL args %+v", c)
+	if c.ContainerID != "gone" || !strings.HasSuffix(c.NetNS, "/netns/gone") || c.IfName != "eth0" ||
+		c.Pod != (plan.PodRef{Namespace: "ns1", Name: "pod-gone"}) || confs[1] != conf {
+		t.Errorf("DEL request %+v with config %p, want the journaled one with %p", c, confs[1], conf)
 	}
 	ids, err := store.List()
 	if err != nil {
@@ -124,17 +126,17 @@ func TestCheckJournalFix(t *testing.T) {
 func TestCheckJournalFixFailures(t *testing.T) {
 	tests := []struct {
 		name       string
-		del        func(*skel.CmdArgs) error
+		del        func(context.Context, *netconf.NetConf, attach.Request) error
 		wantDetail string
 	}{
-		{"DEL fails", func(*skel.CmdArgs) error { return errors.New("bridge: boom") }, "DEL failed for file: bridge: boom"},
-		{"entry left behind", func(*skel.CmdArgs) error { return nil }, "entry still there after DEL"},
+		{"DEL fails", func(context.Context, *netconf.NetConf, attach.Request) error { return errors.New("bridge: boom") }, "DEL failed for file: bridge: boom"},
+		{"entry left behind", func(context.Context, *netconf.NetConf, attach.Request) error { return nil }, "entry still there after DEL"},
 		{"no DEL", nil, "no DEL configured"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			conf, store := journalFixture(t, false)
-			got := CheckJournal(braidFile, conf, Options{Fix: true, Del: tt.del, HostView: onHost})
+			got := CheckJournal(context.Background(), conf, Options{Fix: true, Del: tt.del, HostView: onHost})
 			if got.Status != Fail || !strings.Contains(got.Detail, tt.wantDetail) || got.Fix == "" {
 				t.Errorf("CheckJournal --fix = %+v, want fail containing %q", got, tt.wantDetail)
 			}
@@ -169,7 +171,7 @@ func TestCheckJournalUnseen(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			conf, store := journalFixture(t, true)
-			got := CheckJournal(braidFile, conf, Options{HostView: tt.view})
+			got := CheckJournal(context.Background(), conf, Options{HostView: tt.view})
 			if got.Status != Warn || !strings.Contains(got.Fix, "run braidctl doctor on the host") {
 				t.Errorf("CheckJournal = %+v, want a warning telling to run doctor on the host", got)
 			}
@@ -184,11 +186,11 @@ func TestCheckJournalUnseen(t *testing.T) {
 			}
 
 			var dels []string
-			del := func(args *skel.CmdArgs) error {
-				dels = append(dels, args.ContainerID)
-				return store.Remove(args.ContainerID)
+			del := func(_ context.Context, _ *netconf.NetConf, req attach.Request) error {
+				dels = append(dels, req.ContainerID)
+				return store.Remove(req.ContainerID)
 			}
-			got = CheckJournal(braidFile, conf, Options{Fix: true, Del: del, HostView: tt.view})
+			got = CheckJournal(context.Background(), conf, Options{Fix: true, Del: del, HostView: tt.view})
 			if !slices.Equal(dels, tt.wantStale) {
 				t.Errorf("--fix DELs %q, want %q", dels, tt.wantStale)
 			}

@@ -7,11 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 )
@@ -26,6 +26,14 @@ const (
 	// DefaultMaxNetworksPerPod bounds the secondary networks of one pod
 	// (inline delegates, defaultNetworks and the annotation's together).
 	DefaultMaxNetworksPerPod = 32
+)
+
+// Bounds of one call, the same in the thin plugin and in braidd.
+const (
+	// VerbTimeout is the deadline of one verb.
+	VerbTimeout = 2 * time.Minute
+	// ReadinessTimeout bounds the wait for readinessindicatorfile.
+	ReadinessTimeout = 45 * time.Second
 )
 
 // NetConf is braid's plugin configuration.
@@ -143,24 +151,6 @@ func (c *NetConf) BinDirs() []string {
 	return splitNonEmpty(c.BinDir, ":")
 }
 
-// Level is the slog level of logLevel; an unset level is fallback (the
-// thin plugin is quiet unless asked, warn: its stderr ends up in the
-// runtime's log; braidd logs info).
-func (c *NetConf) Level(fallback slog.Level) slog.Level {
-	switch c.LogLevel {
-	case "debug", "verbose":
-		return slog.LevelDebug
-	case "info":
-		return slog.LevelInfo
-	case "warn":
-		return slog.LevelWarn
-	case "error", "panic":
-		return slog.LevelError
-	default:
-		return fallback
-	}
-}
-
 // NetworkLimit is MaxNetworksPerPod, or its default where the config was
 // not parsed (a NetConf built in code).
 func (c *NetConf) NetworkLimit() int {
@@ -173,12 +163,6 @@ func (c *NetConf) NetworkLimit() int {
 // IsSystemNamespace reports whether ns is one of SystemNamespaces.
 func (c *NetConf) IsSystemNamespace(ns string) bool {
 	return slices.Contains(c.SystemNamespaces, ns)
-}
-
-// StderrLogging reports whether logs go to stderr: yes unless
-// "logToStderr": false.
-func (c *NetConf) StderrLogging() bool {
-	return c.LogToStderr == nil || *c.LogToStderr
 }
 
 // NamespaceAllowed reports whether a pod in podNS may use a network

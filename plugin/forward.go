@@ -22,7 +22,7 @@ func (p *Plugin) forward(ctx context.Context, conf *netconf.NetConf, command str
 		return true, err
 	}
 	// A bad logFile fails again, and is reported, in setup.
-	if log, closeLog, lerr := newLogger(conf, p.Stderr); lerr == nil {
+	if log, closeLog, lerr := conf.Logger(p.Stderr); lerr == nil {
 		log.Warn("braid daemon not answering; deleting here from the journal", "error", err)
 		closeLog()
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/braid-cni/braid/internal/testutil"
-	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/shim"
 )
 
@@ -183,30 +182,5 @@ func staleSocket(t *testing.T, dir string) {
 	ln.SetUnlinkOnClose(false)
 	if err := ln.Close(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestDaemonNeverForwards: the daemon's own plugin runs the verb even though
-// the config it is handed names the socket.
-func TestDaemonNeverForwards(t *testing.T) {
-	e := newEnv(t, "1.0.0")
-	d := newFakeDaemon(t, nil)
-	settings, err := netconf.Parse(e.conf(t, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.plugin.Settings = func() (*netconf.NetConf, error) { return settings, nil }
-	args := e.args(t, "c1", map[string]any{"daemonSocketDir": d.dir})
-	if err := e.plugin.Add(args); err != nil {
-		t.Fatalf("Add: %v", err)
-	}
-	if err := e.plugin.Del(args); err != nil {
-		t.Fatalf("Del: %v", err)
-	}
-	if got, want := e.exec.Seen(), []string{"ADD ptp c1 eth0", "DEL ptp c1 eth0"}; !slices.Equal(got, want) {
-		t.Errorf("ran here %q, want %q", got, want)
-	}
-	if got := d.requests(); len(got) != 0 {
-		t.Errorf("daemon saw %+v, want nothing", got)
 	}
 }

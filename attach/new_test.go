@@ -1,9 +1,11 @@
-package plugin
+package attach
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -14,11 +16,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/status"
 )
 
-// fakeAPI serves one pod and its NADs from maps and records status.
+// fakeAPI serves pods and NADs from maps and records status and events.
 type fakeAPI struct {
 	pods     map[string]*corev1.Pod
 	nads     map[string]*nadv1.NetworkAttachmentDefinition
@@ -53,10 +56,20 @@ func (f *fakeAPI) Event(_ context.Context, _ status.PodRef, _, reason, _ string)
 	return nil
 }
 
-// TestConnect: an injected API (what the daemon passes) is used for the pod,
-// the NADs and the status, and a Connect error fails the verb unchanged.
-func TestConnect(t *testing.T) {
-	e := newEnv(t, "1.0.0")
+// TestNewWiresTheAPI: the API a caller gives New (what braidd passes, backed
+// by its informers) is used for the pod, the NADs and the status, and the
+// request comes from the runtime's CNI_ARGS.
+func TestNewWiresTheAPI(t *testing.T) {
+	dir := t.TempDir()
+	cluster := filepath.Join(dir, "cluster.conflist")
+	if err := os.WriteFile(cluster, []byte(`{"cniVersion":"1.0.0","name":"podnet","plugins":[{"type":"ptp"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := netconf.Parse(fmt.Appendf(nil, `{"cniVersion":"1.0.0","name":"braid","type":"braid","clusterNetwork":%q,"cniDir":%q,"confDir":%q,"logToStderr":false}`,
+		cluster, filepath.Join(dir, "cni"), filepath.Join(dir, "net.d")))
+	if err != nil {
+		t.Fatal(err)
+	}
 	api := &fakeAPI{
 		pods: map[string]*corev1.Pod{"ns1/web": {ObjectMeta: metav1.ObjectMeta{
 			Namespace: "ns1", Name: "web", UID: "uid-1",
@@ -67,18 +80,16 @@ func TestConnect(t *testing.T) {
 			Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: `{"cniVersion":"1.0.0","name":"blue","type":"bridge"}`},
 		}},
 	}
-	var sawConf *netconf.NetConf
-	e.plugin.Connect = func(conf *netconf.NetConf) (*API, error) {
-		sawConf = conf
-		return &API{Pods: api, NADs: api, Recorder: api}, nil
-	}
-	if err := e.plugin.Add(e.args(t, "c1", nil)); err != nil {
+	exec := testutil.NewExec()
+	a := New(conf, Options{API: &API{Pods: api, NADs: api, Recorder: api}, Exec: exec})
+	req, err := NewRequest(conf, "c1", "/var/run/netns/c1", "eth0", "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web;K8S_POD_UID=uid-1")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if sawConf == nil || sawConf.CNIDir != e.cniDir {
-		t.Errorf("Connect got config %+v", sawConf)
+	if _, err := a.Add(context.Background(), req); err != nil {
+		t.Fatal(err)
 	}
-	if got, want := e.exec.Seen("ADD"), []string{"ADD ptp c1 eth0", "ADD bridge c1 net1"}; !slices.Equal(got, want) {
+	if got, want := exec.Seen("ADD"), []string{"ADD ptp c1 eth0", "ADD bridge c1 net1"}; !slices.Equal(got, want) {
 		t.Errorf("ADD calls = %q, want %q", got, want)
 	}
 	if len(api.statuses) != 1 || len(api.statuses[0]) != 2 || api.statuses[0][1].Name != "ns1/blue" {
@@ -87,11 +98,5 @@ func TestConnect(t *testing.T) {
 	}
 	if len(api.events) != 2 {
 		t.Errorf("events = %v, want one per attachment", api.events)
-	}
-
-	boom := errors.New("daemon caches not synced")
-	e.plugin.Connect = func(*netconf.NetConf) (*API, error) { return nil, boom }
-	if err := e.plugin.Add(e.args(t, "c2", nil)); !errors.Is(err, boom) {
-		t.Errorf("Add with a failing Connect = %v, want %v", err, boom)
 	}
 }
