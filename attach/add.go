@@ -183,7 +183,7 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 	if a.Recorder == nil || p.Pod.Name == "" {
 		return nil
 	}
-	holder := defaultHolder(results)
+	holder := gateway.Holder(results)
 	atts := make([]status.Attachment, len(p.Attachments))
 	for i, att := range p.Attachments {
 		atts[i] = status.Attachment{Network: att.Network, IfName: att.IfName, Default: i == holder, Result: results[i], DeviceInfo: a.deviceInfo(&p.Attachments[i])}
@@ -218,30 +218,6 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 		return types.NewError(types.ErrTryAgainLater, "record network-status", err.Error())
 	}
 	return nil
-}
-
-// defaultHolder is the attachment that holds the pod's IPv4 default route,
-// else its IPv6 one, else the cluster network.
-func defaultHolder(results []*current.Result) int {
-	for _, want := range []bool{true, false} {
-		for i, r := range results {
-			for _, rt := range r.Routes {
-				if gateway.IsDefault(&rt.Dst) && isIPv4(rt) == want {
-					return i
-				}
-			}
-		}
-	}
-	return 0
-}
-
-// isIPv4 tells a route's family by its destination, or by its gateway when
-// the destination was left out.
-func isIPv4(rt *types.Route) bool {
-	if rt.Dst.IP != nil {
-		return rt.Dst.IP.To4() != nil
-	}
-	return rt.GW.To4() != nil
 }
 
 func ipList(res *current.Result) string {
