@@ -22,9 +22,9 @@ func IsDefault(dst *net.IPNet) bool {
 // Request asks for the default route of one IP family to go through GW on
 // the attachment at index Attachment.
 type Request struct {
-	Attachment int    // index into the results slice and the attachment list
-	IfName     string // the attachment's interface name inside the pod
-	GW         net.IP
+	Attachment int    `json:"attachment"` // index into the results slice and the attachment list
+	IfName     string `json:"ifName"`     // the attachment's interface name inside the pod
+	GW         net.IP `json:"gw"`
 }
 
 // Requests turns per-attachment gateway lists into requests: gws[i] is the
