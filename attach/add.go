@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -143,15 +142,14 @@ func (a *Attacher) finish(ctx context.Context, p *plan.Plan, results []*current.
 	return nil
 }
 
+// defaultRoutes applies the plan's default-route requests to the pod's
+// netns, the results and libcni's cached results.
 func (a *Attacher) defaultRoutes(p *plan.Plan, results []*current.Result) error {
-	ifNames := make([]string, len(p.Attachments))
-	gws := make([][]net.IP, len(p.Attachments))
-	for i, att := range p.Attachments {
-		ifNames[i], gws[i] = att.IfName, att.DefaultRoute
-	}
-	reqs, err := gateway.Requests(ifNames, gws)
+	// Build computed the requests; a plan without them (put together by
+	// hand) gets them from its attachments, checked as Build checks them.
+	reqs, err := p.RouteRequests()
 	if err != nil {
-		return types.NewError(types.ErrInvalidNetworkConfig, "default-route", err.Error())
+		return err
 	}
 	if len(reqs) == 0 {
 		return nil
