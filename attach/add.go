@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -179,15 +178,14 @@ func (a *Attacher) invokeOne(ctx context.Context, p *plan.Plan, i int) (*current
 	return cur, nil
 }
 
+// defaultRoutes applies the plan's default-route requests to the pod's
+// netns, the results and libcni's cached results.
 func (a *Attacher) defaultRoutes(p *plan.Plan, results []*current.Result) error {
-	ifNames := make([]string, len(p.Attachments))
-	gws := make([][]net.IP, len(p.Attachments))
-	for i, att := range p.Attachments {
-		ifNames[i], gws[i] = att.IfName, att.DefaultRoute
-	}
-	reqs, err := gateway.Requests(ifNames, gws)
+	// Build computed the requests; a plan without them (put together by
+	// hand) gets them from its attachments, checked as Build checks them.
+	reqs, err := p.RouteRequests()
 	if err != nil {
-		return types.NewError(types.ErrInvalidNetworkConfig, "default-route", err.Error())
+		return err
 	}
 	if len(reqs) == 0 {
 		return nil
@@ -219,7 +217,7 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 	if a.Recorder == nil || p.Pod.Name == "" {
 		return nil
 	}
-	holder := defaultHolder(results)
+	holder := gateway.Holder(results)
 	atts := make([]status.Attachment, len(p.Attachments))
 	for i, att := range p.Attachments {
 		atts[i] = status.Attachment{Network: att.Network, IfName: att.IfName, Default: i == holder, Result: results[i], DeviceInfo: a.deviceInfo(&p.Attachments[i])}
@@ -254,30 +252,6 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 		return types.NewError(types.ErrTryAgainLater, "record network-status", err.Error())
 	}
 	return nil
-}
-
-// defaultHolder is the attachment that holds the pod's IPv4 default route,
-// else its IPv6 one, else the cluster network.
-func defaultHolder(results []*current.Result) int {
-	for _, want := range []bool{true, false} {
-		for i, r := range results {
-			for _, rt := range r.Routes {
-				if gateway.IsDefault(&rt.Dst) && isIPv4(rt) == want {
-					return i
-				}
-			}
-		}
-	}
-	return 0
-}
-
-// isIPv4 tells a route's family by its destination, or by its gateway when
-// the destination was left out.
-func isIPv4(rt *types.Route) bool {
-	if rt.Dst.IP != nil {
-		return rt.Dst.IP.To4() != nil
-	}
-	return rt.GW.To4() != nil
 }
 
 func ipList(res *current.Result) string {

@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/containernetworking/cni/libcni"
-	"github.com/containernetworking/cni/pkg/types"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/braid-cni/braid/delegate"
@@ -124,9 +122,7 @@ func Explain(ctx context.Context, in ExplainInput) (*Explanation, error) {
 		}
 		ex.Attachments = append(ex.Attachments, *ea)
 	}
-	if ex.DefaultRoute, err = defaultRouteChoices(p); err != nil {
-		return nil, err
-	}
+	ex.DefaultRoute = defaultRouteChoices(p)
 	return ex, nil
 }
 
@@ -231,35 +227,26 @@ func explainAttachment(a plan.Attachment) (*ExplainedAttach, error) {
 	return ea, nil
 }
 
-// defaultRouteChoices applies the attacher's rule: a default-route request
-// moves its family's default route; without one the delegates' routes
-// stand, and network-status marks the cluster network. Conflicting
-// requests are refused with the attacher's error.
-func defaultRouteChoices(p *plan.Plan) ([]DefaultRouteChoice, error) {
-	ifNames := make([]string, len(p.Attachments))
-	gws := make([][]net.IP, len(p.Attachments))
-	for i, a := range p.Attachments {
-		ifNames[i], gws[i] = a.IfName, a.DefaultRoute
-	}
-	reqs, err := gateway.Requests(ifNames, gws)
-	if err != nil {
-		return nil, types.NewError(types.ErrInvalidNetworkConfig, "default-route", err.Error())
-	}
+// defaultRouteChoices says, per family, what ADD does with the plan's
+// default-route requests (Build computed them, and refused conflicting
+// ones): a request moves its family's default route; without one the
+// delegates' routes stand, and network-status marks the cluster network.
+func defaultRouteChoices(p *plan.Plan) []DefaultRouteChoice {
 	var out []DefaultRouteChoice
-	for _, family := range []string{"IPv4", "IPv6"} {
+	for _, f := range []int{gateway.IPv4, gateway.IPv6} {
 		choice := DefaultRouteChoice{
-			Family: family, Interface: p.Attachments[0].IfName, Network: p.Attachments[0].Network,
+			Family: gateway.FamilyName(f), Interface: p.Attachments[0].IfName, Network: p.Attachments[0].Network,
 			Reason: "no default-route request: the delegates' routes stand",
 		}
-		for _, r := range reqs {
-			if (r.GW.To4() != nil) == (family == "IPv4") {
+		for _, r := range p.DefaultRoutes {
+			if gateway.Family(r.GW) == f {
 				a := p.Attachments[r.Attachment]
-				choice = DefaultRouteChoice{Family: family, Interface: a.IfName, Network: a.Network, Gateway: r.GW.String(), Reason: "default-route request"}
+				choice = DefaultRouteChoice{Family: choice.Family, Interface: a.IfName, Network: a.Network, Gateway: r.GW.String(), Reason: "default-route request"}
 			}
 		}
 		out = append(out, choice)
 	}
-	return out, nil
+	return out
 }
 
 // WriteExplanation writes the summary table, then each delegate config.

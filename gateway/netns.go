@@ -50,7 +50,7 @@ func ApplyToNetns(netnsPath string, reqs []Request) error {
 // replaceDefault deletes every default route of gw's family and adds one via
 // gw on link. If the add fails, it puts the deleted routes back.
 func replaceDefault(link netlink.Link, gw net.IP) error {
-	f := family(gw)
+	f := Family(gw)
 	old, err := listDefaults(f)
 	if err != nil {
 		return err
@@ -100,14 +100,14 @@ func addable(route netlink.Route) netlink.Route {
 	return route
 }
 
-// listDefaults lists the default routes of family f (netlink.FAMILY_V4 or
-// netlink.FAMILY_V6) in the current network namespace. Without a table
-// filter netlink returns the main table only, which is where default routes
-// live; policy-routing tables are not ours to change.
+// listDefaults lists the default routes of family f (IPv4 or IPv6) in the
+// current network namespace. Without a table filter netlink returns the main
+// table only, which is where default routes live; policy-routing tables are
+// not ours to change.
 func listDefaults(f int) ([]netlink.Route, error) {
 	routes, err := netlink.RouteList(nil, f)
 	if err != nil {
-		return nil, fmt.Errorf("list %s routes: %w", familyName(f), err)
+		return nil, fmt.Errorf("list %s routes: %w", FamilyName(f), err)
 	}
 	var defaults []netlink.Route
 	for _, route := range routes {
@@ -122,7 +122,7 @@ func listDefaults(f int) ([]netlink.Route, error) {
 type Route struct {
 	IfName string // empty for a multipath route, which has no single interface
 	GW     net.IP
-	Family int // netlink.FAMILY_V4 or netlink.FAMILY_V6
+	Family int // IPv4 or IPv6
 }
 
 // DefaultRoutes lists the default routes in the main table of the network
@@ -130,7 +130,7 @@ type Route struct {
 func DefaultRoutes(netnsPath string) ([]Route, error) {
 	var out []Route
 	err := ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
-		for _, f := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		for _, f := range []int{IPv4, IPv6} {
 			routes, err := listDefaults(f)
 			if err != nil {
 				return err

@@ -203,7 +203,7 @@ func (p podIface) configure() error {
 func defaultRouteStrings(routes []Route) []string {
 	var out []string
 	for _, r := range routes {
-		out = append(out, familyName(r.Family)+" "+r.IfName+" via "+r.GW.String())
+		out = append(out, FamilyName(r.Family)+" "+r.IfName+" via "+r.GW.String())
 	}
 	return out
 }

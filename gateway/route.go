@@ -6,7 +6,6 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/vishvananda/netlink"
 )
 
 // IsDefault reports whether dst denotes a default route: nil, 0.0.0.0/0 or
@@ -23,9 +22,9 @@ func IsDefault(dst *net.IPNet) bool {
 // Request asks for the default route of one IP family to go through GW on
 // the attachment at index Attachment.
 type Request struct {
-	Attachment int    // index into the results slice and the attachment list
-	IfName     string // the attachment's interface name inside the pod
-	GW         net.IP
+	Attachment int    `json:"attachment"` // index into the results slice and the attachment list
+	IfName     string `json:"ifName"`     // the attachment's interface name inside the pod
+	GW         net.IP `json:"gw"`
 }
 
 // Requests turns per-attachment gateway lists into requests: gws[i] is the
@@ -64,7 +63,7 @@ func ApplyToResults(results []*current.Result, reqs []Request) error {
 		if req.Attachment < 0 || req.Attachment >= len(results) || results[req.Attachment] == nil {
 			return fmt.Errorf("default route via %s on %s: no result for attachment %d", req.GW, req.IfName, req.Attachment)
 		}
-		families[family(req.GW)] = true
+		families[Family(req.GW)] = true
 	}
 	if len(reqs) == 0 {
 		return nil
@@ -77,7 +76,7 @@ func ApplyToResults(results []*current.Result, reqs []Request) error {
 	}
 	for _, req := range reqs {
 		r := results[req.Attachment]
-		r.Routes = append(r.Routes, &types.Route{Dst: *defaultDst(family(req.GW)), GW: req.GW})
+		r.Routes = append(r.Routes, &types.Route{Dst: *defaultDst(Family(req.GW)), GW: req.GW})
 	}
 	return nil
 }
@@ -88,7 +87,7 @@ func ApplyToResults(results []*current.Result, reqs []Request) error {
 func withoutDefaults(routes []*types.Route, families map[int]bool) []*types.Route {
 	kept := make([]*types.Route, 0, len(routes))
 	for _, route := range routes {
-		if route != nil && IsDefault(&route.Dst) && families[routeFamily(route)] {
+		if route != nil && IsDefault(&route.Dst) && families[RouteFamily(route)] {
 			continue
 		}
 		kept = append(kept, route)
@@ -96,14 +95,45 @@ func withoutDefaults(routes []*types.Route, families map[int]bool) []*types.Rout
 	return kept
 }
 
-// routeFamily is the family of a result's route: that of its destination, or
-// of its gateway when the destination was left out. It is 0 when neither
-// says, and such a route is left alone.
-func routeFamily(route *types.Route) int {
-	if route.Dst.IP != nil {
-		return family(route.Dst.IP)
+// Via returns the gateway of a default route of a result whose IPs are ips:
+// the route's own, or, when it has none (common in IPAM configs:
+// {"dst": "0.0.0.0/0"}), the gateway of the first of ips of the route's
+// family, which is the one the plugin installed the route with. It is nil
+// when neither is known, as for a route of no family (see RouteFamily).
+func Via(route *types.Route, ips []*current.IPConfig) net.IP {
+	if route.GW != nil {
+		return route.GW
 	}
-	return family(route.GW)
+	f := RouteFamily(route)
+	if f == 0 {
+		return nil
+	}
+	for _, ip := range ips {
+		if ip != nil && ip.Gateway != nil && Family(ip.Gateway) == f {
+			return ip.Gateway
+		}
+	}
+	return nil
+}
+
+// Holder returns the index of the result (index = attachment) that holds
+// the pod's IPv4 default route, else the one that holds its IPv6 default
+// route, else 0, the cluster network. Nil results and routes of no family
+// are skipped.
+func Holder(results []*current.Result) int {
+	for _, f := range []int{IPv4, IPv6} {
+		for i, r := range results {
+			if r == nil {
+				continue
+			}
+			for _, route := range r.Routes {
+				if route != nil && IsDefault(&route.Dst) && RouteFamily(route) == f {
+					return i
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // checkRequests checks that every request has a gateway address and that no
@@ -111,41 +141,22 @@ func routeFamily(route *types.Route) int {
 func checkRequests(reqs []Request) error {
 	seen := make(map[int]Request)
 	for _, req := range reqs {
-		f := family(req.GW)
+		f := Family(req.GW)
 		if f == 0 {
 			return fmt.Errorf("default route on %s: gateway %q is not an IP address", req.IfName, req.GW)
 		}
 		if prev, ok := seen[f]; ok {
 			return fmt.Errorf("%s default route requested twice: via %s on %s and via %s on %s",
-				familyName(f), prev.GW, prev.IfName, req.GW, req.IfName)
+				FamilyName(f), prev.GW, prev.IfName, req.GW, req.IfName)
 		}
 		seen[f] = req
 	}
 	return nil
 }
 
-// family returns netlink.FAMILY_V4 or netlink.FAMILY_V6 for ip, or 0 if ip
-// is not an address.
-func family(ip net.IP) int {
-	switch {
-	case ip.To4() != nil:
-		return netlink.FAMILY_V4
-	case len(ip) == net.IPv6len:
-		return netlink.FAMILY_V6
-	}
-	return 0
-}
-
-func familyName(f int) string {
-	if f == netlink.FAMILY_V4 {
-		return "IPv4"
-	}
-	return "IPv6"
-}
-
 // defaultDst returns 0.0.0.0/0 or ::/0.
 func defaultDst(f int) *net.IPNet {
-	if f == netlink.FAMILY_V4 {
+	if f == IPv4 {
 		return &net.IPNet{IP: make(net.IP, net.IPv4len), Mask: net.CIDRMask(0, 8*net.IPv4len)}
 	}
 	return &net.IPNet{IP: make(net.IP, net.IPv6len), Mask: net.CIDRMask(0, 8*net.IPv6len)}

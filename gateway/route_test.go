@@ -24,6 +24,13 @@ func TestIsDefault(t *testing.T) {
 		{name: "0.0.0.0/1", dst: ipNet("0.0.0.0/1"), want: false},
 		{name: "::/1", dst: ipNet("::/1"), want: false},
 		{name: "0.0.0.0/32", dst: ipNet("0.0.0.0/32"), want: false},
+		// Half-set destinations, which no JSON decoding gives: a /0 mask
+		// alone does not say which family's default it is, and an
+		// all-zero address without a mask is no prefix (status used to
+		// take both for default routes).
+		{name: "/0 mask without an address", dst: &net.IPNet{Mask: net.CIDRMask(0, 32)}, want: false},
+		{name: "0.0.0.0 without a mask", dst: &net.IPNet{IP: net.IPv4zero}, want: false},
+		{name: "0.0.0.0 with a non-canonical mask", dst: &net.IPNet{IP: net.IPv4zero, Mask: net.IPv4Mask(0, 255, 0, 0)}, want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,6 +89,99 @@ func TestRequests(t *testing.T) {
 			checkErr(t, err, tt.wantErr)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Requests = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestVia(t *testing.T) {
+	ips := []*current.IPConfig{
+		{Address: *ipNet("10.1.0.5/24")}, // no gateway
+		{Address: *ipNet("10.1.1.5/24"), Gateway: net.ParseIP("10.1.1.1")},
+		{Address: *ipNet("10.2.1.5/24"), Gateway: net.ParseIP("10.2.1.1")},
+		{Address: *ipNet("fd00:1::5/64"), Gateway: net.ParseIP("fd00:1::1")},
+	}
+	tests := []struct {
+		name  string
+		route *types.Route
+		ips   []*current.IPConfig
+		want  net.IP
+	}{
+		{name: "own gateway", route: route("0.0.0.0/0", "10.9.9.1"), ips: ips, want: net.ParseIP("10.9.9.1")},
+		{name: "IPv4 without gw: first IPv4 IP gateway", route: route("0.0.0.0/0", ""), ips: ips, want: net.ParseIP("10.1.1.1")},
+		{name: "IPv6 without gw: IPv6 IP gateway", route: route("::/0", ""), ips: ips, want: net.ParseIP("fd00:1::1")},
+		{name: "no IP gateway of the family", route: route("::/0", ""), ips: ips[:3], want: nil},
+		{name: "no IPs", route: route("0.0.0.0/0", ""), want: nil},
+		{name: "nil IP config skipped", route: route("0.0.0.0/0", ""), ips: []*current.IPConfig{nil, ips[1]}, want: net.ParseIP("10.1.1.1")},
+		// Neither dst nor gw: no family, so no IP's gateway is its.
+		{name: "route of no family", route: &types.Route{}, ips: ips, want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Via(tt.route, tt.ips); !got.Equal(tt.want) || (got == nil) != (tt.want == nil) {
+				t.Errorf("Via = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHolder(t *testing.T) {
+	result := func(routes ...*types.Route) *current.Result { return &current.Result{Routes: routes} }
+	tests := []struct {
+		name    string
+		results []*current.Result
+		want    int
+	}{
+		{
+			name:    "IPv4 default on the cluster network, IPv6 on net1",
+			results: []*current.Result{result(route("0.0.0.0/0", "10.244.0.1")), result(route("::/0", "fd00:1::1"))},
+			want:    0,
+		},
+		{
+			name:    "IPv4 default on net1",
+			results: []*current.Result{result(route("10.96.0.0/12", "10.244.0.1")), result(route("0.0.0.0/0", "10.1.1.1"))},
+			want:    1,
+		},
+		{
+			name: "IPv4 wins over an earlier IPv6",
+			results: []*current.Result{
+				result(route("::/0", "fd00::1")), result(), result(route("0.0.0.0/0", "10.2.2.1")),
+			},
+			want: 2,
+		},
+		{
+			name:    "IPv6 only",
+			results: []*current.Result{result(), result(route("::/0", "fd00:1::1"))},
+			want:    1,
+		},
+		{
+			name:    "default without dst, by its IPv4 gateway",
+			results: []*current.Result{result(route("::/0", "fd00::1")), result(&types.Route{GW: net.ParseIP("10.1.1.1")})},
+			want:    1,
+		},
+		{
+			// Neither dst nor gw: of no family, so it holds nothing (the
+			// attacher used to count it as IPv6).
+			name:    "default of no family is skipped",
+			results: []*current.Result{result(), result(&types.Route{}), result(route("::/0", "fd00:2::1"))},
+			want:    2,
+		},
+		{
+			name:    "nil result and nil route skipped",
+			results: []*current.Result{result(), nil, result(nil, route("0.0.0.0/0", "10.3.3.1"))},
+			want:    2,
+		},
+		{
+			name:    "no default route: the cluster network",
+			results: []*current.Result{result(route("10.96.0.0/12", "10.244.0.1")), result()},
+			want:    0,
+		},
+		{name: "no results", want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Holder(tt.results); got != tt.want {
+				t.Errorf("Holder = %d, want %d", got, tt.want)
 			}
 		})
 	}

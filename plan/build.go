@@ -114,6 +114,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 	if err := b.checkDelegates(p); err != nil {
 		return nil, err
 	}
+	if p.DefaultRoutes, err = routeRequests(p.Attachments); err != nil {
+		return nil, err
+	}
 	if err := b.assignDevices(ctx, pod, p, resources, wants); err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/braid-cni/braid/annotations"
+	"github.com/braid-cni/braid/gateway"
 	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/nad"
 	"github.com/braid-cni/braid/netconf"
@@ -208,6 +209,9 @@ func TestBuild(t *testing.T) {
 					if a.CapabilityArgs != nil || a.DefaultRoute != nil {
 						t.Errorf("%s: CapabilityArgs %v DefaultRoute %v, want none", a.IfName, a.CapabilityArgs, a.DefaultRoute)
 					}
+				}
+				if p.DefaultRoutes != nil {
+					t.Errorf("DefaultRoutes %+v, want none", p.DefaultRoutes)
 				}
 			},
 		},
@@ -494,6 +498,11 @@ func checkJSONForm(t *testing.T, p *plan.Plan) {
 	if len(a.DefaultRoute) != 1 || a.DefaultRoute[0].String() != "10.1.1.1" {
 		t.Errorf("DefaultRoute %v, want [10.1.1.1]", a.DefaultRoute)
 	}
+	// The requests ADD applies, computed once.
+	wantReqs := []gateway.Request{{Attachment: 1, IfName: "ext0", GW: net.ParseIP("10.1.1.1")}}
+	if !reflect.DeepEqual(p.DefaultRoutes, wantReqs) {
+		t.Errorf("DefaultRoutes %+v, want %+v", p.DefaultRoutes, wantReqs)
+	}
 	wantA := `{"args":{"cni":{"foo":"bar","n":5}},"bridge":"br-a","capabilities":{"ips":true,"mac":true},"cniVersion":"1.0.0","name":"net-a","type":"bridge"}`
 	if got := decode(t, a.Config); !reflect.DeepEqual(got, decode(t, []byte(wantA))) {
 		t.Errorf("ns/a Config %s, want %s", a.Config, wantA)
@@ -524,6 +533,10 @@ func TestMarshalRoundTrip(t *testing.T) {
 			{IfName: "net1", Network: "ns/a", Config: json.RawMessage(confA),
 				CapabilityArgs: map[string]any{"mac": "02:00:00:00:00:01", "ips": []any{"10.1.1.5/24"}},
 				DefaultRoute:   mustIPs(t, "10.1.1.1", "fd00::1")},
+		},
+		DefaultRoutes: []gateway.Request{
+			{Attachment: 1, IfName: "net1", GW: net.ParseIP("10.1.1.1")},
+			{Attachment: 1, IfName: "net1", GW: net.ParseIP("fd00::1")},
 		},
 	}
 	data, err := p.Marshal()

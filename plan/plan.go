@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/containernetworking/cni/pkg/types"
+
 	"github.com/braid-cni/braid/devices"
+	"github.com/braid-cni/braid/gateway"
 	"github.com/braid-cni/braid/status"
 )
 
@@ -21,6 +24,11 @@ type Plan struct {
 	Args        [][2]string  `json:"cniArgs,omitempty"`
 	Pod         PodRef       `json:"pod"`
 	Attachments []Attachment `json:"attachments"`
+	// DefaultRoutes are the attachments' default-route requests, checked
+	// against each other and computed once, by Build: what ADD applies and
+	// braidctl explain prints. Plans journaled before this field existed
+	// have none; RouteRequests covers them.
+	DefaultRoutes []gateway.Request `json:"defaultRoutes,omitempty"`
 }
 
 // PodRef names the pod (status.PodRef, its one owner).
@@ -42,6 +50,31 @@ type Attachment struct {
 	Device *Device `json:"device,omitempty"`
 	// Result is filled in after a successful ADD.
 	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// RouteRequests returns the plan's default-route requests: DefaultRoutes,
+// or, for a plan that does not carry them (journaled by an older braid, or
+// put together by hand), the ones its attachments ask for. Two requests for
+// one family are a CNI error with code 7.
+func (p *Plan) RouteRequests() ([]gateway.Request, error) {
+	if p.DefaultRoutes != nil {
+		return p.DefaultRoutes, nil
+	}
+	return routeRequests(p.Attachments)
+}
+
+// routeRequests turns the attachments' "default-route" lists into requests.
+func routeRequests(atts []Attachment) ([]gateway.Request, error) {
+	ifNames := make([]string, len(atts))
+	gws := make([][]net.IP, len(atts))
+	for i, a := range atts {
+		ifNames[i], gws[i] = a.IfName, a.DefaultRoute
+	}
+	reqs, err := gateway.Requests(ifNames, gws)
+	if err != nil {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, "default-route", err.Error())
+	}
+	return reqs, nil
 }
 
 // Device is an allocated device and the device-info files that go with it.

@@ -6,13 +6,14 @@ package status
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"slices"
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nadutils "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/utils"
+
+	"github.com/braid-cni/braid/gateway"
 )
 
 // Attachment is one attached network as the status reports it.
@@ -60,10 +61,9 @@ func Build(atts []Attachment) ([]nadv1.NetworkStatus, error) {
 	return out, nil
 }
 
-// gateways lists the gateways of a result's default routes. A default route
-// without "gw" (common in IPAM configs: {"dst": "0.0.0.0/0"}) goes through
-// the gateway of the result's IP of the same family, which is what the
-// plugin installed; the NAD client's helper would print "<nil>" for it.
+// gateways lists the gateways of a result's default routes, by gateway's
+// rules (a default route without "gw" goes through its result IP's gateway);
+// the NAD client's helper would print "<nil>" for such a route.
 func gateways(r types.Result) ([]string, error) {
 	res, err := current.NewResultFromResult(r)
 	if err != nil {
@@ -71,32 +71,14 @@ func gateways(r types.Result) ([]string, error) {
 	}
 	var out []string
 	for _, route := range res.Routes {
-		if !isDefault(route) {
+		if route == nil || !gateway.IsDefault(&route.Dst) {
 			continue
 		}
-		gw := route.GW
-		if gw == nil {
-			gw = ipGateway(res.IPs, route.Dst.IP == nil || route.Dst.IP.To4() != nil)
-		}
-		if gw != nil && !slices.Contains(out, gw.String()) {
+		if gw := gateway.Via(route, res.IPs); gw != nil && !slices.Contains(out, gw.String()) {
 			out = append(out, gw.String())
 		}
 	}
 	return out, nil
-}
-
-func isDefault(route *types.Route) bool {
-	ones, _ := route.Dst.Mask.Size()
-	return ones == 0 && (route.Dst.IP == nil || route.Dst.IP.IsUnspecified())
-}
-
-func ipGateway(ips []*current.IPConfig, v4 bool) net.IP {
-	for _, ip := range ips {
-		if ip.Gateway != nil && (ip.Gateway.To4() != nil) == v4 {
-			return ip.Gateway
-		}
-	}
-	return nil
 }
 
 // Marshal renders statuses as the annotation value.

@@ -99,6 +99,44 @@ func asJSON(t *testing.T, v any) string {
 	return string(data)
 }
 
+// TestGateways: network-status lists the gateways of a result's default
+// routes, each once, by gateway's rules.
+func TestGateways(t *testing.T) {
+	_, any4, _ := net.ParseCIDR("0.0.0.0/0")
+	_, any6, _ := net.ParseCIDR("::/0")
+	_, svc, _ := net.ParseCIDR("10.96.0.0/12")
+	ips := []*current.IPConfig{
+		{Address: mustCIDR(t, "10.30.0.4/24"), Gateway: net.ParseIP("10.30.0.1")},
+		{Address: mustCIDR(t, "fd00:30::4/64"), Gateway: net.ParseIP("fd00:30::1")},
+	}
+	tests := []struct {
+		name   string
+		routes []*types.Route
+		want   []string
+	}{
+		{name: "own gateways", routes: []*types.Route{{Dst: *any4, GW: net.ParseIP("10.30.0.254")}, {Dst: *any6, GW: net.ParseIP("fd00:30::fe")}}, want: []string{"10.30.0.254", "fd00:30::fe"}},
+		{name: "without gw: the IP gateway of the family", routes: []*types.Route{{Dst: *any6}, {Dst: *any4}}, want: []string{"fd00:30::1", "10.30.0.1"}},
+		{name: "not a default route", routes: []*types.Route{{Dst: *svc, GW: net.ParseIP("10.30.0.1")}}},
+		{name: "listed once", routes: []*types.Route{{Dst: *any4}, {Dst: *any4, GW: net.ParseIP("10.30.0.1")}}, want: []string{"10.30.0.1"}},
+		{name: "no dst: the gw's family", routes: []*types.Route{{GW: net.ParseIP("fd00:30::fe")}}, want: []string{"fd00:30::fe"}},
+		// Neither dst nor gw: the route is of no family, so no IP's
+		// gateway is taken for it (this used to report the IPv4 one).
+		{name: "no dst and no gw", routes: []*types.Route{{}}},
+		{name: "null route", routes: []*types.Route{nil, {Dst: *any4}}, want: []string{"10.30.0.1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := gateways(&current.Result{CNIVersion: "1.0.0", IPs: ips, Routes: tt.routes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("gateways = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestRecordPatchesStatus(t *testing.T) {
 	statuses := []nadv1.NetworkStatus{{Name: "cluster", Interface: "eth0", IPs: []string{"10.0.0.2"}, Default: true}}
 	// The annotation's value as a JSON string inside the patch.
