@@ -45,7 +45,7 @@ func TestWebhook(t *testing.T) {
 		name, config string
 		want         []string // substrings of the refusal; none: created
 	}{
-		{"broken", badJSON, []string{`denied the request`, `spec.config: invalid character '}'`}},
+		{"broken", badJSON, []string{`denied the request`, `spec.config is not valid JSON: invalid character '}'`}},
 		{"noplugins", `{"cniVersion":"1.0.0","name":"noplugins","plugins":[]}`, []string{`denied the request`, `spec.config: `, `no plugins`}},
 		{"evil", `{"cniVersion":"1.0.0","name":"evil","type":"braid","binDir":"/tmp/attacker","logFile":"/etc/evil"}`, []string{`denied the request`, `spec.config: type is "braid", which is braid itself`}},
 		{"evilshim", `{"cniVersion":"1.0.0","name":"evilshim","plugins":[{"type":"bridge"},{"type":"braid-shim","daemonSocketDir":"/tmp/attacker"}]}`, []string{`denied the request`, `spec.config: plugins[1].type is "braid-shim"`}},
@@ -64,7 +64,7 @@ func TestWebhook(t *testing.T) {
 	if err == nil {
 		good.Spec.Config = `{"cniVersion":"1.0.0","type":`
 		_, err = nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(ns).Update(ctx, good, metav1.UpdateOptions{})
-		checkAdmission(t, "update of NAD good", err, []string{"denied the request", "spec.config: unexpected end of JSON input"})
+		checkAdmission(t, "update of NAD good", err, []string{"denied the request", "spec.config is not valid JSON: unexpected end of JSON input"})
 	} else {
 		t.Errorf("get NAD good: %v", err)
 	}
@@ -282,7 +282,7 @@ func (w *testWebhook) ready(ctx context.Context, nads nadclientset.Interface, ba
 	switch {
 	case err == nil:
 		return errors.New("the API server does not call the webhook yet")
-	case !strings.Contains(err.Error(), "spec.config: invalid character"):
+	case !strings.Contains(err.Error(), "spec.config is not valid JSON: invalid character"):
 		return fmt.Errorf("dry-run create: %w", err)
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/containernetworking/cni/pkg/types"
+
 	"github.com/braid-cni/braid/netconf"
 )
 
@@ -51,28 +53,12 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// conflist is braid's config file.
+// conflist is braid's config file: a CNI conflist whose one plugin is
+// braid, written as netconf.NetConf (the one owner of braid's keys).
 type conflist struct {
-	CNIVersion string       `json:"cniVersion"`
-	Name       string       `json:"name"`
-	Plugins    []pluginConf `json:"plugins"`
-}
-
-// pluginConf is braid's entry in the conflist; its keys are netconf's.
-type pluginConf struct {
-	Type                   string          `json:"type"`
-	Capabilities           map[string]bool `json:"capabilities,omitempty"`
-	Kubeconfig             string          `json:"kubeconfig,omitempty"`
-	ClusterNetwork         string          `json:"clusterNetwork"`
-	ConfDir                string          `json:"confDir"`
-	CNIDir                 string          `json:"cniDir"`
-	BinDir                 string          `json:"binDir"`
-	LogFile                string          `json:"logFile,omitempty"`
-	LogLevel               string          `json:"logLevel,omitempty"`
-	NamespaceIsolation     bool            `json:"namespaceIsolation,omitempty"`
-	GlobalNamespaces       string          `json:"globalNamespaces,omitempty"`
-	ReadinessIndicatorFile string          `json:"readinessindicatorfile,omitempty"`
-	DaemonSocketDir        string          `json:"daemonSocketDir,omitempty"`
+	CNIVersion string            `json:"cniVersion"`
+	Name       string            `json:"name"`
+	Plugins    []netconf.NetConf `json:"plugins"`
 }
 
 // Config returns braid's conflist for the primary config primary, read
@@ -91,9 +77,8 @@ func Config(primaryFile string, primary []byte, o Options) ([]byte, error) {
 	if o.DaemonSocketDir != "" {
 		pluginType = netconf.ShimType
 	}
-	plugin := pluginConf{
-		Type:                   pluginType,
-		Capabilities:           p.capabilities(),
+	plugin := netconf.NetConf{
+		NetConf:                types.NetConf{Type: pluginType, Capabilities: p.capabilities()},
 		Kubeconfig:             o.Kubeconfig,
 		ClusterNetwork:         filepath.Join(o.HostConfDir, filepath.Base(primaryFile)),
 		ConfDir:                o.ConfDir,
@@ -106,10 +91,10 @@ func Config(primaryFile string, primary []byte, o Options) ([]byte, error) {
 		ReadinessIndicatorFile: o.ReadinessIndicatorFile,
 		DaemonSocketDir:        o.DaemonSocketDir,
 	}
-	list := conflist{CNIVersion: p.cniVersion, Name: o.Name, Plugins: []pluginConf{plugin}}
-	if err := check(list); err != nil {
+	if err := check(plugin, o.Name, p.cniVersion); err != nil {
 		return nil, fmt.Errorf("braid config for %s: %w", primaryFile, err)
 	}
+	list := conflist{CNIVersion: p.cniVersion, Name: o.Name, Plugins: []netconf.NetConf{plugin}}
 	data, err := json.MarshalIndent(list, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encode braid config for %s: %w", primaryFile, err)
@@ -119,17 +104,10 @@ func Config(primaryFile string, primary []byte, o Options) ([]byte, error) {
 
 // check parses the plugin entry as braid will see it: with the list's name
 // and cniVersion injected by the runtime.
-func check(list conflist) error {
-	raw, err := json.Marshal(list.Plugins[0])
+func check(plugin netconf.NetConf, name, cniVersion string) error {
+	plugin.Name, plugin.CNIVersion = name, cniVersion
+	raw, err := json.Marshal(plugin)
 	if err != nil {
-		return err
-	}
-	var entry map[string]any
-	if err := json.Unmarshal(raw, &entry); err != nil {
-		return err
-	}
-	entry["name"], entry["cniVersion"] = list.Name, list.CNIVersion
-	if raw, err = json.Marshal(entry); err != nil {
 		return err
 	}
 	_, err = netconf.Parse(raw)

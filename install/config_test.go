@@ -153,3 +153,78 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigBytes pins the bytes Config writes, key order and indentation
+// included: autoconf and install compare them with the file on disk and
+// rewrite it on any difference, so an upgrade that only reorders keys would
+// make every node's runtime reload braid's config.
+func TestConfigBytes(t *testing.T) {
+	tests := []struct {
+		name, file, primary string
+		opts                Options
+		want                string
+	}{
+		{
+			name: "defaults", file: "/x/10-bridge.conf", primary: bridgeConf,
+			want: `{
+  "cniVersion": "0.3.1",
+  "name": "braid-net",
+  "plugins": [
+    {
+      "type": "braid",
+      "clusterNetwork": "/etc/cni/net.d/10-bridge.conf",
+      "confDir": "/etc/cni/multus/net.d",
+      "cniDir": "/var/lib/cni/braid",
+      "binDir": "/opt/cni/bin"
+    }
+  ]
+}
+`,
+		},
+		{
+			name: "every option", file: "/x/10-flannel.conflist", primary: flannelList,
+			opts: Options{
+				Name: "multi", Kubeconfig: "/etc/cni/net.d/braid.d/braid.kubeconfig", HostConfDir: "/host-view/net.d",
+				CNIDir: "/var/lib/b", BinDir: "/opt/cni/bin:/usr/libexec/cni", ConfDir: "/etc/b",
+				LogFile: "/var/log/braid.log", LogLevel: "debug", NamespaceIsolation: true,
+				GlobalNamespaces: "default,shared", ReadinessIndicatorFile: "/run/flannel/subnet.env",
+				DaemonSocketDir: "/run/braid",
+			},
+			want: `{
+  "cniVersion": "1.0.0",
+  "name": "multi",
+  "plugins": [
+    {
+      "type": "braid-shim",
+      "capabilities": {
+        "portMappings": true
+      },
+      "kubeconfig": "/etc/cni/net.d/braid.d/braid.kubeconfig",
+      "clusterNetwork": "/host-view/net.d/10-flannel.conflist",
+      "confDir": "/etc/b",
+      "cniDir": "/var/lib/b",
+      "binDir": "/opt/cni/bin:/usr/libexec/cni",
+      "logFile": "/var/log/braid.log",
+      "logLevel": "debug",
+      "namespaceIsolation": true,
+      "globalNamespaces": "default,shared",
+      "readinessindicatorfile": "/run/flannel/subnet.env",
+      "daemonSocketDir": "/run/braid"
+    }
+  ]
+}
+`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Config(tt.file, []byte(tt.primary), tt.opts)
+			if err != nil {
+				t.Fatalf("Config: %v", err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("Config wrote\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+}

@@ -3,8 +3,8 @@
 // of each pod (and of the pod templates of workloads), the capabilities a
 // pod's requests need, and, when asked, the plugin binaries on a node.
 //
-// It calls braid's own parsing (annotations, the NAD client's spec.config
-// handling, delegate.Load) so that it never refuses what braid accepts; the
+// It calls braid's own parsing (annotations, nad.Config for spec.config,
+// delegate.Load) so that it never refuses what braid accepts; the
 // checks it adds on top report what would fail later, at ADD time, or what
 // braid would silently ignore.
 package lint

@@ -3,18 +3,20 @@ package lint
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
-	nadutils "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/utils"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/braid-cni/braid/delegate"
 	"github.com/braid-cni/braid/devices"
+	"github.com/braid-cni/braid/nad"
 	"github.com/braid-cni/braid/netconf"
 )
 
@@ -88,42 +90,47 @@ func checkResourceName(res string) string {
 // config checks spec.config and loads it as braid does. It returns the
 // delegate (nil when braid could not run it) and the binaries it names.
 func (r *reporter) config(name, config string) (*delegate.Delegate, []binary) {
-	const field = "spec.config"
-	trimmed := strings.TrimSpace(config)
-	if trimmed == "" {
+	const field = nad.ConfigField
+	conf, err := nad.Config(name, config)
+	switch {
+	case err != nil:
+		r.add(field, Error, "%s", problem(err))
+		return nil, nil
+	case conf == nil:
 		r.add(field, Warning, "is empty: braid then reads the config named %q from its confDir on each node; make sure it is there", name)
 		return nil, nil
 	}
+	// nad.Config took it, so it is a JSON object; the findings read it as
+	// written, before braid filled in a missing name.
 	var doc map[string]any
-	if err := json.Unmarshal([]byte(config), &doc); err != nil {
-		if json.Valid([]byte(config)) {
-			r.add(field, Error, "is not a JSON object")
-		} else {
-			r.add(field, Error, "is not valid JSON: %v", err)
-		}
-		return nil, nil
-	}
-	if doc == nil {
-		r.add(field, Error, "is not a JSON object")
-		return nil, nil
-	}
+	_ = json.Unmarshal([]byte(config), &doc)
 	errorsBefore := r.l.errors
 	r.name(doc, name)
 	r.version(doc)
 	bins := r.plugins(doc)
-	// braid's own path: the NAD client fills in a missing name, then
-	// delegate.Load parses it as the plugin will.
-	conf, err := nadutils.GetCNIConfigFromSpec(config, name)
+	// What ADD does next: delegate.Load parses it as the plugin will.
+	d, err := delegate.Load(conf)
 	if err == nil {
-		var d *delegate.Delegate
-		if d, err = delegate.Load(conf); err == nil {
-			return d, bins
-		}
+		return d, bins
 	}
 	if r.l.errors == errorsBefore {
 		r.add(field, Error, "braid refuses it: %v", err)
 	}
 	return nil, nil
+}
+
+// problem is a nad.Config error as a finding's message, which follows the
+// field the error's message begins with.
+func problem(err error) string {
+	var te *types.Error
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	msg := strings.TrimPrefix(te.Msg, nad.ConfigField+" ")
+	if te.Details != "" {
+		msg += ": " + te.Details
+	}
+	return msg
 }
 
 func (r *reporter) name(doc map[string]any, nadName string) {

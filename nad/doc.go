@@ -6,4 +6,8 @@
 // config file or a directory whose first config wins. The API is reached
 // through the small Getter interface, so the thin plugin, the daemon and the
 // tests each bring their own.
+//
+// Config is the one step from a NAD's spec.config to the delegate config
+// braid runs; the resolver, the admission webhook and braidctl lint all
+// call it, so they agree on what a NAD's config is.
 package nad

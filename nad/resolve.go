@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
@@ -51,30 +50,27 @@ func (r *Resolver) NAD(ctx context.Context, namespace, name string) (*Network, e
 	if err != nil {
 		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("get network-attachment-definition %s: %v", id, err), "")
 	}
-	conf, err := r.config(obj)
+	conf, err := r.nadConfig(obj)
 	if err != nil {
 		return nil, err
 	}
 	return &Network{Name: id, Config: conf, NAD: obj}, nil
 }
 
-func (r *Resolver) config(obj *nadv1.NetworkAttachmentDefinition) ([]byte, error) {
+// nadConfig is the delegate config of obj: its spec.config, or, when that
+// is empty, the config named like the NAD in confDir.
+func (r *Resolver) nadConfig(obj *nadv1.NetworkAttachmentDefinition) ([]byte, error) {
 	id := obj.Namespace + "/" + obj.Name
-	if strings.TrimSpace(obj.Spec.Config) == "" {
-		conf, err := nadutils.GetCNIConfigFromFile(obj.Name, r.ConfDir)
-		if err != nil {
-			return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("network-attachment-definition %s has no spec.config and no config named %q was found in %s", id, obj.Name, r.ConfDir), err.Error())
-		}
+	conf, err := Config(obj.Name, obj.Spec.Config)
+	if err != nil {
+		return nil, rebuild(err, "network-attachment-definition "+id)
+	}
+	if conf != nil {
 		return conf, nil
 	}
-	// GetCNIConfigFromSpec panics on a spec.config of "null" (it decodes to
-	// a nil map and then sets "name" in it), so refuse non-objects first.
-	if !strings.HasPrefix(strings.TrimSpace(obj.Spec.Config), "{") {
-		return nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("network-attachment-definition %s: spec.config is not a JSON object", id), "")
-	}
-	conf, err := nadutils.GetCNIConfigFromSpec(obj.Spec.Config, obj.Name)
+	conf, err = nadutils.GetCNIConfigFromFile(obj.Name, r.ConfDir)
 	if err != nil {
-		return nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("network-attachment-definition %s: spec.config is not valid JSON", id), err.Error())
+		return nil, types.NewError(types.ErrTryAgainLater, fmt.Sprintf("network-attachment-definition %s has no spec.config and no config named %q was found in %s", id, obj.Name, r.ConfDir), err.Error())
 	}
 	return conf, nil
 }
@@ -90,7 +86,7 @@ func (r *Resolver) ClusterNetwork(ctx context.Context, namespace, ref string) (*
 		obj, err := r.NADs.GetNAD(ctx, namespace, ref)
 		switch {
 		case err == nil:
-			conf, err := r.config(obj)
+			conf, err := r.nadConfig(obj)
 			if err != nil {
 				return nil, err
 			}

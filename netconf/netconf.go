@@ -1,6 +1,7 @@
-// Package netconf parses braid's own plugin configuration: the file the
-// runtime hands to braid on stdin. Its keys are spelled as Multus spells
-// them so that an existing Multus thin-plugin config works unchanged.
+// Package netconf is braid's own plugin configuration: the file the
+// runtime hands to braid on stdin, parsed here and written by braid's
+// installer from a NetConf. Its keys are spelled as Multus spells them so
+// that an existing Multus thin-plugin config works unchanged.
 package netconf
 
 import (
@@ -37,10 +38,24 @@ const (
 )
 
 // NetConf is braid's plugin configuration.
+//
+// Marshalled, the fields' order is the keys' order, and braid's installer
+// writes a NetConf into every node's CNI config directory, where it is
+// compared byte for byte to decide whether to rewrite it (and so make the
+// runtime reload it). The keys the installer writes come first, in the
+// order it has always written them: moving one of them changes every
+// node's file (install.TestConfigBytes pins those bytes).
 type NetConf struct {
 	types.NetConf
 
 	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// ClusterNetwork names the pod's primary network: a NAD name, a
+	// namespace/name, a config name in ConfDir or a path to a config file.
+	ClusterNetwork  string   `json:"clusterNetwork,omitempty"`
+	DefaultNetworks []string `json:"defaultNetworks,omitempty"`
+	// Delegates is the legacy way to give the cluster network inline: the
+	// first entry is the cluster network config.
+	Delegates []json.RawMessage `json:"delegates,omitempty"`
 	// ConfDir holds delegate configs named by file. Default DefaultConfDir.
 	ConfDir string `json:"confDir,omitempty"`
 	// CNIDir holds braid's journal and libcni's result cache. Default
@@ -48,15 +63,14 @@ type NetConf struct {
 	CNIDir string `json:"cniDir,omitempty"`
 	// BinDir is one directory or a ':'-separated list of them where
 	// delegate plugins are looked up. Default DefaultBinDir.
-	BinDir string `json:"binDir,omitempty"`
-	// ClusterNetwork names the pod's primary network: a NAD name, a
-	// namespace/name, a config name in ConfDir or a path to a config file.
-	ClusterNetwork  string   `json:"clusterNetwork,omitempty"`
-	DefaultNetworks []string `json:"defaultNetworks,omitempty"`
-	// Delegates is the legacy way to give the cluster network inline: the
-	// first entry is the cluster network config.
-	Delegates       []json.RawMessage `json:"delegates,omitempty"`
-	MultusNamespace string            `json:"multusNamespace,omitempty"`
+	BinDir  string `json:"binDir,omitempty"`
+	LogFile string `json:"logFile,omitempty"`
+	// LogLevel is "", debug, verbose, info, warn, error or panic. Parse
+	// stores it in lower case.
+	LogLevel string `json:"logLevel,omitempty"`
+	// LogToStderr defaults to true, as in Multus; see StderrLogging.
+	LogToStderr     *bool  `json:"logToStderr,omitempty"`
+	MultusNamespace string `json:"multusNamespace,omitempty"`
 	// SystemNamespaces is ["kube-system"] when the key is absent; an
 	// explicit empty list stays empty.
 	SystemNamespaces   []string `json:"systemNamespaces,omitempty"`
@@ -64,12 +78,6 @@ type NetConf struct {
 	// GlobalNamespaces is a comma-separated list; see GlobalNamespaceList.
 	GlobalNamespaces       string `json:"globalNamespaces,omitempty"`
 	ReadinessIndicatorFile string `json:"readinessindicatorfile,omitempty"`
-	LogFile                string `json:"logFile,omitempty"`
-	// LogLevel is "", debug, verbose, info, warn, error or panic. Parse
-	// stores it in lower case.
-	LogLevel string `json:"logLevel,omitempty"`
-	// LogToStderr defaults to true, as in Multus; see StderrLogging.
-	LogToStderr *bool `json:"logToStderr,omitempty"`
 	// RuntimeConfig holds the runtime's capability arguments (portMappings,
 	// bandwidth, ...), passed through to delegates.
 	RuntimeConfig map[string]any `json:"runtimeConfig,omitempty"`
@@ -93,13 +101,20 @@ type NetConf struct {
 	MaxNetworksPerPod int `json:"maxNetworksPerPod,omitempty"`
 }
 
-// MarshalJSON encodes every field. Without it the MarshalJSON that
+// MarshalJSON encodes every key that is set, and only those: this is the
+// config as braid's installer writes it. Without it the MarshalJSON that
 // *types.NetConf promotes would encode only the embedded CNI fields.
 func (c NetConf) MarshalJSON() ([]byte, error) {
 	// plain has no methods of its own, and a value (not a pointer) does not
 	// pick up the embedded pointer-receiver MarshalJSON either.
 	type plain NetConf
-	return json.Marshal(plain(c))
+	return json.Marshal(struct {
+		plain
+		// Shallower than the embedded types.NetConf's ipam and dns, which
+		// are structs that encode as {} when unset, these hide them.
+		IPAM types.IPAM `json:"ipam,omitzero"`
+		DNS  types.DNS  `json:"dns,omitzero"`
+	}{plain: plain(c), IPAM: c.IPAM, DNS: c.DNS})
 }
 
 // Parse decodes data, fills in defaults and validates the result. Every

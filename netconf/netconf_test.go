@@ -301,6 +301,44 @@ func TestMarshalJSONKeepsEveryKey(t *testing.T) {
 	}
 }
 
+func TestMarshalJSONLeavesOutUnsetKeys(t *testing.T) {
+	tests := []struct {
+		name string
+		conf NetConf
+		want string
+	}{
+		{name: "zero", conf: NetConf{}, want: `{}`},
+		{
+			name: "no empty ipam or dns",
+			conf: NetConf{NetConf: types.NetConf{Type: "braid"}, ClusterNetwork: "/etc/cni/net.d/10-flannel.conflist", BinDir: "/opt/cni/bin"},
+			want: `{"type":"braid","clusterNetwork":"/etc/cni/net.d/10-flannel.conflist","binDir":"/opt/cni/bin"}`,
+		},
+		{
+			name: "ipam and dns kept when set",
+			conf: NetConf{NetConf: types.NetConf{Type: "braid", IPAM: types.IPAM{Type: "host-local"}, DNS: types.DNS{Nameservers: []string{"10.0.0.10"}}}},
+			want: `{"type":"braid","ipam":{"type":"host-local"},"dns":{"nameservers":["10.0.0.10"]}}`,
+		},
+		{
+			name: "false and zero left out",
+			conf: NetConf{NamespaceIsolation: false, MaxNetworksPerPod: 0, LogToStderr: new(bool)},
+			want: `{"logToStderr":false}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for name, v := range map[string]any{"pointer": &tt.conf, "value": tt.conf} {
+				got, err := json.Marshal(v)
+				if err != nil {
+					t.Fatalf("%s: Marshal: %v", name, err)
+				}
+				if string(got) != tt.want {
+					t.Errorf("%s: Marshal = %s, want %s", name, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
 func TestGlobalNamespaceList(t *testing.T) {
 	tests := []struct {
 		in   string

@@ -90,17 +90,17 @@ func TestHandler(t *testing.T) {
 			object: func(t *testing.T) runtime.RawExtension {
 				return nadObject(t, "blue", `{"cniVersion":"1.0.0","type":"bridge",}`)
 			},
-			wantCode: http.StatusForbidden, wantMsg: []string{"spec.config: invalid character '}'"},
+			wantCode: http.StatusForbidden, wantMsg: []string{"spec.config is not valid JSON: invalid character '}'"},
 		},
 		{
 			name: "NAD updated to broken JSON", resource: nadResource, op: admissionv1.Update,
 			object:   func(t *testing.T) runtime.RawExtension { return nadObject(t, "blue", `{"type":`) },
-			wantCode: http.StatusForbidden, wantMsg: []string{"spec.config: unexpected end of JSON input"},
+			wantCode: http.StatusForbidden, wantMsg: []string{"spec.config is not valid JSON: unexpected end of JSON input"},
 		},
 		{
 			name: "NAD config not an object", resource: nadResource, op: admissionv1.Create,
 			object:   func(t *testing.T) runtime.RawExtension { return nadObject(t, "blue", `null`) },
-			wantCode: http.StatusForbidden, wantMsg: []string{"spec.config: not a JSON object"},
+			wantCode: http.StatusForbidden, wantMsg: []string{"spec.config is not a JSON object"},
 		},
 		{
 			name: "NAD conflist without plugins", resource: nadResource, op: admissionv1.Create,

@@ -1,18 +1,17 @@
 package webhook
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
-	nadutils "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/utils"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/braid-cni/braid/annotations"
 	"github.com/braid-cni/braid/delegate"
+	"github.com/braid-cni/braid/nad"
 	"github.com/braid-cni/braid/netconf"
 )
 
@@ -22,33 +21,25 @@ const podIfName = "eth0"
 
 // checkNAD returns why braid could not load the NAD's spec.config, or nil.
 // An empty spec.config is allowed: braid then reads the config named like
-// the NAD from the node's CNI config dir. It follows nad.Resolver: a JSON
-// object, the NAD's name filled in when the config has none, then
-// delegate.Load, which is what ADD runs.
-func checkNAD(nad *nadv1.NetworkAttachmentDefinition) error {
-	config := strings.TrimSpace(nad.Spec.Config)
-	if config == "" {
-		return nil
-	}
-	var obj map[string]any
-	if err := json.Unmarshal([]byte(config), &obj); err != nil {
-		return fmt.Errorf("spec.config: %w", err)
-	}
-	if obj == nil {
-		return errors.New("spec.config: not a JSON object")
-	}
-	conf, err := nadutils.GetCNIConfigFromSpec(config, nad.Name)
+// the NAD from the node's CNI config dir. It runs what ADD runs: nad.Config,
+// the resolver's step from spec.config to delegate config, then
+// delegate.Load.
+func checkNAD(obj *nadv1.NetworkAttachmentDefinition) error {
+	conf, err := nad.Config(obj.Name, obj.Spec.Config)
 	if err != nil {
-		return fmt.Errorf("spec.config: %w", err)
+		return errors.New(cniMessage(err))
+	}
+	if conf == nil {
+		return nil
 	}
 	d, err := delegate.Load(conf)
 	if err != nil {
-		return fmt.Errorf("spec.config: %s", cniMessage(err))
+		return fmt.Errorf("%s: %s", nad.ConfigField, cniMessage(err))
 	}
 	// braid refuses these at ADD; stored, they would only wait for a pod.
 	for _, bin := range d.Binaries() {
 		if netconf.IsBraid(bin.Type) {
-			return fmt.Errorf("spec.config: %s is %q, which is braid itself: braid never runs itself as a delegate", bin.Field, bin.Type)
+			return fmt.Errorf("%s: %s is %q, which is braid itself: braid never runs itself as a delegate", nad.ConfigField, bin.Field, bin.Type)
 		}
 	}
 	return nil
