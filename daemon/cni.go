@@ -14,7 +14,7 @@ import (
 
 	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/caller"
-	"github.com/braid-cni/braid/shim"
+	"github.com/braid-cni/braid/wire"
 )
 
 const (
@@ -35,11 +35,11 @@ func known(command string) bool {
 	return false
 }
 
-// serveCNI answers one shim: 200 with a shim.Response whenever there is
+// serveCNI answers one shim: 200 with a wire.Response whenever there is
 // someone to answer, the verb's CNI error inside it.
 func (s *Server) serveCNI(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	var req shim.Request
+	var req wire.Request
 	body := http.MaxBytesReader(w, r.Body, maxRequestBytes)
 	err := json.NewDecoder(body).Decode(&req)
 	if err == nil {
@@ -49,7 +49,7 @@ func (s *Server) serveCNI(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log().Warn("undecodable CNI request", "error", err)
-		s.answer(w, &shim.Response{Error: types.NewError(types.ErrDecodingFailure, "braid daemon: decode request", err.Error())})
+		s.answer(w, &wire.Response{Error: types.NewError(types.ErrDecodingFailure, "braid daemon: decode request", err.Error())})
 		s.observe("unknown", resultError, start)
 		return
 	}
@@ -68,7 +68,7 @@ func (s *Server) serveCNI(w http.ResponseWriter, r *http.Request) {
 // run runs the verb of req once admitted, under ctx: the shim's
 // connection, so a runtime that gives up cancels the verb (an ADD rolls
 // back). A nil Response means the shim went away while waiting.
-func (s *Server) run(ctx context.Context, req *shim.Request) (*shim.Response, string) {
+func (s *Server) run(ctx context.Context, req *wire.Request) (*wire.Response, string) {
 	if !known(req.Command) {
 		return failed(types.NewError(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("braid daemon: unknown CNI_COMMAND %q", req.Command), ""))
 	}
@@ -84,7 +84,7 @@ func (s *Server) run(ctx context.Context, req *shim.Request) (*shim.Response, st
 		case "ADD":
 			return failed(types.NewError(types.ErrTryAgainLater, why, ""))
 		case "STATUS":
-			return failed(types.NewError(shim.CodeNotAvailable, why, ""))
+			return failed(types.NewError(wire.CodeNotAvailable, why, ""))
 		}
 	}
 	switch req.Command {
@@ -118,12 +118,12 @@ func (s *Server) run(ctx context.Context, req *shim.Request) (*shim.Response, st
 			return failed(asCNIError(err))
 		}
 	}
-	return &shim.Response{Stdout: out.Bytes()}, resultOK
+	return &wire.Response{Stdout: out.Bytes()}, resultOK
 }
 
 // call runs the verb through the core under the verb's deadline: braid's
 // settings with the caller's runtime keys, the request from the shim's.
-func (s *Server) call(ctx context.Context, req *shim.Request) (types.Result, error) {
+func (s *Server) call(ctx context.Context, req *wire.Request) (types.Result, error) {
 	settings, err := s.Settings()
 	if err != nil {
 		return nil, err
@@ -141,8 +141,8 @@ func (s *Server) call(ctx context.Context, req *shim.Request) (types.Result, err
 	return attach.New(conf, s.Core).Run(ctx, req.Command, areq)
 }
 
-func failed(err *types.Error) (*shim.Response, string) {
-	return &shim.Response{Error: err}, resultError
+func failed(err *types.Error) (*wire.Response, string) {
+	return &wire.Response{Error: err}, resultError
 }
 
 // asCNIError turns a verb's error into what skel would print for it.
@@ -154,7 +154,7 @@ func asCNIError(err error) *types.Error {
 	return types.NewError(types.ErrInternal, err.Error(), "")
 }
 
-func (s *Server) answer(w http.ResponseWriter, resp *shim.Response) {
+func (s *Server) answer(w http.ResponseWriter, resp *wire.Response) {
 	w.Header().Set("Content-Type", "application/json")
 	if err := json.NewEncoder(w).Encode(resp); err != nil {
 		s.log().Warn("cannot answer the shim", "error", err)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/netconf"
-	"github.com/braid-cni/braid/shim"
+	"github.com/braid-cni/braid/wire"
 )
 
 // TestAsCNIError: a verb's error reaches the shim as skel would print it.
@@ -46,7 +46,7 @@ func TestSettingsError(t *testing.T) {
 	notYet := types.NewError(types.ErrTryAgainLater, "braid daemon: no primary CNI config yet", "")
 	fail := func() (*netconf.NetConf, error) { return nil, notYet }
 	e.serve(t, &Server{Settings: fail, Core: e.core, Timeout: e.timeout})
-	resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("ADD", e.args("c1")))
+	resp, err := wire.Forward(context.Background(), e.sock(), wire.NewRequest("ADD", e.args("c1")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestSettingsAreTheDaemons(t *testing.T) {
 	e.stdin = stdin
 	e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
 	for _, command := range []string{"ADD", "DEL"} {
-		resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest(command, e.args("c1")))
+		resp, err := wire.Forward(context.Background(), e.sock(), wire.NewRequest(command, e.args("c1")))
 		if err != nil || resp.Error != nil {
 			t.Fatalf("%s: %v %+v", command, err, resp)
 		}
@@ -97,7 +97,7 @@ func TestSettingsAreTheDaemons(t *testing.T) {
 func TestDelCancelsAdd(t *testing.T) {
 	e := newEnv(t)
 	added := e.heldAdd(context.Background(), t)
-	resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("DEL", e.args("c1")))
+	resp, err := wire.Forward(context.Background(), e.sock(), wire.NewRequest("DEL", e.args("c1")))
 	if err != nil || resp.Error != nil {
 		t.Fatalf("DEL: %v %+v", err, resp)
 	}
@@ -136,14 +136,14 @@ func TestCancelledConnectionRollsBack(t *testing.T) {
 // delegate until the test ends or the ADD is cancelled; it returns once the
 // delegate runs. The daemon's answer (nil when the shim gave up) arrives on
 // the channel.
-func (e *env) heldAdd(ctx context.Context, t *testing.T) <-chan *shim.Response {
+func (e *env) heldAdd(ctx context.Context, t *testing.T) <-chan *wire.Response {
 	t.Helper()
 	e.exec.Hold, e.exec.Entered = make(chan struct{}), make(chan testutil.ExecCall)
 	t.Cleanup(func() { close(e.exec.Hold) })
 	e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
-	added := make(chan *shim.Response, 1)
+	added := make(chan *wire.Response, 1)
 	go func() {
-		resp, _ := shim.Forward(ctx, e.sock(), shim.NewRequest("ADD", e.args("c1")))
+		resp, _ := wire.Forward(ctx, e.sock(), wire.NewRequest("ADD", e.args("c1")))
 		added <- resp
 	}()
 	<-e.exec.Entered

@@ -18,7 +18,7 @@ import (
 	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/netconf"
-	"github.com/braid-cni/braid/shim"
+	"github.com/braid-cni/braid/wire"
 )
 
 // env is a daemon's plugin on temp dirs with a fake exec, and a config
@@ -103,7 +103,7 @@ func (e *env) args(id string) *skel.CmdArgs {
 	}
 }
 
-func (e *env) sock() string { return shim.SocketPath(e.socketDir) }
+func (e *env) sock() string { return wire.SocketPath(e.socketDir) }
 
 // serving is a Serve running until the test ends.
 type serving struct {

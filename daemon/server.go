@@ -19,7 +19,7 @@ import (
 
 	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/netconf"
-	"github.com/braid-cni/braid/shim"
+	"github.com/braid-cni/braid/wire"
 )
 
 const (
@@ -151,7 +151,7 @@ func listen(ctx context.Context, socketDir string) (net.Listener, error) {
 	if err := os.Chmod(socketDir, 0o700); err != nil {
 		return nil, fmt.Errorf("chmod socket dir %s: %w", socketDir, err)
 	}
-	sock := shim.SocketPath(socketDir)
+	sock := wire.SocketPath(socketDir)
 	if err := removeStale(ctx, sock); err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func removeStale(ctx context.Context, sock string) error {
 func (s *Server) Handler() http.Handler {
 	s.init()
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+shim.Path, s.serveCNI)
+	mux.HandleFunc("POST "+wire.Path, s.serveCNI)
 	s.probes(mux)
 	return mux
 }

@@ -19,7 +19,7 @@ import (
 
 	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/plugin"
-	"github.com/braid-cni/braid/shim"
+	"github.com/braid-cni/braid/wire"
 )
 
 func TestServeSocketModes(t *testing.T) {
@@ -70,7 +70,7 @@ func TestAddRoundTrip(t *testing.T) {
 	e.direct(t, "DEL", args)
 
 	e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
-	resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("ADD", args))
+	resp, err := wire.Forward(context.Background(), e.sock(), wire.NewRequest("ADD", args))
 	if err != nil {
 		t.Fatalf("Forward: %v", err)
 	}
@@ -105,7 +105,7 @@ func TestNotReady(t *testing.T) {
 		wantRun  []string
 	}{
 		{"ADD", types.ErrTryAgainLater, nil},
-		{"STATUS", shim.CodeNotAvailable, nil},
+		{"STATUS", wire.CodeNotAvailable, nil},
 		{"DEL", 0, []string{"DEL ptp c1 eth0"}},
 		{"GC", 0, nil},
 	}
@@ -113,7 +113,7 @@ func TestNotReady(t *testing.T) {
 		t.Run(tt.command, func(t *testing.T) {
 			e := newEnv(t)
 			e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout, Unsynced: func() []string { return []string{"network-attachment-definitions"} }})
-			resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest(tt.command, e.args("c1")))
+			resp, err := wire.Forward(context.Background(), e.sock(), wire.NewRequest(tt.command, e.args("c1")))
 			if err != nil {
 				t.Fatalf("Forward: %v", err)
 			}
@@ -151,12 +151,12 @@ func TestBadRequests(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
-			hresp, err := socketClient(e.sock()).Post("http://braid"+shim.Path, "application/json", strings.NewReader(tt.body))
+			hresp, err := socketClient(e.sock()).Post("http://braid"+wire.Path, "application/json", strings.NewReader(tt.body))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer func() { _ = hresp.Body.Close() }()
-			var resp shim.Response
+			var resp wire.Response
 			if err := jsonDecode(hresp.Body, &resp); err != nil || hresp.StatusCode != http.StatusOK {
 				t.Fatalf("answer %s: %v", hresp.Status, err)
 			}
@@ -177,12 +177,12 @@ func TestGracefulShutdown(t *testing.T) {
 	e.exec.Hold, e.exec.Entered = make(chan struct{}), make(chan testutil.ExecCall)
 	sv := e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
 	type answer struct {
-		resp *shim.Response
+		resp *wire.Response
 		err  error
 	}
 	got := make(chan answer, 1)
 	go func() {
-		resp, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest("ADD", e.args("c1")))
+		resp, err := wire.Forward(context.Background(), e.sock(), wire.NewRequest("ADD", e.args("c1")))
 		got <- answer{resp, err}
 	}()
 	<-e.exec.Entered
@@ -235,7 +235,7 @@ func TestMetrics(t *testing.T) {
 	s := &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout, Registry: prometheus.NewRegistry()}
 	e.serve(t, s)
 	for _, command := range []string{"ADD", "DEL"} {
-		if _, err := shim.Forward(context.Background(), e.sock(), shim.NewRequest(command, e.args("c1"))); err != nil {
+		if _, err := wire.Forward(context.Background(), e.sock(), wire.NewRequest(command, e.args("c1"))); err != nil {
 			t.Fatalf("Forward %s: %v", command, err)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/braid-cni/braid/shim"
+	"github.com/braid-cni/braid/wire"
 )
 
 const nameDaemon = "daemon"
@@ -19,7 +19,7 @@ const nameDaemon = "daemon"
 // CheckDaemon checks braidd's socket in dir (thick mode): a 0600 socket in
 // a 0700 directory, answering /healthz and /readyz.
 func CheckDaemon(ctx context.Context, dir string, timeout time.Duration) Result {
-	sock := shim.SocketPath(dir)
+	sock := wire.SocketPath(dir)
 	start := "start braidd on this node (kubectl -n kube-system get pods -l app=braidd) and read its log"
 	dirInfo, err := os.Stat(dir)
 	if err != nil {

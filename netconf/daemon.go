@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"runtime"
+
+	"github.com/braid-cni/braid/wire"
 )
 
 // Daemon defaults, filled in by ParseDaemon.
 const (
-	DefaultSocketDir    = "/run/braid"
+	// DefaultSocketDir is the protocol's (braid-shim links no netconf).
+	DefaultSocketDir    = wire.DefaultSocketDir
 	DefaultCNIConfigDir = "/etc/cni/net.d"
 	DefaultConfigName   = "00-braid.conflist"
 )

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 
 	"github.com/containernetworking/cni/pkg/skel"
 
@@ -10,21 +9,22 @@ import (
 	"github.com/braid-cni/braid/shim"
 )
 
-// forward hands the call to the daemon under a deadline of its own and
-// prints its answer. handled is false only for a DEL the daemon did not
-// answer: the caller then runs it here, from the journal, under a fresh
-// deadline, so that a pod can always be torn down.
-func (p *Plugin) forward(ctx context.Context, conf *netconf.NetConf, command string, args *skel.CmdArgs) (handled bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
-	err = shim.Call(ctx, p.Stdout, conf.DaemonSocketDir, command, args)
-	if !errors.Is(err, shim.ErrNotAnswering) {
-		return true, err
+// forward hands a call whose config names daemonSocketDir to braid's one
+// forwarder (braid-shim's, package shim): the daemon answers, and a DEL it
+// does not answer runs here, through the core, from the journal.
+func (p *Plugin) forward(ctx context.Context, conf *netconf.NetConf, command string, args *skel.CmdArgs) error {
+	fw := &shim.Plugin{
+		Stdout:  p.Stdout,
+		Getenv:  p.Getenv,
+		Timeout: p.Timeout,
+		Local: func(ctx context.Context, args *skel.CmdArgs) error {
+			// A bad logFile fails again, and is reported, in local.
+			if log, closeLog, err := conf.Logger(p.Stderr); err == nil {
+				log.Warn("braid daemon not answering; deleting here from the journal")
+				closeLog()
+			}
+			return p.local(ctx, conf, "DEL", args)
+		},
 	}
-	// A bad logFile fails again, and is reported, in setup.
-	if log, closeLog, lerr := conf.Logger(p.Stderr); lerr == nil {
-		log.Warn("braid daemon not answering; deleting here from the journal", "error", err)
-		closeLog()
-	}
-	return false, nil
+	return fw.Run(ctx, command, args)
 }

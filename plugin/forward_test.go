@@ -17,22 +17,22 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/braid-cni/braid/internal/testutil"
-	"github.com/braid-cni/braid/shim"
+	"github.com/braid-cni/braid/wire"
 )
 
 // fakeDaemon answers on <dir>/braid.sock with canned responses by command
 // and records every request.
 type fakeDaemon struct {
 	dir     string
-	answers map[string]shim.Response
+	answers map[string]wire.Response
 	mu      sync.Mutex
-	reqs    []shim.Request
+	reqs    []wire.Request
 }
 
-func newFakeDaemon(t *testing.T, answers map[string]shim.Response) *fakeDaemon {
+func newFakeDaemon(t *testing.T, answers map[string]wire.Response) *fakeDaemon {
 	t.Helper()
 	d := &fakeDaemon{dir: t.TempDir(), answers: answers}
-	ln, err := net.Listen("unix", shim.SocketPath(d.dir))
+	ln, err := net.Listen("unix", wire.SocketPath(d.dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +45,8 @@ func newFakeDaemon(t *testing.T, answers map[string]shim.Response) *fakeDaemon {
 }
 
 func (d *fakeDaemon) serve(w http.ResponseWriter, r *http.Request) {
-	var req shim.Request
-	if r.URL.Path != shim.Path || json.NewDecoder(r.Body).Decode(&req) != nil {
+	var req wire.Request
+	if r.URL.Path != wire.Path || json.NewDecoder(r.Body).Decode(&req) != nil {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
@@ -56,7 +56,7 @@ func (d *fakeDaemon) serve(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(d.answers[req.Command])
 }
 
-func (d *fakeDaemon) requests() []shim.Request {
+func (d *fakeDaemon) requests() []wire.Request {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.reqs)
@@ -77,20 +77,20 @@ func TestForward(t *testing.T) {
 	tests := []struct {
 		name     string
 		command  string
-		answer   shim.Response
+		answer   wire.Response
 		wantCode uint // 0: success
 	}{
-		{"ADD result", "ADD", shim.Response{Stdout: []byte(result)}, 0},
-		{"ADD error code kept", "ADD", shim.Response{Error: types.NewError(types.ErrInvalidNetworkConfig, "network ns1/blue (bridge, net1): bad", "details")}, types.ErrInvalidNetworkConfig},
-		{"DEL", "DEL", shim.Response{}, 0},
-		{"CHECK error", "CHECK", shim.Response{Error: types.NewError(types.ErrTryAgainLater, "later", "")}, types.ErrTryAgainLater},
-		{"STATUS", "STATUS", shim.Response{}, 0},
-		{"GC", "GC", shim.Response{}, 0},
+		{"ADD result", "ADD", wire.Response{Stdout: []byte(result)}, 0},
+		{"ADD error code kept", "ADD", wire.Response{Error: types.NewError(types.ErrInvalidNetworkConfig, "network ns1/blue (bridge, net1): bad", "details")}, types.ErrInvalidNetworkConfig},
+		{"DEL", "DEL", wire.Response{}, 0},
+		{"CHECK error", "CHECK", wire.Response{Error: types.NewError(types.ErrTryAgainLater, "later", "")}, types.ErrTryAgainLater},
+		{"STATUS", "STATUS", wire.Response{}, 0},
+		{"GC", "GC", wire.Response{}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, "1.0.0")
-			d := newFakeDaemon(t, map[string]shim.Response{tt.command: tt.answer})
+			d := newFakeDaemon(t, map[string]wire.Response{tt.command: tt.answer})
 			args := e.args(t, "c1", map[string]any{"daemonSocketDir": d.dir})
 			err := verbByCommand(tt.command)(e.plugin, args)
 			if tt.wantCode == 0 && err != nil {
@@ -104,7 +104,7 @@ func TestForward(t *testing.T) {
 			if got := e.stdout.String(); got != string(tt.answer.Stdout) {
 				t.Errorf("printed %q, want %q", got, tt.answer.Stdout)
 			}
-			if got, want := d.requests(), []shim.Request{*shim.NewRequest(tt.command, args)}; !reflect.DeepEqual(got, want) {
+			if got, want := d.requests(), []wire.Request{*wire.NewRequest(tt.command, args)}; !reflect.DeepEqual(got, want) {
 				t.Errorf("daemon saw %+v, want %+v", got, want)
 			}
 			if got := e.exec.Seen(); len(got) != 0 {
@@ -132,7 +132,7 @@ func TestForwardDaemonDown(t *testing.T) {
 		{"ADD", types.ErrTryAgainLater},
 		{"CHECK", types.ErrTryAgainLater},
 		{"GC", types.ErrTryAgainLater},
-		{"STATUS", shim.CodeNotAvailable},
+		{"STATUS", wire.CodeNotAvailable},
 		{"DEL", 0},
 	}
 	for _, s := range sockets {
@@ -159,7 +159,7 @@ func TestForwardDaemonDown(t *testing.T) {
 					return
 				}
 				te := testutil.CNIError(t, err)
-				sock := filepath.Join(dir, shim.SocketName)
+				sock := filepath.Join(dir, wire.SocketName)
 				if te.Code != tt.wantCode || !strings.Contains(te.Msg, sock) {
 					t.Errorf("%s error = %+v, want code %d naming %s", tt.command, te, tt.wantCode, sock)
 				}
@@ -175,7 +175,7 @@ func TestForwardDaemonDown(t *testing.T) {
 // crashed daemon does.
 func staleSocket(t *testing.T, dir string) {
 	t.Helper()
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: shim.SocketPath(dir), Net: "unix"})
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: wire.SocketPath(dir), Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}

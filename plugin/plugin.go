@@ -73,18 +73,22 @@ func (p *Plugin) GC(args *skel.CmdArgs) error     { return p.Run(context.Backgro
 
 // Run runs one verb (its CNI_COMMAND) until ctx ends or the plugin's
 // Timeout passes: forwarded to the daemon when the config names one, else
-// here, through the core: the config and CNI_ARGS become the core's
-// Request, the config's kubeconfig its API access, the result is printed.
+// here, through the core.
 func (p *Plugin) Run(ctx context.Context, command string, args *skel.CmdArgs) error {
 	conf, err := netconf.Parse(args.StdinData)
 	if err != nil {
 		return err
 	}
 	if conf.DaemonSocketDir != "" {
-		if handled, err := p.forward(ctx, conf, command, args); handled {
-			return err
-		}
+		return p.forward(ctx, conf, command, args)
 	}
+	return p.local(ctx, conf, command, args)
+}
+
+// local runs the verb through the core: the config and CNI_ARGS become the
+// core's Request, the config's kubeconfig its API access, one deadline,
+// ADD's result printed.
+func (p *Plugin) local(ctx context.Context, conf *netconf.NetConf, command string, args *skel.CmdArgs) error {
 	log, closeLog, err := conf.Logger(p.Stderr)
 	if err != nil {
 		return err

@@ -8,25 +8,23 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/braid-cni/braid/wire"
 )
 
-// CodeNotAvailable is the spec's STATUS code 50: the plugin cannot serve
-// ADD. The types package has no name for it.
-const CodeNotAvailable uint = 50
-
-// ErrNotAnswering is wrapped by Call's error for a DEL the daemon did not
+// ErrNotAnswering is wrapped by call's error for a DEL the daemon did not
 // answer: the caller deletes from the node's journal itself, so that a pod
 // can always be torn down.
 var ErrNotAnswering = errors.New("braid daemon not answering")
 
-// Call forwards command to the daemon listening in socketDir, copies what
+// call forwards command to the daemon listening in socketDir, copies what
 // the verb printed to stdout and returns the verb's CNI error, its code
 // kept. When the daemon does not answer, STATUS fails with code 50 and ADD,
 // CHECK and GC with code 11 (try again later), each naming the socket; DEL
 // returns an error wrapping ErrNotAnswering.
-func Call(ctx context.Context, stdout io.Writer, socketDir, command string, args *skel.CmdArgs) error {
-	sock := SocketPath(socketDir)
-	resp, err := Forward(ctx, sock, NewRequest(command, args))
+func call(ctx context.Context, stdout io.Writer, socketDir, command string, args *skel.CmdArgs) error {
+	sock := wire.SocketPath(socketDir)
+	resp, err := wire.Forward(ctx, sock, wire.NewRequest(command, args))
 	if err != nil {
 		return notAnswering(command, sock, err)
 	}
@@ -46,7 +44,7 @@ func notAnswering(command, sock string, cause error) error {
 	case "DEL":
 		return fmt.Errorf("%w on %s: %w", ErrNotAnswering, sock, cause)
 	case "STATUS":
-		return types.NewError(CodeNotAvailable, msg, cause.Error())
+		return types.NewError(wire.CodeNotAvailable, msg, cause.Error())
 	default:
 		return types.NewError(types.ErrTryAgainLater, msg, cause.Error())
 	}

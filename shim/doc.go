@@ -1,10 +1,8 @@
-// Package shim is the wire between braid's shim and the braidd daemon (thick
-// mode): the request that carries one CNI call (the verb, the CNI_*
-// environment and stdin), the daemon's answer, and the client that sends one
-// over the daemon's unix socket.
-//
-// The protocol is HTTP/1.1 on the unix socket <daemonSocketDir>/braid.sock:
-// the shim POSTs a JSON Request to /cni, and the daemon answers 200 with a
-// JSON Response: the bytes the verb printed and the CNI error it returned,
-// if any. Any other status means the two do not speak the same protocol.
+// Package shim is braid-shim, thick mode's CNI plugin and braid's one
+// forwarder to braidd: every verb goes to the daemon over package wire, its
+// output printed and its CNI error returned with the code kept; a daemon
+// that does not answer makes ADD, CHECK and GC try again later and STATUS
+// report the plugin unavailable, and a DEL it does not answer runs locally,
+// from the node's journal, so that a pod can always be torn down. The thin
+// braid runs this same forwarder for a config that names daemonSocketDir.
 package shim

@@ -14,14 +14,13 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/braid-cni/braid/caller"
+	"github.com/braid-cni/braid/wire"
 )
 
-// DefaultSocketDir is where braidd listens unless the config says otherwise.
-const DefaultSocketDir = "/run/braid"
-
-// Plugin is braid-shim, the thick mode's CNI plugin: it holds no
-// credentials and links no Kubernetes client, so the runtime's exec of it
-// stays cheap; every verb goes to the daemon. A DEL the daemon does not
+// Plugin is the forwarder: braid-shim, the thick mode's CNI plugin, which
+// holds no credentials and links no Kubernetes client, so the runtime's
+// exec of it stays cheap; and the thin braid for a config that names
+// daemonSocketDir. Every verb goes to the daemon. A DEL the daemon does not
 // answer goes to Local, which deletes from the node's journal.
 type Plugin struct {
 	Stdout io.Writer
@@ -30,7 +29,8 @@ type Plugin struct {
 	Getenv  func(string) string
 	Timeout time.Duration
 	// Local runs a DEL the daemon did not answer. NewPlugin's runs the full
-	// braid plugin, found in CNI_PATH, on the same call.
+	// braid plugin, found in CNI_PATH, on the same call; the thin braid
+	// runs it in-process.
 	Local func(ctx context.Context, args *skel.CmdArgs) error
 }
 
@@ -42,13 +42,10 @@ func NewPlugin(stdout io.Writer) *Plugin {
 
 // Funcs hands the verbs to skel.
 func (p *Plugin) Funcs() skel.CNIFuncs {
-	return skel.CNIFuncs{
-		Add:    func(args *skel.CmdArgs) error { return p.do("ADD", args) },
-		Del:    func(args *skel.CmdArgs) error { return p.do("DEL", args) },
-		Check:  func(args *skel.CmdArgs) error { return p.do("CHECK", args) },
-		Status: func(args *skel.CmdArgs) error { return p.do("STATUS", args) },
-		GC:     func(args *skel.CmdArgs) error { return p.do("GC", args) },
+	verb := func(command string) func(*skel.CmdArgs) error {
+		return func(args *skel.CmdArgs) error { return p.Run(context.Background(), command, args) }
 	}
+	return skel.CNIFuncs{Add: verb("ADD"), Del: verb("DEL"), Check: verb("CHECK"), Status: verb("STATUS"), GC: verb("GC")}
 }
 
 // shimConf is the one key the shim reads from its config.
@@ -56,7 +53,9 @@ type shimConf struct {
 	DaemonSocketDir string `json:"daemonSocketDir"`
 }
 
-func (p *Plugin) do(command string, args *skel.CmdArgs) error {
+// Run forwards one verb (its CNI_COMMAND) to the daemon the config names,
+// under the plugin's Timeout, after refusing to run under braid's own mark.
+func (p *Plugin) Run(ctx context.Context, command string, args *skel.CmdArgs) error {
 	if err := caller.Check(p.Getenv); err != nil {
 		return err
 	}
@@ -65,27 +64,28 @@ func (p *Plugin) do(command string, args *skel.CmdArgs) error {
 		return types.NewError(types.ErrDecodingFailure, "braid-shim: decode the network config", err.Error())
 	}
 	if conf.DaemonSocketDir == "" {
-		conf.DaemonSocketDir = DefaultSocketDir
+		conf.DaemonSocketDir = wire.DefaultSocketDir
 	}
-	err := p.call(command, args, conf.DaemonSocketDir)
+	err := p.forward(ctx, command, args, conf.DaemonSocketDir)
 	if errors.Is(err, ErrNotAnswering) && p.Local != nil {
 		// A fresh deadline: waiting for the daemon may have used this
 		// one up, and the pod must still be torn down.
-		ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.Timeout)
 		defer cancel()
 		return p.Local(ctx, args)
 	}
 	return err
 }
 
-func (p *Plugin) call(command string, args *skel.CmdArgs, socketDir string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
+func (p *Plugin) forward(ctx context.Context, command string, args *skel.CmdArgs, socketDir string) error {
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	return Call(ctx, p.Stdout, socketDir, command, args)
+	return call(ctx, p.Stdout, socketDir, command, args)
 }
 
 // execBraid runs the same DEL through the braid binary next to the shim in
-// CNI_PATH. braid tries the daemon once more, then deletes from the journal.
+// CNI_PATH. braid, given this config, forwards once more (the daemon may be
+// back), then deletes from the journal.
 func execBraid(ctx context.Context, args *skel.CmdArgs) error {
 	path, err := invoke.FindInPath("braid", filepath.SplitList(args.Path))
 	if err != nil {

@@ -17,7 +17,17 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/braid-cni/braid/caller"
+	"github.com/braid-cni/braid/internal/testutil"
+	"github.com/braid-cni/braid/wire"
 )
+
+// serve runs h as the daemon on a socket in a temp dir.
+func serve(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	sock := wire.SocketPath(t.TempDir())
+	testutil.ServeUnix(t, sock, h)
+	return sock
+}
 
 func shimArgs(socketDir string) *skel.CmdArgs {
 	return &skel.CmdArgs{
@@ -38,10 +48,10 @@ func verb(p *Plugin, command string) func(*skel.CmdArgs) error {
 func TestPluginForwards(t *testing.T) {
 	for _, command := range []string{"ADD", "DEL", "CHECK", "STATUS", "GC"} {
 		t.Run(command, func(t *testing.T) {
-			var got Request
+			var got wire.Request
 			sock := serve(t, func(w http.ResponseWriter, r *http.Request) {
 				_ = json.NewDecoder(r.Body).Decode(&got)
-				_ = json.NewEncoder(w).Encode(Response{Stdout: []byte("out-" + got.Command), Error: types.NewError(4, "from daemon", "")})
+				_ = json.NewEncoder(w).Encode(wire.Response{Stdout: []byte("out-" + got.Command), Error: types.NewError(4, "from daemon", "")})
 			})
 			var out bytes.Buffer
 			p := &Plugin{Stdout: &out, Timeout: 5 * time.Second, Local: func(context.Context, *skel.CmdArgs) error {
@@ -68,8 +78,8 @@ func TestPluginForwards(t *testing.T) {
 // only DEL goes to Local.
 func TestPluginDaemonDown(t *testing.T) {
 	dir := t.TempDir()
-	sock := SocketPath(dir)
-	for command, wantCode := range map[string]uint{"ADD": types.ErrTryAgainLater, "CHECK": types.ErrTryAgainLater, "GC": types.ErrTryAgainLater, "STATUS": CodeNotAvailable, "DEL": 0} {
+	sock := wire.SocketPath(dir)
+	for command, wantCode := range map[string]uint{"ADD": types.ErrTryAgainLater, "CHECK": types.ErrTryAgainLater, "GC": types.ErrTryAgainLater, "STATUS": wire.CodeNotAvailable, "DEL": 0} {
 		t.Run(command, func(t *testing.T) {
 			var local *skel.CmdArgs
 			p := &Plugin{Stdout: &bytes.Buffer{}, Timeout: 5 * time.Second, Local: func(_ context.Context, args *skel.CmdArgs) error {
@@ -157,7 +167,7 @@ func TestPluginRefusesUnderMark(t *testing.T) {
 	sent := false
 	sock := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		sent = true
-		_ = json.NewEncoder(w).Encode(Response{})
+		_ = json.NewEncoder(w).Encode(wire.Response{})
 	})
 	p := &Plugin{Stdout: &bytes.Buffer{}, Timeout: 5 * time.Second, Getenv: func(k string) string {
 		if k == caller.Env {

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/braid-cni/braid/shim"
+	"github.com/braid-cni/braid/wire"
 )
 
 // Braidd is a braidd process run by a test or the benchmark: its own
@@ -89,7 +89,7 @@ func (d *Braidd) Launch(ctx context.Context) error {
 			return fmt.Errorf("/healthz: %d, %v", code, err)
 		}
 		var dialer net.Dialer
-		conn, err := dialer.DialContext(ctx, "unix", shim.SocketPath(d.SocketDir))
+		conn, err := dialer.DialContext(ctx, "unix", wire.SocketPath(d.SocketDir))
 		if err != nil {
 			return err
 		}

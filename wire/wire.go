@@ -1,4 +1,4 @@
-package shim
+package wire
 
 import (
 	"bytes"
@@ -17,6 +17,9 @@ import (
 )
 
 const (
+	// DefaultSocketDir is where braidd listens unless the config says
+	// otherwise.
+	DefaultSocketDir = "/run/braid"
 	// SocketName is the daemon's socket in daemonSocketDir.
 	SocketName = "braid.sock"
 	// Path is where the daemon serves CNI calls.
@@ -27,6 +30,10 @@ const (
 	// MaxResponseBytes bounds the daemon's answer the shim reads.
 	MaxResponseBytes = 16 << 20
 )
+
+// CodeNotAvailable is the spec's STATUS code 50: the plugin cannot serve
+// ADD. The types package has no name for it.
+const CodeNotAvailable uint = 50
 
 // SocketPath returns the daemon's socket in dir.
 func SocketPath(dir string) string { return filepath.Join(dir, SocketName) }

@@ -1,12 +1,10 @@
-package shim
+package wire
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -15,6 +13,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 func TestRequestCarriesCmdArgs(t *testing.T) {
@@ -46,15 +46,7 @@ func TestRequestCarriesCmdArgs(t *testing.T) {
 func serve(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
 	sock := SocketPath(t.TempDir())
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	_ = srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
+	testutil.ServeUnix(t, sock, h)
 	return sock
 }
 
