@@ -28,7 +28,7 @@ import (
 
 	"github.com/braid-cni/braid/attach"
 	"github.com/braid-cni/braid/autoconf"
-	"github.com/braid-cni/braid/daemon"
+	"github.com/braid-cni/braid/braidd/server"
 	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/install"
 	"github.com/braid-cni/braid/journal"
@@ -76,11 +76,11 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 	if conf.Autoconfig {
 		writer = autoconfWriter(conf, log)
 	}
-	wrap, err := daemon.DelegateMetrics(reg)
+	wrap, err := server.DelegateMetrics(reg)
 	if err != nil {
 		return err
 	}
-	srv := &daemon.Server{
+	srv := &server.Server{
 		Settings: settings(conf, writer),
 		// braid's core for every request: the caches for reads,
 		// network-status and events recorded in the background, claims

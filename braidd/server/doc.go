@@ -1,4 +1,4 @@
-// Package daemon is braidd's server: it answers the shim's CNI calls on a
+// Package server is braidd's server: it answers the shim's CNI calls on a
 // unix socket by running braid's core (package attach) with the daemon's
 // settings and the caller's runtime keys, its informer-backed API and
 // delegate metrics, under the shim's connection as the verb's context. It
@@ -6,4 +6,4 @@
 // mark, runs at most MaxConcurrent at once with DEL admitted ahead of ADD (a
 // DEL first cancels the same container's ADD in flight), and serves
 // health, readiness and metrics for the node's operators.
-package daemon
+package server
