@@ -26,7 +26,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/braid-cni/braid/attach"
+	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/autoconf"
 	"github.com/braid-cni/braid/braidd/server"
 	"github.com/braid-cni/braid/devices"
@@ -85,8 +85,8 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 		// braid's core for every request: the caches for reads,
 		// network-status and events recorded in the background, claims
 		// read and written live, each delegate measured.
-		Core: attach.Options{
-			API: &attach.API{
+		Core: attacher.Options{
+			API: &attacher.API{
 				Pods:     cache,
 				NADs:     cache,
 				Recorder: statuses,

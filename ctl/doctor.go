@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/braid-cni/braid/attach"
+	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/doctor"
 	"github.com/braid-cni/braid/netconf"
 )
@@ -66,7 +66,7 @@ func runDoctor(ctx context.Context, o *options, d *doctorOptions) error {
 // coreDel runs braid's DEL in this process through the core, as the
 // runtime's DEL reaches it: under the container's lock, journal entry and
 // libcni cache going the same way, logged where braid's config says.
-func coreDel(ctx context.Context, conf *netconf.NetConf, req attach.Request) error {
+func coreDel(ctx context.Context, conf *netconf.NetConf, req attacher.Request) error {
 	log, closeLog, err := conf.Logger(io.Discard)
 	if err != nil {
 		return err
@@ -74,7 +74,7 @@ func coreDel(ctx context.Context, conf *netconf.NetConf, req attach.Request) err
 	defer closeLog()
 	ctx, cancel := context.WithTimeout(ctx, netconf.VerbTimeout)
 	defer cancel()
-	return attach.New(conf, attach.Options{Log: log}).Del(ctx, req)
+	return attacher.New(conf, attacher.Options{Log: log}).Del(ctx, req)
 }
 
 // doctorTable prints one line per check and, when not ok, what to do.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/invoke"
 
-	"github.com/braid-cni/braid/attach"
+	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/netconf"
 )
 
@@ -44,8 +44,8 @@ type Options struct {
 	// Fix releases stale journal entries through Del.
 	Fix bool
 	// Del runs braid's DEL for one container through the core
-	// (attach.Attacher.Del) with braid's config; needed with Fix.
-	Del func(ctx context.Context, conf *netconf.NetConf, req attach.Request) error
+	// (attacher.Attacher.Del) with braid's config; needed with Fix.
+	Del func(ctx context.Context, conf *netconf.NetConf, req attacher.Request) error
 	// Exec runs plugin binaries for VERSION; nil runs them for real.
 	Exec invoke.Exec
 	// Now is the clock for token expiry; nil is time.Now.

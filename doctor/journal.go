@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"strings"
 
-	"github.com/braid-cni/braid/attach"
+	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plan"
@@ -126,8 +126,8 @@ func release(ctx context.Context, conf *netconf.NetConf, store *journal.Store, s
 }
 
 // delRequest is the runtime's DEL for p, as recorded at ADD.
-func delRequest(p *plan.Plan) attach.Request {
-	return attach.Request{Request: plan.Request{
+func delRequest(p *plan.Plan) attacher.Request {
+	return attacher.Request{Request: plan.Request{
 		ContainerID: p.ContainerID,
 		NetNS:       p.NetNS,
 		IfName:      p.IfName,

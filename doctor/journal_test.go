@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/braid-cni/braid/attach"
+	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plan"
@@ -95,9 +95,9 @@ func TestCheckJournalHealthy(t *testing.T) {
 
 func TestCheckJournalFix(t *testing.T) {
 	conf, store := journalFixture(t, false)
-	var calls []attach.Request
+	var calls []attacher.Request
 	var confs []*netconf.NetConf
-	del := func(_ context.Context, c *netconf.NetConf, req attach.Request) error {
+	del := func(_ context.Context, c *netconf.NetConf, req attacher.Request) error {
 		calls = append(calls, req)
 		confs = append(confs, c)
 		return store.Remove(req.ContainerID)
@@ -126,11 +126,11 @@ func TestCheckJournalFix(t *testing.T) {
 func TestCheckJournalFixFailures(t *testing.T) {
 	tests := []struct {
 		name       string
-		del        func(context.Context, *netconf.NetConf, attach.Request) error
+		del        func(context.Context, *netconf.NetConf, attacher.Request) error
 		wantDetail string
 	}{
-		{"DEL fails", func(context.Context, *netconf.NetConf, attach.Request) error { return errors.New("bridge: boom") }, "DEL failed for file: bridge: boom"},
-		{"entry left behind", func(context.Context, *netconf.NetConf, attach.Request) error { return nil }, "entry still there after DEL"},
+		{"DEL fails", func(context.Context, *netconf.NetConf, attacher.Request) error { return errors.New("bridge: boom") }, "DEL failed for file: bridge: boom"},
+		{"entry left behind", func(context.Context, *netconf.NetConf, attacher.Request) error { return nil }, "entry still there after DEL"},
 		{"no DEL", nil, "no DEL configured"},
 	}
 	for _, tt := range tests {
@@ -186,7 +186,7 @@ func TestCheckJournalUnseen(t *testing.T) {
 			}
 
 			var dels []string
-			del := func(_ context.Context, _ *netconf.NetConf, req attach.Request) error {
+			del := func(_ context.Context, _ *netconf.NetConf, req attacher.Request) error {
 				dels = append(dels, req.ContainerID)
 				return store.Remove(req.ContainerID)
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/braid-cni/braid/attach"
+	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/caller"
 	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/kube"
@@ -94,7 +94,7 @@ func (p *Plugin) local(ctx context.Context, conf *netconf.NetConf, command strin
 		return err
 	}
 	defer closeLog()
-	req, err := attach.NewRequest(conf, args.ContainerID, args.Netns, args.IfName, args.Args)
+	req, err := attacher.NewRequest(conf, args.ContainerID, args.Netns, args.IfName, args.Args)
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (p *Plugin) local(ctx context.Context, conf *netconf.NetConf, command strin
 	if err != nil {
 		return err
 	}
-	core := attach.New(conf, attach.Options{API: api, Exec: p.Exec, ReadinessTimeout: p.ReadinessTimeout, Log: log})
+	core := attacher.New(conf, attacher.Options{API: api, Exec: p.Exec, ReadinessTimeout: p.ReadinessTimeout, Log: log})
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	res, err := core.Run(ctx, command, req)
@@ -113,7 +113,7 @@ func (p *Plugin) local(ctx context.Context, conf *netconf.NetConf, command strin
 }
 
 // api builds clients from the config's kubeconfig; none without it.
-func (p *Plugin) api(conf *netconf.NetConf) (*attach.API, error) {
+func (p *Plugin) api(conf *netconf.NetConf) (*attacher.API, error) {
 	if conf.Kubeconfig == "" {
 		return nil, nil
 	}
@@ -121,7 +121,7 @@ func (p *Plugin) api(conf *netconf.NetConf) (*attach.API, error) {
 	if err != nil {
 		return nil, types.NewError(types.ErrTryAgainLater, "kubeconfig "+conf.Kubeconfig, err.Error())
 	}
-	return &attach.API{
+	return &attacher.API{
 		Pods:     clients,
 		NADs:     clients,
 		Recorder: &status.Writer{Client: clients.Core, Component: "braid", Node: p.Hostname},

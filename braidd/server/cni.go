@@ -12,7 +12,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/braid-cni/braid/attach"
+	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/caller"
 	"github.com/braid-cni/braid/wire"
 )
@@ -132,13 +132,13 @@ func (s *Server) call(ctx context.Context, req *wire.Request) (types.Result, err
 	if err != nil {
 		return nil, err
 	}
-	areq, err := attach.NewRequest(conf, req.ContainerID, req.Netns, req.IfName, req.Args)
+	areq, err := attacher.NewRequest(conf, req.ContainerID, req.Netns, req.IfName, req.Args)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	return attach.New(conf, s.Core).Run(ctx, req.Command, areq)
+	return attacher.New(conf, s.Core).Run(ctx, req.Command, areq)
 }
 
 func failed(err *types.Error) (*wire.Response, string) {

@@ -10,15 +10,15 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/braid-cni/braid/attach"
+	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/delegate"
 )
 
-// DelegateMetrics returns a wrapper for attach.Options.WrapInvoker that
+// DelegateMetrics returns a wrapper for attacher.Options.WrapInvoker that
 // measures every delegate call: braid_delegate_duration_seconds and
 // braid_delegate_errors_total, by verb, network (the CNI config name) and
 // plugin chain.
-func DelegateMetrics(reg prometheus.Registerer) (func(attach.Invoker) attach.Invoker, error) {
+func DelegateMetrics(reg prometheus.Registerer) (func(attacher.Invoker) attacher.Invoker, error) {
 	m := &delegateMetrics{
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "braid_delegate_duration_seconds",
@@ -35,7 +35,7 @@ func DelegateMetrics(reg prometheus.Registerer) (func(attach.Invoker) attach.Inv
 			return nil, fmt.Errorf("register delegate metrics: %w", err)
 		}
 	}
-	return func(inv attach.Invoker) attach.Invoker { return &measured{Invoker: inv, m: m} }, nil
+	return func(inv attacher.Invoker) attacher.Invoker { return &measured{Invoker: inv, m: m} }, nil
 }
 
 type delegateMetrics struct {
@@ -57,9 +57,9 @@ func (m *delegateMetrics) observe(verb string, d *delegate.Delegate, start time.
 	m.errors.WithLabelValues(verb, d.Name(), chain, code).Inc()
 }
 
-// measured is an attach.Invoker that times each call of the one it wraps.
+// measured is an attacher.Invoker that times each call of the one it wraps.
 type measured struct {
-	attach.Invoker
+	attacher.Invoker
 	m *delegateMetrics
 }
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 
-	"github.com/braid-cni/braid/attach"
+	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/wire"
@@ -26,7 +26,7 @@ import (
 type env struct {
 	exec      *testutil.Exec
 	settings  func() (*netconf.NetConf, error)
-	core      attach.Options // each call's core: the fake exec
+	core      attacher.Options // each call's core: the fake exec
 	timeout   time.Duration
 	socketDir string
 	cniDir    string // the daemon's journal
@@ -58,7 +58,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e.stdin = stdin
 	e.settings = func() (*netconf.NetConf, error) { return &settings.NetConf, nil }
-	e.core = attach.Options{Exec: e.exec}
+	e.core = attacher.Options{Exec: e.exec}
 	e.timeout = time.Minute
 	return e
 }
@@ -75,11 +75,11 @@ func (e *env) direct(t *testing.T, command string, args *skel.CmdArgs) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := attach.NewRequest(conf, args.ContainerID, args.Netns, args.IfName, args.Args)
+	req, err := attacher.NewRequest(conf, args.ContainerID, args.Netns, args.IfName, args.Args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := attach.New(conf, e.core).Run(context.Background(), command, req)
+	res, err := attacher.New(conf, e.core).Run(context.Background(), command, req)
 	if err != nil {
 		t.Fatalf("direct %s: %v", command, err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/braid-cni/braid/attach"
+	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/wire"
 )
@@ -40,7 +40,7 @@ type Server struct {
 	// Core is what the core of every call is given besides the settings:
 	// the informer-backed API, the delegate metrics, parallel attach and
 	// braidd's log.
-	Core attach.Options
+	Core attacher.Options
 	// Timeout is the deadline of one verb.
 	Timeout time.Duration
 	// MaxConcurrent bounds the verbs run at once; 0 means

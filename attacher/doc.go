@@ -1,4 +1,4 @@
-// Package attach is braid's core: the Attacher's verbs Add, Del, Check,
+// Package attacher is braid's core: the Attacher's verbs Add, Del, Check,
 // Status and GC each take a context and a Request, and every caller (the
 // thin plugin's skel adapter, braidd's server, braidctl doctor) reaches
 // them only here. ADD reads as its steps in add.go: take the container's
@@ -12,4 +12,4 @@
 // (Invoker, Journal, Recorder, ClaimWriter, Routes), so the tests run this
 // same code; New wires the real ones from braid's config and the caller's
 // Options. The core knows nothing of skel, HTTP or environment variables.
-package attach
+package attacher
