@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 // short builds the Selection a short-form item is expected to parse into.
@@ -100,7 +102,7 @@ func TestParseNetworks(t *testing.T) {
 				t.Fatalf("ParseNetworks(%q): %v", tt.raw, err)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("ParseNetworks(%q)\n got %s\nwant %s", tt.raw, dump(t, got), dump(t, tt.want))
+				t.Errorf("ParseNetworks(%q)\n got %s\nwant %s", tt.raw, testutil.JSON(t, got), testutil.JSON(t, tt.want))
 			}
 		})
 	}
@@ -167,7 +169,7 @@ func TestParseNetworksEveryJSONField(t *testing.T) {
 	}
 	want := []*Selection{fullSelection()}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("ParseNetworks\n got %s\nwant %s", dump(t, got), dump(t, want))
+		t.Fatalf("ParseNetworks\n got %s\nwant %s", testutil.JSON(t, got), testutil.JSON(t, want))
 	}
 	if got[0].DeviceID != "0000:03:00.1" {
 		t.Errorf("DeviceID = %q, want %q", got[0].DeviceID, "0000:03:00.1")
@@ -194,7 +196,7 @@ func TestSelectionRoundTrip(t *testing.T) {
 		t.Fatalf("Unmarshal(%s): %v", b, err)
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("round trip through %s\n got %s\nwant %s", b, dump(t, got), dump(t, want))
+		t.Errorf("round trip through %s\n got %s\nwant %s", b, testutil.JSON(t, got), testutil.JSON(t, want))
 	}
 
 	// A value (not a pointer) must marshal the same way.
@@ -278,7 +280,7 @@ func TestParseDefaultNetwork(t *testing.T) {
 				t.Fatalf("ParseDefaultNetwork(%q): %v", tt.raw, err)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("ParseDefaultNetwork(%q) = %s, want %s", tt.raw, dump(t, got), dump(t, tt.want))
+				t.Errorf("ParseDefaultNetwork(%q) = %s, want %s", tt.raw, testutil.JSON(t, got), testutil.JSON(t, tt.want))
 			}
 		})
 	}
@@ -305,14 +307,4 @@ func TestQuote(t *testing.T) {
 			}
 		})
 	}
-}
-
-// dump renders v as JSON for failure messages.
-func dump(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err.Error()
-	}
-	return string(b)
 }

@@ -2,7 +2,6 @@ package result
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +14,8 @@ import (
 	types040 "github.com/containernetworking/cni/pkg/types/040"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/types/create"
+
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 const podNetns = "/var/run/netns/pod"
@@ -79,7 +80,7 @@ func TestMerge(t *testing.T) {
 				}
 				parts = append(parts, part)
 			}
-			before := marshal(t, parts)
+			before := testutil.JSON(t, parts)
 
 			merged, err := Merge(version, parts)
 			if err != nil {
@@ -105,7 +106,7 @@ func TestMerge(t *testing.T) {
 			if want := clusterResult().DNS; !reflect.DeepEqual(got.DNS, want) {
 				t.Errorf("dns = %+v, want %+v", got.DNS, want)
 			}
-			if after := marshal(t, parts); after != before {
+			if after := testutil.JSON(t, parts); after != before {
 				t.Errorf("Merge changed its input:\nbefore %s\nafter  %s", before, after)
 			}
 		})
@@ -201,8 +202,8 @@ func TestGetAsVersion020DropsInterfaces(t *testing.T) {
 	if r.IP4 == nil || r.IP4.IP.String() != "10.244.1.5/24" {
 		t.Errorf("ip4 = %+v, want only the cluster address 10.244.1.5/24", r.IP4)
 	}
-	if strings.Contains(marshal(t, r), "10.1.1.5") {
-		t.Errorf("0.2.0 result %s still holds the secondary address", marshal(t, r))
+	if strings.Contains(testutil.JSON(t, r), "10.1.1.5") {
+		t.Errorf("0.2.0 result %s still holds the secondary address", testutil.JSON(t, r))
 	}
 }
 
@@ -274,15 +275,6 @@ func routeStrings(r *current.Result) []string {
 		out = append(out, route.Dst.String()+" via "+route.GW.String())
 	}
 	return out
-}
-
-func marshal(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatalf("marshal: %v", err)
-	}
-	return string(b)
 }
 
 func cidr(s string) net.IPNet {

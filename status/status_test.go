@@ -25,6 +25,8 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
+
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 func mustCIDR(t *testing.T, s string) net.IPNet {
@@ -85,18 +87,9 @@ func TestBuild(t *testing.T) {
 	}
 	// Compare as JSON: that is what the annotation holds, and it treats nil
 	// and empty lists alike where the API does.
-	if g, w := asJSON(t, got), asJSON(t, want); g != w {
+	if g, w := testutil.JSON(t, got), testutil.JSON(t, want); g != w {
 		t.Errorf("Build =\n%s\nwant\n%s", g, w)
 	}
-}
-
-func asJSON(t *testing.T, v any) string {
-	t.Helper()
-	data, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
 }
 
 // TestGateways: network-status lists the gateways of a result's default
