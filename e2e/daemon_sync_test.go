@@ -13,6 +13,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	authv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -175,6 +176,42 @@ func (a *account) bind(role string) {
 	a.cleanup("ClusterRoleBinding "+b.Name, func(ctx context.Context) error {
 		return bindings.Delete(ctx, b.Name, metav1.DeleteOptions{})
 	})
+	a.waitBound(role)
+}
+
+// waitBound waits until the API server's authorizer sees the binding: it
+// grants the first verb of the role's first rule that names no resource
+// names. The RBAC authorizer reads bindings through its own cache, so a
+// request right after the binding was created can still be forbidden.
+func (a *account) waitBound(role string) {
+	a.t.Helper()
+	r, err := a.kube.RbacV1().ClusterRoles().Get(a.t.Context(), role, metav1.GetOptions{})
+	if err != nil {
+		a.t.Fatalf("get ClusterRole %s: %v", role, err)
+	}
+	i := slices.IndexFunc(r.Rules, func(rule rbacv1.PolicyRule) bool {
+		return len(rule.Verbs) > 0 && len(rule.Resources) > 0 && len(rule.APIGroups) > 0 && len(rule.ResourceNames) == 0
+	})
+	if i < 0 {
+		a.t.Fatalf("ClusterRole %s has no rule to wait for", role)
+	}
+	rule := r.Rules[i]
+	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:   "system:serviceaccount:" + metav1.NamespaceSystem + ":" + a.name,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + metav1.NamespaceSystem, "system:authenticated"},
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Verb: rule.Verbs[0], Group: rule.APIGroups[0], Resource: rule.Resources[0], Namespace: "default",
+		},
+	}}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got, err := a.kube.AuthorizationV1().SubjectAccessReviews().Create(a.t.Context(), review, metav1.CreateOptions{})
+		if err == nil && got.Status.Allowed {
+			return
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("ClusterRole %s bound to %s: not in effect after 30s (%v)", role, a.name, err)
+		}
+	}
 }
 
 // cleanup deletes an object at the end of the test; one already gone is
