@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/braid-cni/braid/wire"
 )
 
 // Defaults filled in by Parse when the key is absent.
@@ -31,8 +33,9 @@ const (
 
 // Bounds of one call, the same in the thin plugin and in braidd.
 const (
-	// VerbTimeout is the deadline of one verb.
-	VerbTimeout = 2 * time.Minute
+	// VerbTimeout is the deadline of one verb (the protocol's: braid-shim
+	// links no netconf).
+	VerbTimeout = wire.VerbTimeout
 	// ReadinessTimeout bounds the wait for readinessindicatorfile.
 	ReadinessTimeout = 45 * time.Second
 )

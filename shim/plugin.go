@@ -37,7 +37,7 @@ type Plugin struct {
 // NewPlugin returns the shim that writes to stdout and hands unanswered
 // DELs to the braid binary.
 func NewPlugin(stdout io.Writer) *Plugin {
-	return &Plugin{Stdout: stdout, Getenv: os.Getenv, Timeout: 2 * time.Minute, Local: execBraid}
+	return &Plugin{Stdout: stdout, Getenv: os.Getenv, Timeout: wire.VerbTimeout, Local: execBraid}
 }
 
 // Funcs hands the verbs to skel.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -20,6 +21,8 @@ const (
 	// DefaultSocketDir is where braidd listens unless the config says
 	// otherwise.
 	DefaultSocketDir = "/run/braid"
+	// VerbTimeout is the deadline of one verb, at either end.
+	VerbTimeout = 2 * time.Minute
 	// SocketName is the daemon's socket in daemonSocketDir.
 	SocketName = "braid.sock"
 	// Path is where the daemon serves CNI calls.
