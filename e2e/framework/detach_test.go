@@ -191,7 +191,9 @@ func TestAttach(t *testing.T) {
 	anode.Stop()
 	acp.Stop()
 	for _, p := range []*process{node.kubelet, node.containerd, cp.scheduler, cp.controllerManager, cp.apiserver, cp.etcd} {
-		if !p.exited() {
+		// The attached Stop sees a child gone once it is a zombie; this
+		// process, its parent, notices the exit when its reaper returns.
+		if !p.wait(10 * time.Second) {
 			t.Errorf("%s (pid %d) still runs after the attached Stop", p.name, p.id.PID)
 		}
 	}
