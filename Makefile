@@ -54,9 +54,11 @@ test: vet fmt-check unit fuzz e2e
 # The Go benchmarks, then hack/bench: ADD/DEL latency against N secondary
 # networks (floor, thin, thick; writes bench.png), a 200-pod burst through
 # braidd, and braidd's memory with 1000 pods and 500 NADs (needs root).
+# BASELINE=<git revision> also measures that revision's binaries in the
+# latency rounds (thin@base, thick@base).
 bench: tools build
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
-	$(GO) run ./hack/bench
+	$(GO) run ./hack/bench $(if $(BASELINE),-baseline $(BASELINE))
 
 # A single-node cluster with braid installed from deployments/ and the
 # examples/ applied, left running; demo-down stops it and restores the host.

@@ -63,7 +63,7 @@ func runBurst(ctx context.Context, e *env, opts burstOptions, w io.Writer) error
 	if err != nil {
 		return err
 	}
-	d, err := e.startDaemon(ctx, "braidd-"+modeBurst, e.braidSettings(modeBurst))
+	d, err := e.startDaemon(ctx, e.bin, "braidd-"+modeBurst, e.braidSettings(modeBurst))
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -27,11 +26,12 @@ type env struct {
 	root        string
 	work        string
 	pluginsDir  string
-	braidDir    string // holds the braid binary, for libcni's path
-	braiddBin   string
-	kubeconfig  string // braid's least-privilege kubeconfig
-	dataDir     string // host-local leases of every network
-	clusterConf string // the cluster network's conflist
+	bin         binaries // this tree's
+	base        binaries // -baseline's; zero without it
+	baseRev     string   // -baseline's commit, short; empty without it
+	kubeconfig  string   // braid's least-privilege kubeconfig
+	dataDir     string   // host-local leases of every network
+	clusterConf string   // the cluster network's conflist
 	cp          *framework.ControlPlane
 	kube        kubernetes.Interface
 	nads        nadclientset.Interface
@@ -39,9 +39,10 @@ type env struct {
 	daemons     []*framework.Braidd
 }
 
-// setUp builds the binaries, starts the control plane and installs what
-// braid needs, and creates the networks. On error it undoes what it did.
-func setUp(ctx context.Context, maxN int) (_ *env, err error) {
+// setUp builds the binaries (also baseline's, a git revision, unless
+// empty), starts the control plane and installs what braid needs, and
+// creates the networks. On error it undoes what it did.
+func setUp(ctx context.Context, maxN int, baseline string) (_ *env, err error) {
 	root, err := framework.RepoRoot()
 	if err != nil {
 		return nil, err
@@ -51,15 +52,19 @@ func setUp(ctx context.Context, maxN int) (_ *env, err error) {
 		return nil, err
 	}
 	e := &env{root: root, work: work, pluginsDir: filepath.Join(root, "bin", "plugins"),
-		braidDir: filepath.Join(work, "bin"), braiddBin: filepath.Join(work, "braidd"),
-		kubeconfig: filepath.Join(work, "braid.kubeconfig"), dataDir: filepath.Join(work, "leases")}
+		bin: newBinaries(work), kubeconfig: filepath.Join(work, "braid.kubeconfig"), dataDir: filepath.Join(work, "leases")}
 	defer func() {
 		if err != nil {
 			e.tearDown()
 		}
 	}()
-	if err := e.build(); err != nil {
+	if err := e.build(ctx); err != nil {
 		return nil, err
+	}
+	if baseline != "" {
+		if err := e.buildBaseline(ctx, baseline); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.startControlPlane(ctx); err != nil {
 		return nil, err
@@ -70,26 +75,15 @@ func setUp(ctx context.Context, maxN int) (_ *env, err error) {
 	return e, nil
 }
 
-// build compiles braid and braidd into the work directory and checks the
-// reference plugins are there.
-func (e *env) build() error {
+// build compiles this tree's braid programs into the work directory and
+// checks the reference plugins are there.
+func (e *env) build(ctx context.Context) error {
 	for _, p := range []string{"bridge", "host-local"} {
 		if _, err := os.Stat(filepath.Join(e.pluginsDir, p)); err != nil {
 			return fmt.Errorf("reference plugin %s missing (run `make tools`): %w", p, err)
 		}
 	}
-	for pkg, out := range map[string]string{
-		"./cmd/braid":      filepath.Join(e.braidDir, "braid"),
-		"./cmd/braid-shim": filepath.Join(e.braidDir, "braid-shim"),
-		"./cmd/braidd":     e.braiddBin,
-	} {
-		build := exec.Command("go", "build", "-o", out, pkg)
-		build.Dir, build.Stdout, build.Stderr = e.root, os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build %s: %w", pkg, err)
-		}
-	}
-	return nil
+	return e.bin.build(ctx, e.root, "")
 }
 
 // startControlPlane starts etcd and kube-apiserver with the NAD CRD, braid's

@@ -8,7 +8,10 @@
 //     talking to the API server itself), thick (the braid shim forwarding to
 //     braidd) and thick+parallel (the same with braidd's "parallelAttach").
 //     It prints the median ADD and DEL per N and mode, with ADD's ratio to
-//     and excess over the floor, and plots ADD against N (-out).
+//     and excess over the floor, and plots ADD against N (-out). With
+//     -baseline REV it also builds braid, braid-shim and braidd of git
+//     revision REV and measures them in the same rounds as thin@base and
+//     thick@base, and compares thin and thick with them round by round.
 //   - burst: 200 pods, each with one secondary bridge network and its own
 //     network namespace, are added and then deleted through the thick path
 //     with 20 calls in flight, as a node does when a deployment scales. It
@@ -50,13 +53,14 @@ const (
 
 // options are the command line's settings.
 type options struct {
-	run    []string // the benchmarks to run
-	rounds int
-	warmup int
-	out    string
-	maxN   int
-	burst  burstOptions
-	scale  scaleOptions
+	run      []string // the benchmarks to run
+	rounds   int
+	warmup   int
+	out      string
+	baseline string // a git revision, or empty
+	maxN     int
+	burst    burstOptions
+	scale    scaleOptions
 }
 
 func (o options) wants(bench string) bool { return slices.Contains(o.run, bench) }
@@ -67,6 +71,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 9, "latency: measured ADD+DEL rounds per N and mode (at least 7)")
 	flag.IntVar(&o.warmup, "warmup", 1, "latency: unmeasured rounds before them")
 	flag.StringVar(&o.out, "out", "bench.png", "latency: where to write the plot")
+	flag.StringVar(&o.baseline, "baseline", "", "latency: also measure thin and thick with the binaries of this git revision (thin@base, thick@base)")
 	flag.IntVar(&o.burst.pods, "burst-pods", 200, "burst: pods added then deleted")
 	flag.IntVar(&o.burst.inFlight, "burst-inflight", 20, "burst: CNI calls in flight")
 	flag.IntVar(&o.scale.pods, "scale-pods", 1000, "scale: pods on braidd's node")
@@ -95,7 +100,11 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 	}
 	var errs []error
 	if o.wants(benchLatency) || o.wants(benchBurst) {
-		errs = append(errs, withEnv(ctx, o.maxN, func(e *env) error {
+		baseline := ""
+		if o.wants(benchLatency) {
+			baseline = o.baseline
+		}
+		errs = append(errs, withEnv(ctx, o.maxN, baseline, func(e *env) error {
 			var errs []error
 			if o.wants(benchLatency) {
 				errs = append(errs, wrapBench(benchLatency, runLatency(ctx, e, o, w)))
@@ -108,7 +117,7 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 	}
 	if o.wants(benchScale) {
 		// No secondary networks: the scale benchmark's NADs are its own.
-		errs = append(errs, withEnv(ctx, 0, func(e *env) error {
+		errs = append(errs, withEnv(ctx, 0, "", func(e *env) error {
 			return wrapBench(benchScale, runScale(ctx, e, o.scale, w))
 		}))
 	}
@@ -124,6 +133,9 @@ func (o options) validate() error {
 	if o.wants(benchLatency) && o.rounds < 7 {
 		return errors.New("-rounds must be at least 7")
 	}
+	if o.baseline != "" && !o.wants(benchLatency) {
+		return errors.New("-baseline needs the latency benchmark in -run")
+	}
 	if o.wants(benchBurst) && (o.burst.pods < 1 || o.burst.pods > maxBurstPods || o.burst.inFlight < 1) {
 		return fmt.Errorf("-burst-pods must be 1 to %d (the networks are /24s), -burst-inflight at least 1", maxBurstPods)
 	}
@@ -133,10 +145,11 @@ func (o options) validate() error {
 	return nil
 }
 
-// withEnv sets up a control plane with maxN secondary networks, runs fn and
-// tears it all down.
-func withEnv(ctx context.Context, maxN int, fn func(*env) error) error {
-	e, err := setUp(ctx, maxN)
+// withEnv sets up a control plane with maxN secondary networks (and the
+// binaries of git revision baseline unless empty), runs fn and tears it all
+// down.
+func withEnv(ctx context.Context, maxN int, baseline string, fn func(*env) error) error {
+	e, err := setUp(ctx, maxN, baseline)
 	if err != nil {
 		return err
 	}

@@ -23,9 +23,10 @@ type result struct {
 	del  []time.Duration
 }
 
-// id names an N and mode in pod names and container IDs.
+// id names an N and mode in pod names and container IDs, which allow
+// neither "+" nor "@".
 func id(n int, mode string) string {
-	return fmt.Sprintf("%d-%s", n, strings.ReplaceAll(mode, "+", "-"))
+	return fmt.Sprintf("%d-%s", n, strings.NewReplacer("+", "-", "@", "-").Replace(mode))
 }
 
 // runLatency measures every N in every mode, prints the table and writes
@@ -37,8 +38,14 @@ func runLatency(ctx context.Context, e *env, o options, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w, "== latency: ADD and DEL of one pod against N secondary networks")
+	if e.baseRev != "" {
+		fmt.Fprintf(w, "(%s and %s: braid, braid-shim and braidd of %s)\n", modeThinBase, modeThickBase, e.baseRev)
+	}
 	printTable(w, results)
-	if err := writePlot(o.out, results); err != nil {
+	if e.baseRev != "" {
+		printAgainstBaseline(w, e.baseRev, results)
+	}
+	if err := writePlot(o.out, e.modes(), results); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\nplot: %s; %d rounds (+%d warm-up) per N and mode; took %s\n\n",
@@ -46,12 +53,12 @@ func runLatency(ctx context.Context, e *env, o options, w io.Writer) error {
 	return nil
 }
 
-// measureAll creates a pod per N and mode, starts the two daemons and
-// measures every N in every mode.
+// measureAll creates a pod per N and mode, starts a daemon per thick mode
+// and measures every N in every mode.
 func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
 	pods := map[string]*corev1.Pod{}
 	for _, n := range secondaryCounts() {
-		for _, m := range modes() {
+		for _, m := range e.modes() {
 			pod, err := e.createPod(ctx, "p-"+id(n, m), n)
 			if err != nil {
 				return nil, err
@@ -60,10 +67,10 @@ func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
 		}
 	}
 	sockets := map[string]string{}
-	for m, parallel := range map[string]bool{modeThick: false, modeParallel: true} {
+	for m, parallel := range e.thickModes() {
 		conf := e.braidSettings(m)
 		conf["parallelAttach"] = parallel
-		d, err := e.startDaemon(ctx, "braidd-"+id(0, m), conf)
+		d, err := e.startDaemon(ctx, e.binariesOf(m), "braidd-"+id(0, m), conf)
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +91,7 @@ func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
 // secondary networks. Modes take turns round by round, so that whatever
 // else slows the machine meanwhile falls on all of them alike.
 func (e *env) measureN(ctx context.Context, o options, n int, pods map[string]*corev1.Pod, sockets map[string]string) ([]result, error) {
-	all := modes()
+	all := e.modes()
 	results := make([]result, len(all))
 	attachers := make([]attacher, len(all))
 	for k, mode := range all {

@@ -13,15 +13,44 @@ import (
 	"github.com/braid-cni/braid/e2e/framework"
 )
 
-// The modes, in the order they are measured and printed.
+// The modes. thin@base and thick@base are thin and thick with -baseline's
+// binaries.
 const (
-	modeFloor    = "floor"
-	modeThin     = "thin"
-	modeThick    = "thick"
-	modeParallel = "thick+parallel"
+	modeFloor     = "floor"
+	modeThin      = "thin"
+	modeThinBase  = "thin@base"
+	modeThick     = "thick"
+	modeThickBase = "thick@base"
+	modeParallel  = "thick+parallel"
 )
 
-func modes() []string { return []string{modeFloor, modeThin, modeThick, modeParallel} }
+// modes are the modes measured, in the order they take their turns and are
+// printed; with a baseline its thin and thick each follow their own
+// binaries' mode.
+func (e *env) modes() []string {
+	if e.baseRev == "" {
+		return []string{modeFloor, modeThin, modeThick, modeParallel}
+	}
+	return []string{modeFloor, modeThin, modeThinBase, modeThick, modeThickBase, modeParallel}
+}
+
+// thickModes maps each thick mode measured to its braidd's parallelAttach.
+func (e *env) thickModes() map[string]bool {
+	m := map[string]bool{modeThick: false, modeParallel: true}
+	if e.baseRev != "" {
+		m[modeThickBase] = false
+	}
+	return m
+}
+
+// binariesOf returns the braid programs a mode runs: the baseline's in
+// the @base modes.
+func (e *env) binariesOf(mode string) binaries {
+	if mode == modeThinBase || mode == modeThickBase {
+		return e.base
+	}
+	return e.bin
+}
 
 // attacher runs one sandbox's ADD or DEL the way a runtime does.
 type attacher interface {
@@ -136,7 +165,7 @@ func (e *env) newBraid(mode string, pod *corev1.Pod, socketDir string) (attacher
 	if err != nil {
 		return nil, err
 	}
-	return &braid{cni: e.cniConfig(mode, e.braidDir), pod: pod, list: list}, nil
+	return &braid{cni: e.cniConfig(mode, e.binariesOf(mode).dir), pod: pod, list: list}, nil
 }
 
 // cniConfig is a libcni client with the runtime's own cache per mode.

@@ -8,7 +8,7 @@ import (
 )
 
 // writePlot draws the median ADD latency against N, one line per mode.
-func writePlot(path string, results []result) error {
+func writePlot(path string, modes []string, results []result) error {
 	p := plot.New()
 	p.Title.Text = "braid: CNI ADD latency (median)"
 	p.X.Label.Text = "secondary networks (N)"
@@ -17,7 +17,7 @@ func writePlot(path string, results []result) error {
 	p.Legend.Top = true
 	p.Legend.Left = true
 	var lines []any
-	for _, m := range modes() {
+	for _, m := range modes {
 		var pts plotter.XYs
 		for _, r := range results {
 			if r.mode == m {

@@ -45,7 +45,7 @@ func runScale(ctx context.Context, e *env, opts scaleOptions, w io.Writer) error
 	start = time.Now()
 	conf := e.braidSettings("scale")
 	conf["nodeName"], conf["enablePprof"] = scaleNode, true
-	d, err := e.startDaemon(ctx, "braidd-scale", conf)
+	d, err := e.startDaemon(ctx, e.bin, "braidd-scale", conf)
 	if err != nil {
 		return err
 	}
