@@ -264,7 +264,8 @@ func (p *DevicePlugin) register(ctx context.Context) error {
 
 // kubeletReplaced tells whether kubelet.sock exists and is not the one last
 // registered with: the fallback for a missed event, or for a directory
-// removed and created again, which ends the watch on it.
+// removed and created again, which ends the watch on it. A new socket can
+// get the inode of the one removed, so its creation time counts too.
 func (p *DevicePlugin) kubeletReplaced() bool {
 	fi, err := os.Stat(p.kubelet)
 	if err != nil {
@@ -272,7 +273,7 @@ func (p *DevicePlugin) kubeletReplaced() bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.registered == nil || !os.SameFile(fi, p.registered)
+	return p.registered == nil || !os.SameFile(fi, p.registered) || !fi.ModTime().Equal(p.registered.ModTime())
 }
 
 // watch registers again after the kubelet recreates kubelet.sock (seen as
