@@ -63,6 +63,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 		IfName:      req.IfName,
 		Args:        req.Args,
 		Pod:         req.Pod,
+		Pluggable:   true,
 	}
 	pod, err := b.pod(ctx, req.Pod)
 	if err != nil {
@@ -108,6 +109,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		a.Selected = i >= defaults
 		p.Attachments = append(p.Attachments, *a)
 		resources, wants = append(resources, res), append(wants, sel.DeviceID)
 	}

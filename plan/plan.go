@@ -24,6 +24,10 @@ type Plan struct {
 	Args        [][2]string  `json:"cniArgs,omitempty"`
 	Pod         PodRef       `json:"pod"`
 	Attachments []Attachment `json:"attachments"`
+	// Pluggable says Build marked the attachments the pod's networks
+	// annotation chose (Attachment.Selected): only such a plan can be
+	// changed by hot-plug. Plans journaled before the mark existed lack it.
+	Pluggable bool `json:"pluggable,omitempty"`
 	// DefaultRoutes are the attachments' default-route requests, checked
 	// against each other and computed once, by Build: what ADD applies and
 	// braidctl explain prints. Plans journaled before this field existed
@@ -40,6 +44,10 @@ type Attachment struct {
 	Network string `json:"network"` // "namespace/name" for a NAD, else the config's name
 	// Cluster marks the cluster network (CNI_IFNAME, usually eth0).
 	Cluster bool `json:"cluster,omitempty"`
+	// Selected marks a network of the pod's networks annotation, as
+	// opposed to the cluster network, inline delegates and
+	// defaultNetworks, which hot-plug never touches.
+	Selected bool `json:"selected,omitempty"`
 	// Config is the delegate config exactly as it will be run.
 	Config json.RawMessage `json:"config"`
 	// CapabilityArgs go to the plugins of the chain that declare them.

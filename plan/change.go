@@ -1,0 +1,198 @@
+package plan
+
+import (
+	"context"
+	"slices"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/braid-cni/braid/annotations"
+)
+
+// Change is what a running container's networks annotation asks of its
+// journaled plan (hot-plug): Next is the plan once it is done, Added the
+// indexes of its attachments that are new, Removed the attachments of the
+// previous plan that go. The cluster network, inline delegates and
+// defaultNetworks stay as they are.
+type Change struct {
+	Next    *Plan
+	Added   []int
+	Removed []Attachment
+}
+
+// Empty reports whether the annotation asks for nothing new.
+func (c *Change) Empty() bool { return len(c.Added) == 0 && len(c.Removed) == 0 }
+
+// Replan reads the pod of prev again and computes the change its networks
+// annotation asks for. An attachment stays when a selection names its
+// network and interface; an unnamed selection keeps the first unclaimed
+// attachment of its network, in order, so unnamed interfaces keep their
+// names (net2 stays net2 when net1 goes); a new unnamed selection takes
+// the lowest free netN. Kept attachments are kept as journaled, result
+// and all. A pod that is gone yields no change, and one recreated under
+// its name code 11 (either way the runtime's DEL is coming); other errors
+// are Build's: code 7 for what the pod asks wrongly, 11 for what is not
+// there yet. Device-backed networks cannot be added yet (code 7).
+func (b *Builder) Replan(ctx context.Context, prev *Plan) (*Change, error) {
+	if !prev.Pluggable {
+		return nil, invalid("container %s: journaled before braid recorded which networks the annotation chose; recreate the pod to change its networks", prev.ContainerID)
+	}
+	pod, err := b.pod(ctx, prev.Pod)
+	if err != nil {
+		return nil, err
+	}
+	if pod == nil {
+		return &Change{Next: prev}, nil
+	}
+	fixed, selected := split(prev.Attachments)
+	sels, err := b.ownSelections(pod, fixed)
+	if err != nil {
+		return nil, err
+	}
+	kept := match(sels, selected)
+	names := newNames(sels, kept, selected, fixed)
+
+	next := *prev
+	next.Attachments = slices.Clone(fixed)
+	change := &Change{Next: &next}
+	claimed := make([]bool, len(selected))
+	for i, sel := range sels {
+		if kept[i] >= 0 {
+			claimed[kept[i]] = true
+			next.Attachments = append(next.Attachments, selected[kept[i]])
+			continue
+		}
+		a, resource, err := b.attachment(ctx, sel, names[i], false)
+		if err != nil {
+			return nil, err
+		}
+		if resource != "" {
+			return nil, invalid("pod %s/%s: network %s is device-backed (%s): adding it to a running pod is not supported yet", pod.Namespace, pod.Name, a.Network, resource)
+		}
+		a.Selected = true
+		change.Added = append(change.Added, len(next.Attachments))
+		next.Attachments = append(next.Attachments, *a)
+	}
+	for i, a := range selected {
+		if !claimed[i] {
+			change.Removed = append(change.Removed, a)
+		}
+	}
+	if err := b.checkDelegates(&next); err != nil {
+		return nil, err
+	}
+	if next.DefaultRoutes, err = routeRequests(next.Attachments); err != nil {
+		return nil, err
+	}
+	return change, nil
+}
+
+// split separates the attachments hot-plug never touches from those the
+// networks annotation chose, each in plan order.
+func split(atts []Attachment) (fixed, selected []Attachment) {
+	for _, a := range atts {
+		if a.Selected {
+			selected = append(selected, a)
+		} else {
+			fixed = append(fixed, a)
+		}
+	}
+	return fixed, selected
+}
+
+// ownSelections parses and checks the pod's networks annotation as Build
+// does, against the attachments that stay whatever it says.
+func (b *Builder) ownSelections(pod *corev1.Pod, fixed []Attachment) ([]*annotations.Selection, error) {
+	own, err := annotations.ParseNetworks(pod.Annotations[annotations.NetworksKey], pod.Namespace)
+	if err != nil {
+		return nil, invalid("pod %s/%s: annotation %s: %v", pod.Namespace, pod.Name, annotations.NetworksKey, err)
+	}
+	if err := annotations.CheckCount(len(fixed)-1+len(own), b.Conf.NetworkLimit()); err != nil {
+		return nil, invalid("pod %s/%s: %v", pod.Namespace, pod.Name, err)
+	}
+	runtimeIfName := fixed[0].IfName
+	if err := annotations.Validate(own, runtimeIfName); err != nil {
+		return nil, invalid("pod %s/%s: annotation %s: %v", pod.Namespace, pod.Name, annotations.NetworksKey, err)
+	}
+	for _, sel := range own {
+		if !b.Conf.NamespaceAllowed(pod.Namespace, sel.Namespace) {
+			return nil, b.isolationError(pod, sel)
+		}
+		for _, a := range fixed[1:] {
+			if sel.InterfaceRequest == a.IfName {
+				return nil, invalid("pod %s/%s: annotation %s: interface %s of %s is %s's (from braid's config)", pod.Namespace, pod.Name, annotations.NetworksKey, a.IfName, sel, a.Network)
+			}
+		}
+	}
+	return own, nil
+}
+
+// match pairs selections with the attachments they keep: kept[i] is the
+// index in selected of selection i's attachment, or -1 for a new one.
+// Selections naming their interface claim first, so an unnamed one never
+// takes an attachment a later selection names.
+func match(sels []*annotations.Selection, selected []Attachment) []int {
+	kept := make([]int, len(sels))
+	claimed := make([]bool, len(selected))
+	claim := func(i int, fits func(Attachment) bool) {
+		kept[i] = -1
+		for j, a := range selected {
+			if !claimed[j] && a.Network == networkOf(sels[i]) && fits(a) {
+				claimed[j], kept[i] = true, j
+				return
+			}
+		}
+	}
+	for i, sel := range sels {
+		if sel.InterfaceRequest != "" {
+			claim(i, func(a Attachment) bool { return a.IfName == sel.InterfaceRequest })
+		}
+	}
+	named := func(ifName string) bool {
+		return slices.ContainsFunc(sels, func(s *annotations.Selection) bool { return s.InterfaceRequest == ifName })
+	}
+	for i, sel := range sels {
+		if sel.InterfaceRequest == "" {
+			claim(i, func(a Attachment) bool { return !named(a.IfName) })
+		}
+	}
+	return kept
+}
+
+// networkOf is how an attachment of sel names its network.
+func networkOf(sel *annotations.Selection) string { return sel.Namespace + "/" + sel.Name }
+
+// newNames names the selections that are new: the interface they request,
+// else the lowest netN no attachment has and no selection requests.
+func newNames(sels []*annotations.Selection, kept []int, selected, fixed []Attachment) []string {
+	taken := map[string]bool{}
+	for _, a := range fixed {
+		taken[a.IfName] = true
+	}
+	for i, sel := range sels {
+		if sel.InterfaceRequest != "" {
+			taken[sel.InterfaceRequest] = true
+		}
+		if kept[i] >= 0 {
+			taken[selected[kept[i]].IfName] = true
+		}
+	}
+	names := make([]string, len(sels))
+	n := 1
+	for i, sel := range sels {
+		switch {
+		case kept[i] >= 0:
+			names[i] = selected[kept[i]].IfName
+		case sel.InterfaceRequest != "":
+			names[i] = sel.InterfaceRequest
+		default:
+			for taken["net"+strconv.Itoa(n)] {
+				n++
+			}
+			names[i] = "net" + strconv.Itoa(n)
+			taken[names[i]] = true
+		}
+	}
+	return names
+}
