@@ -88,7 +88,7 @@ func (a *Attacher) finish(ctx context.Context, p *plan.Plan, results []*current.
 	if err != nil {
 		return nil, types.NewError(types.ErrInternal, fmt.Sprintf("merge results for container %s", p.ContainerID), err.Error())
 	}
-	if err := a.record(ctx, p, results); err != nil {
+	if err := a.record(ctx, p, results, nil); err != nil {
 		return nil, err
 	}
 	return merged, nil
@@ -213,7 +213,7 @@ func (a *Attacher) defaultRoutes(p *plan.Plan, results []*current.Result) error 
 
 // record writes network-status and one event per attachment. A pod deleted
 // meanwhile is not an error: there is nothing left to record on.
-func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.Result) error {
+func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.Result, events []podEvent) error {
 	if a.Recorder == nil || p.Pod.Name == "" {
 		return nil
 	}
@@ -227,18 +227,22 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 		return types.NewError(types.ErrInternal, "build network-status", err.Error())
 	}
 	ref := p.Pod
+	if events == nil {
+		for i, att := range p.Attachments {
+			events = append(events, addedEvent(&att, results[i]))
+		}
+	}
 	// One event per interface, all sent alongside the status: a recorder
 	// that writes inline (the thin plugin) costs one round trip, not one per
 	// network and one more for the status. They tell what the delegates did,
 	// which stays true if the status write then fails the ADD.
 	var wg sync.WaitGroup
-	for i, att := range p.Attachments {
-		msg := fmt.Sprintf("Add %s [%s] from %s", att.IfName, ipList(results[i]), att.Network)
+	for _, ev := range events {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := a.Recorder.Event(ctx, ref, "Normal", "AddedInterface", msg); err != nil {
-				a.Log.Warn("event not recorded", "pod", p.Pod.Namespace+"/"+p.Pod.Name, "interface", att.IfName, "error", err)
+			if err := a.Recorder.Event(ctx, ref, "Normal", ev.reason, ev.message); err != nil {
+				a.Log.Warn("event not recorded", "pod", p.Pod.Namespace+"/"+p.Pod.Name, "reason", ev.reason, "error", err)
 			}
 		}()
 	}
@@ -252,6 +256,14 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 		return types.NewError(types.ErrTryAgainLater, "record network-status", err.Error())
 	}
 	return nil
+}
+
+// podEvent is a Normal event record sends with the status.
+type podEvent struct{ reason, message string }
+
+// addedEvent is the event of an attachment that was added.
+func addedEvent(att *plan.Attachment, res *current.Result) podEvent {
+	return podEvent{ReasonAddedInterface, fmt.Sprintf("Add %s [%s] from %s", att.IfName, ipList(res), att.Network)}
 }
 
 func ipList(res *current.Result) string {
@@ -288,6 +300,8 @@ func toResults(rs []*current.Result) []types.Result {
 const (
 	// ReasonAddFailed: a delegate, or braid after the delegates, failed.
 	ReasonAddFailed = "AddFailed"
+	// ReasonDelFailed: removing an interface from a running pod failed.
+	ReasonDelFailed = "DelFailed"
 	// ReasonNetworkNotReady: the plan could not be built because something
 	// is not there yet (a NetworkAttachmentDefinition, the pod); the
 	// kubelet retries.
@@ -295,6 +309,13 @@ const (
 	// ReasonInvalidNetworks: the pod's networks cannot be attached as asked
 	// (a bad annotation, a duplicate interface, a bad NAD config).
 	ReasonInvalidNetworks = "InvalidNetworks"
+)
+
+// Reasons of the Normal events: an interface added (at ADD, or to a
+// running pod) or removed from a running pod.
+const (
+	ReasonAddedInterface   = "AddedInterface"
+	ReasonRemovedInterface = "RemovedInterface"
 )
 
 // eventTimeout bounds a failure event, which is sent after the verb's own

@@ -74,22 +74,9 @@ func (a *Attacher) planForDel(ctx context.Context, req Request) *plan.Plan {
 func (a *Attacher) delPlan(ctx context.Context, p *plan.Plan, netns string) error {
 	var errs []*types.Error
 	for i := len(p.Attachments) - 1; i >= 0; i-- {
-		att := &p.Attachments[i]
-		d, err := delegate.Load(att.Config)
-		if err == nil {
-			err = a.Invoker.Del(ctx, d, runtimeFor(p, att, netns))
+		if te := a.delOne(ctx, p, &p.Attachments[i], netns); te != nil {
+			errs = append(errs, te)
 		}
-		if err == nil {
-			a.releaseDevice(p, att)
-			continue
-		}
-		te := delegate.Rebuild(err, att.Network, att.IfName)
-		if refusesConfig(err, te, att) {
-			a.Log.Warn("delegate refuses its config at DEL; nothing can have been attached with it", "container", p.ContainerID, "network", att.Network, "ifname", att.IfName, "error", te)
-			a.releaseDevice(p, att)
-			continue
-		}
-		errs = append(errs, te)
 	}
 	if len(errs) > 0 {
 		return joinCNI("DEL", p.ContainerID, errs)
@@ -98,6 +85,27 @@ func (a *Attacher) delPlan(ctx context.Context, p *plan.Plan, netns string) erro
 		return types.NewError(types.ErrIOFailure, fmt.Sprintf("remove journal of container %s", p.ContainerID), err.Error())
 	}
 	return nil
+}
+
+// delOne runs DEL for one attachment of p and releases its device. nil:
+// it is gone, or its delegate refuses a config nothing can have been
+// attached with.
+func (a *Attacher) delOne(ctx context.Context, p *plan.Plan, att *plan.Attachment, netns string) *types.Error {
+	d, err := delegate.Load(att.Config)
+	if err == nil {
+		err = a.Invoker.Del(ctx, d, runtimeFor(p, att, netns))
+	}
+	if err == nil {
+		a.releaseDevice(p, att)
+		return nil
+	}
+	te := delegate.Rebuild(err, att.Network, att.IfName)
+	if refusesConfig(err, te, att) {
+		a.Log.Warn("delegate refuses its config at DEL; nothing can have been attached with it", "container", p.ContainerID, "network", att.Network, "ifname", att.IfName, "error", te)
+		a.releaseDevice(p, att)
+		return nil
+	}
+	return te
 }
 
 // refusesConfig reports whether a delegate refused to act on its config at

@@ -8,7 +8,10 @@
 // any failure rolls back in reverse order. DEL works from the journal,
 // falling back to a plan rebuilt from the API and then to the cluster
 // network alone, and goes on past failures; CHECK, STATUS and GC work from
-// the same plans. Every side effect comes in through a small interface
+// the same plans. Sync is hot-plug's verb (sync.go): it brings a running
+// container's attachments in line with its pod's networks annotation,
+// journaled first and rolled back on failure, under the same lock (braidd
+// does not call it yet: issue 13). Every side effect comes in through a small interface
 // (Invoker, Journal, Recorder, ClaimWriter, Routes), so the tests run this
 // same code; New wires the real ones from braid's config and the caller's
 // Options. The core knows nothing of skel, HTTP or environment variables.

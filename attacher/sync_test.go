@@ -1,0 +1,253 @@
+package attacher
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/braid-cni/braid/internal/testutil"
+	"github.com/braid-cni/braid/lock"
+	"github.com/braid-cni/braid/nad"
+	"github.com/braid-cni/braid/netconf"
+	"github.com/braid-cni/braid/plan"
+)
+
+// syncFixture is the fixture with a plan builder over pod ns1/web and the
+// NADs ns1/blue and ns1/green, and container c1 attached by ADD with the
+// networks annotation networks.
+type syncFixture struct {
+	*fixture
+	pod *corev1.Pod
+	req Request
+}
+
+func newSyncFixture(t *testing.T, networks string) *syncFixture {
+	t.Helper()
+	f := newFixture(t)
+	dir := t.TempDir()
+	cluster := filepath.Join(dir, "cluster.conf")
+	if err := os.WriteFile(cluster, conf("1.0.0", clusterName, "ptp"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := netconf.Parse(fmt.Appendf(nil, `{"cniVersion":"1.0.0","name":"braid","type":"braid","clusterNetwork":%q}`, cluster))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns1", Name: "web", UID: "uid-c1", Annotations: map[string]string{nadv1.NetworkAttachmentAnnot: networks}}}
+	nadOf := func(name, pluginType string) *nadv1.NetworkAttachmentDefinition {
+		return &nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: "ns1", Name: name}, Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: string(conf("1.0.0", name, pluginType))}}
+	}
+	api := &fakeAPI{
+		pods: map[string]*corev1.Pod{"ns1/web": pod},
+		nads: map[string]*nadv1.NetworkAttachmentDefinition{"ns1/blue": nadOf(blueName, "macvlan"), "ns1/green": nadOf(greenName, "bridge")},
+	}
+	f.attacher.Builder = &plan.Builder{Conf: nc, Pods: api, Resolver: &nad.Resolver{NADs: api}, Log: slog.New(slog.DiscardHandler)}
+	req := Request{Request: plan.Request{ContainerID: "c1", NetNS: "/var/run/netns/c1", IfName: "eth0", Pod: plan.PodRef{Namespace: "ns1", Name: "web", UID: "uid-c1"}}, CNIVersion: "1.0.0"}
+	if _, err := f.attacher.Add(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	f.invoker.reset()
+	f.recorder.records, f.recorder.events = nil, nil
+	return &syncFixture{fixture: f, pod: pod, req: req}
+}
+
+// journaledNames lists "ifname=network" of the journaled plan, with "!"
+// after an attachment that has no result.
+func (f *syncFixture) journaledNames(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, a := range f.journaled(t, "c1").Attachments {
+		s := a.IfName + "=" + a.Network
+		if len(a.Result) == 0 {
+			s += "!"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (f *syncFixture) eventsOf(eventType string) []string {
+	var out []string
+	for _, e := range f.recorder.events {
+		if e.eventType == eventType {
+			out = append(out, e.reason+": "+e.message)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestSyncAdds: a network added to the annotation of a running pod is
+// attached on the next free interface, journaled with its result, recorded
+// in network-status, and told in one event; nothing else runs.
+func TestSyncAdds(t *testing.T) {
+	f := newSyncFixture(t, "blue")
+	f.pod.Annotations[nadv1.NetworkAttachmentAnnot] = "blue, green"
+	c, err := f.attacher.Sync(context.Background(), f.req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Added) != 1 || len(c.Removed) != 0 {
+		t.Errorf("change: added %v, removed %d", c.Added, len(c.Removed))
+	}
+	if got, want := f.invoker.seen("ADD", "DEL"), []string{"ADD green net2"}; !slices.Equal(got, want) {
+		t.Errorf("delegates ran %q, want %q", got, want)
+	}
+	if got, want := f.journaledNames(t), []string{"eth0=cluster", "net1=ns1/blue", "net2=ns1/green"}; !slices.Equal(got, want) {
+		t.Errorf("journal %q, want %q", got, want)
+	}
+	if len(f.recorder.records) != 1 || len(f.recorder.records[0].statuses) != 3 || f.recorder.records[0].statuses[2].Interface != "net2" {
+		t.Errorf("network-status written %s, want one write listing eth0, net1 and net2", testutil.JSON(t, f.recorder.records))
+	}
+	if got, want := f.eventsOf("Normal"), []string{"AddedInterface: Add net2 [10.2.2.5/24] from ns1/green"}; !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	// Again: nothing to do.
+	f.invoker.reset()
+	if c, err := f.attacher.Sync(context.Background(), f.req); err != nil || !c.Empty() || len(f.invoker.seen()) != 0 {
+		t.Errorf("second Sync = %+v, %v, ran %q; want nothing", c, err, f.invoker.seen())
+	}
+}
+
+// TestSyncRemoves: an interface present since the pod's creation is
+// unplugged: its DEL runs, the journal and network-status lose it, one
+// event tells it, and the runtime's DEL later deletes only what is left.
+func TestSyncRemoves(t *testing.T) {
+	f := newSyncFixture(t, "blue, green")
+	f.pod.Annotations[nadv1.NetworkAttachmentAnnot] = "green"
+	if _, err := f.attacher.Sync(context.Background(), f.req); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.invoker.seen("ADD", "DEL"), []string{"DEL blue net1"}; !slices.Equal(got, want) {
+		t.Errorf("delegates ran %q, want %q", got, want)
+	}
+	if got, want := f.journaledNames(t), []string{"eth0=cluster", "net2=ns1/green"}; !slices.Equal(got, want) {
+		t.Errorf("journal %q, want %q", got, want)
+	}
+	if len(f.recorder.records) != 1 || len(f.recorder.records[0].statuses) != 2 {
+		t.Errorf("network-status written %s, want eth0 and net2", testutil.JSON(t, f.recorder.records))
+	}
+	if got, want := f.eventsOf("Normal"), []string{"RemovedInterface: Remove net1 from ns1/blue"}; !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	f.invoker.reset()
+	if err := f.attacher.Del(context.Background(), f.req); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.invoker.seen("DEL"), []string{"DEL green net2", "DEL cluster eth0"}; !slices.Equal(got, want) {
+		t.Errorf("runtime DEL ran %q, want %q", got, want)
+	}
+}
+
+// TestSyncFailedAddRollsBack: a hot-add whose delegate fails is deleted
+// again; the pod keeps exactly what it had, one Warning names the network,
+// plugin and message, and network-status is not rewritten.
+func TestSyncFailedAddRollsBack(t *testing.T) {
+	f := newSyncFixture(t, "blue")
+	before := testutil.JSON(t, f.journaled(t, "c1"))
+	f.invoker.fail["ADD green"] = delegateError("bridge", types.ErrInternal, "no master")
+	f.pod.Annotations[nadv1.NetworkAttachmentAnnot] = "blue, green"
+	_, err := f.attacher.Sync(context.Background(), f.req)
+	testutil.WantCNIError(t, err, types.ErrInternal, "ns1/green", "net2")
+	if got, want := f.invoker.seen("ADD", "DEL"), []string{"ADD green net2", "DEL green net2"}; !slices.Equal(got, want) {
+		t.Errorf("delegates ran %q, want %q", got, want)
+	}
+	if after := testutil.JSON(t, f.journaled(t, "c1")); after != before {
+		t.Errorf("journal after the failed hot-add:\n%s\nwant it as before:\n%s", after, before)
+	}
+	warnings := f.eventsOf("Warning")
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "net2 (ns1/green, bridge): no master") {
+		t.Errorf("warnings %q, want one naming net2, ns1/green, bridge and the message", warnings)
+	}
+	if len(f.recorder.records) != 0 {
+		t.Errorf("network-status rewritten after a failed hot-add: %s", testutil.JSON(t, f.recorder.records))
+	}
+}
+
+// TestSyncSettles: what an interrupted Sync journaled without a result may
+// or may not be attached: the next Sync deletes it before anything else,
+// and attaches it anew when the pod still asks for it.
+func TestSyncSettles(t *testing.T) {
+	for _, tt := range []struct {
+		networks string
+		want     []string
+		journal  []string
+	}{
+		{"blue", []string{"DEL green net2"}, []string{"eth0=cluster", "net1=ns1/blue"}},
+		{"blue, green", []string{"DEL green net2", "ADD green net2"}, []string{"eth0=cluster", "net1=ns1/blue", "net2=ns1/green"}},
+	} {
+		t.Run(tt.networks, func(t *testing.T) {
+			f := newSyncFixture(t, "blue")
+			p := f.journaled(t, "c1")
+			p.Attachments = append(p.Attachments, plan.Attachment{IfName: "net2", Network: "ns1/green", Selected: true, Config: conf("1.0.0", greenName, "bridge")})
+			if err := f.journal.Save(p); err != nil {
+				t.Fatal(err)
+			}
+			f.pod.Annotations[nadv1.NetworkAttachmentAnnot] = tt.networks
+			if _, err := f.attacher.Sync(context.Background(), f.req); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.invoker.seen("ADD", "DEL"); !slices.Equal(got, tt.want) {
+				t.Errorf("delegates ran %q, want %q", got, tt.want)
+			}
+			if got := f.journaledNames(t); !slices.Equal(got, tt.journal) {
+				t.Errorf("journal %q, want %q", got, tt.journal)
+			}
+		})
+	}
+}
+
+// TestSyncNothingToDo: no journal entry (the runtime's DEL came first) or
+// an ADD not finished: Sync runs nothing.
+func TestSyncNothingToDo(t *testing.T) {
+	f := newSyncFixture(t, "blue")
+	f.pod.Annotations[nadv1.NetworkAttachmentAnnot] = "blue, green"
+	p := f.journaled(t, "c1")
+	p.Attachments[0].Result = nil
+	if err := f.journal.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.attacher.Sync(context.Background(), f.req); c != nil || err != nil {
+		t.Errorf("ADD unfinished: Sync = %+v, %v; want nothing", c, err)
+	}
+	if err := f.journal.Remove("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.attacher.Sync(context.Background(), f.req); c != nil || err != nil {
+		t.Errorf("no journal: Sync = %+v, %v; want nothing", c, err)
+	}
+	if got := f.invoker.seen(); len(got) != 0 {
+		t.Errorf("delegates ran %q", got)
+	}
+}
+
+// TestSyncTakesTheContainersLock: a hot-plug waits for the runtime's verb
+// of the same container; given up, it is code 11 and changes nothing.
+func TestSyncTakesTheContainersLock(t *testing.T) {
+	f := newSyncFixture(t, "blue")
+	f.attacher.Locks = lock.Dir(t.TempDir())
+	held, err := f.attacher.Locks.Lock(context.Background(), "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Unlock()
+	f.pod.Annotations[nadv1.NetworkAttachmentAnnot] = "blue, green"
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = f.attacher.Sync(ctx, f.req)
+	testutil.WantCNIError(t, err, types.ErrTryAgainLater, "c1")
+	if got := f.invoker.seen(); len(got) != 0 {
+		t.Errorf("delegates ran %q while the runtime held the container", got)
+	}
+}
