@@ -28,6 +28,7 @@ import (
 
 	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/autoconf"
+	"github.com/braid-cni/braid/braidd/hotplug"
 	"github.com/braid-cni/braid/braidd/server"
 	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/install"
@@ -59,6 +60,15 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 		return err
 	}
 	cache := kube.NewCache(clients, kube.CacheOptions{NodeName: conf.NodeName})
+	var plug *hotplug.Controller
+	if conf.HotplugEnabled() {
+		// Observing from the first list on: a change made while braidd was
+		// down is applied once it is back.
+		plug = &hotplug.Controller{Journal: journal.New(conf.CNIDir), Log: log}
+		if err := cache.OnPods(plug.Observe); err != nil {
+			return err
+		}
+	}
 	cache.Start(ctx)
 	events := record.NewBroadcaster(record.WithContext(ctx))
 	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: clients.Core.CoreV1().Events("")})
@@ -122,6 +132,10 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 	if writer != nil {
 		parts = append(parts, writer.Run)
 	}
+	if plug != nil {
+		plug.Sync = srv.Sync
+		parts = append(parts, func(ctx context.Context) error { plug.Run(ctx, hotplugWorkers); return nil })
+	}
 	return runAll(ctx, parts)
 }
 
@@ -173,6 +187,8 @@ const (
 	statusWorkers = 4
 	// statusDrain bounds the writing of queued statuses at shutdown.
 	statusDrain = 5 * time.Second
+	// hotplugWorkers change running pods' networks concurrently.
+	hotplugWorkers = 2
 )
 
 // settings gives each call braid's settings: braidd's config file and,

@@ -78,6 +78,31 @@ func (c *Cache) Start(ctx context.Context) {
 	go c.nads.RunWithContext(ctx)
 }
 
+// OnPods calls f for every pod the cache adds or updates, resyncs
+// included: old is nil for a pod added (at the first list too), else the
+// pod as the cache held it before (the same object's copy on a resync).
+// Call it before Start.
+func (c *Cache) OnPods(f func(old, pod *corev1.Pod)) error {
+	_, err := c.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if pod, ok := obj.(*corev1.Pod); ok {
+				f(nil, pod)
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			old, ok1 := oldObj.(*corev1.Pod)
+			pod, ok2 := newObj.(*corev1.Pod)
+			if ok1 && ok2 {
+				f(old, pod)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", c.podDesc, err)
+	}
+	return nil
+}
+
 // HasSynced reports whether both informers have listed once.
 func (c *Cache) HasSynced() bool {
 	return c.pods.HasSynced() && c.nads.HasSynced()

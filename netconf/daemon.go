@@ -36,6 +36,9 @@ type DaemonConf struct {
 	MaxConcurrent int `json:"maxConcurrent,omitempty"`
 	// ParallelAttach attaches independent secondary networks concurrently.
 	ParallelAttach bool `json:"parallelAttach,omitempty"`
+	// Hotplug applies changes of a running pod's networks annotation
+	// (default true); see HotplugEnabled.
+	Hotplug *bool `json:"hotplug,omitempty"`
 	// Autoconfig writes ConfigName in CNIConfigDir, wrapping the node's
 	// primary config, and keeps it current.
 	Autoconfig         bool   `json:"autoconfig,omitempty"`
@@ -43,6 +46,10 @@ type DaemonConf struct {
 	ConfigName         string `json:"configName,omitempty"`
 	RemoveConfigOnExit bool   `json:"removeConfigOnExit,omitempty"`
 }
+
+// HotplugEnabled reports whether braidd changes running pods' networks
+// when their annotation changes: yes unless "hotplug": false.
+func (c *DaemonConf) HotplugEnabled() bool { return c.Hotplug == nil || *c.Hotplug }
 
 // ParseDaemon decodes braidd's config file, the only source of braid's
 // settings in thick mode: whatever the shim's config says, the daemon uses

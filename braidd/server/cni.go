@@ -14,6 +14,7 @@ import (
 
 	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/caller"
+	"github.com/braid-cni/braid/plan"
 	"github.com/braid-cni/braid/wire"
 )
 
@@ -97,6 +98,7 @@ func (s *Server) run(ctx context.Context, req *wire.Request) (*wire.Response, st
 		// rolls back, then the DEL (which waits for the container's lock)
 		// finds nothing or the whole plan.
 		s.adds.cancel(req.ContainerID)
+		s.syncs.cancel(req.ContainerID)
 	}
 	s.metrics.waiting.Inc()
 	err := s.sem.Acquire(ctx, req.Command == "DEL")
@@ -119,6 +121,27 @@ func (s *Server) run(ctx context.Context, req *wire.Request) (*wire.Response, st
 		}
 	}
 	return &wire.Response{Stdout: out.Bytes()}, resultOK
+}
+
+// Sync runs hot-plug's verb (attacher.Attacher.Sync) for a container with
+// braidd's settings, within the concurrency bound and the verb's deadline,
+// registered like an ADD: a DEL of the container cancels it (it then rolls
+// back), and the container's lock orders it with the runtime's verbs.
+func (s *Server) Sync(ctx context.Context, containerID string) (*plan.Change, error) {
+	s.init()
+	settings, err := s.Settings()
+	if err != nil {
+		return nil, err
+	}
+	ctx, done := s.syncs.start(ctx, containerID)
+	defer done()
+	if err := s.sem.Acquire(ctx, false); err != nil {
+		return nil, types.NewError(types.ErrTryAgainLater, "hot-plug of container "+containerID, err.Error())
+	}
+	defer s.sem.Release()
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	return attacher.New(settings, s.Core).Sync(ctx, attacher.Request{Request: plan.Request{ContainerID: containerID}})
 }
 
 // call runs the verb through the core under the verb's deadline: braid's

@@ -62,6 +62,7 @@ type Server struct {
 
 	once    sync.Once
 	adds    adds
+	syncs   adds // hot-plug's, by container ID, also cancelled by a DEL
 	sem     *prioritySem
 	metrics *metrics
 	initErr error
