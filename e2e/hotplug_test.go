@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+)
+
+// setNetworks patches the pod's networks annotation, as kubectl patch does.
+func setNetworks(t *testing.T, n *node, pod, networks string) {
+	t.Helper()
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{nadv1.NetworkAttachmentAnnot: networks}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.kube.CoreV1().Pods(n.namespace).Patch(t.Context(), pod, k8stypes.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatalf("patch networks of pod %s: %v", pod, err)
+	}
+}
+
+// statusInterfaces lists "interface=network" of the pod's network-status.
+func statusInterfaces(t *testing.T, n *node, pod string) []string {
+	t.Helper()
+	pod0 := n.getPod(pod)
+	if _, ok := pod0.Annotations[nadv1.NetworkStatusAnnot]; !ok {
+		return nil // thick mode writes it in the background
+	}
+	var out []string
+	for _, s := range networkStatus(t, pod0) {
+		out = append(out, s.Interface+"="+s.Name)
+	}
+	return out
+}
+
+// countEvents counts the pod's events of type and reason whose message
+// contains part.
+func countEvents(t *testing.T, n *node, pod, eventType, reason, part string) int {
+	t.Helper()
+	events, err := n.kube.CoreV1().Events(n.namespace).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, e := range events.Items {
+		if e.Type == eventType && e.Reason == reason && strings.Contains(e.Message, part) {
+			count += max(int(e.Count), 1)
+		}
+	}
+	return count
+}
+
+// TestHotplug: braidd applies a change of a running pod's networks
+// annotation: an added network appears on the next free interface with its
+// address, lease, network-status and event; an interface present since the
+// pod's creation is removed with its lease; a hot-add that fails is rolled
+// back once and not retried; a network whose NAD comes later is attached
+// once it exists; the runtime's final DEL releases everything, hot-plugged
+// attachments included.
+func TestHotplug(t *testing.T) {
+	n := newNode(t, thick, "1.0.0")
+	n.createNAD(n.namespace, "blue", n.bridgeNet("blue", 1, false))
+	n.createNAD(n.namespace, "green", n.bridgeNet("green", 2, false))
+	sb := n.sandbox(n.createPod("p", map[string]string{nadv1.NetworkAttachmentAnnot: "blue"}))
+	sb.mustAdd()
+
+	setNetworks(t, n, "p", "blue, green")
+	eventually(t, 30*time.Second, "net2 added", func() error {
+		if _, ok := sb.links()["net2"]; !ok {
+			return fmt.Errorf("pod has %v", keys(sb.links()))
+		}
+		if got, want := statusInterfaces(t, n, "p"), []string{"eth0=cluster", "net1=" + n.namespace + "/blue", "net2=" + n.namespace + "/green"}; !slices.Equal(got, want) {
+			return fmt.Errorf("network-status %q, want %q", got, want)
+		}
+		return nil
+	})
+	if addrs := sb.addrs("net2"); len(addrs) != 1 || !strings.HasPrefix(addrs[0], strings.TrimSuffix(n.subnet(2), "0/24")) {
+		t.Errorf("net2 addresses %v, want one in %s", addrs, n.subnet(2))
+	}
+	if l := n.leases("green"); len(l) != 1 {
+		t.Errorf("green leases %v, want one", l)
+	}
+	eventually(t, 30*time.Second, "AddedInterface event of net2", func() error {
+		if countEvents(t, n, "p", corev1.EventTypeNormal, "AddedInterface", "Add net2") != 1 {
+			return fmt.Errorf("none yet")
+		}
+		return nil
+	})
+
+	// net1 has been there since the pod was created.
+	setNetworks(t, n, "p", "green")
+	eventually(t, 30*time.Second, "net1 removed", func() error {
+		if _, ok := sb.links()["net1"]; ok {
+			return fmt.Errorf("pod still has net1")
+		}
+		if got, want := statusInterfaces(t, n, "p"), []string{"eth0=cluster", "net2=" + n.namespace + "/green"}; !slices.Equal(got, want) {
+			return fmt.Errorf("network-status %q, want %q", got, want)
+		}
+		return nil
+	})
+	if l := n.leases("blue"); len(l) != 0 {
+		t.Errorf("blue leases %v after net1 was removed, want none", l)
+	}
+
+	// macvlan on a master that does not exist fails; the pod keeps what it
+	// had, one Warning tells it, and nothing tries again.
+	n.createNAD(n.namespace, "broken", map[string]any{"cniVersion": n.version, "name": "broken", "type": "macvlan", "master": "nomaster0",
+		"ipam": map[string]any{"type": "host-local", "dataDir": n.dataDir, "ranges": []any{[]any{map[string]any{"subnet": n.subnet(3)}}}}})
+	setNetworks(t, n, "p", "green, broken")
+	w := waitWarning(t, n, "p", "AddFailed")
+	if !strings.Contains(w.Message, n.namespace+"/broken") || !strings.Contains(w.Message, "macvlan") {
+		t.Errorf("Warning %q does not name the network and plugin", w.Message)
+	}
+	time.Sleep(3 * time.Second) // a state to hold: no second attempt
+	if c := countEvents(t, n, "p", corev1.EventTypeWarning, "AddFailed", n.namespace+"/broken"); c != 1 {
+		t.Errorf("%d AddFailed events for broken, want 1 (no retries)", c)
+	}
+	if got := keys(sb.links()); !slices.Equal(got, []string{"eth0", "net2"}) {
+		t.Errorf("pod has %v after the failed hot-add, want eth0 and net2", got)
+	}
+	if l := n.leases("broken"); len(l) != 0 {
+		t.Errorf("broken leases %v, want none", l)
+	}
+
+	// A NAD that does not exist yet: tried again until it does.
+	setNetworks(t, n, "p", "green, late")
+	time.Sleep(time.Second)
+	n.createNAD(n.namespace, "late", n.bridgeNet("late", 4, false))
+	eventually(t, 60*time.Second, "late attached once its NAD exists", func() error {
+		if _, ok := sb.links()["net1"]; !ok {
+			return fmt.Errorf("pod has %v", keys(sb.links()))
+		}
+		return nil
+	})
+
+	sb.mustDel()
+	released(t, n, sb, "green", "late", "broken")
+}
