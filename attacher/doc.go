@@ -10,8 +10,8 @@
 // network alone, and goes on past failures; CHECK, STATUS and GC work from
 // the same plans. Sync is hot-plug's verb (sync.go): it brings a running
 // container's attachments in line with its pod's networks annotation,
-// journaled first and rolled back on failure, under the same lock (braidd
-// does not call it yet: issue 13). Every side effect comes in through a small interface
+// journaled first and rolled back on failure, under the same lock; braidd's
+// hot-plug controller (braidd/hotplug) calls it through braidd's server. Every side effect comes in through a small interface
 // (Invoker, Journal, Recorder, ClaimWriter, Routes), so the tests run this
 // same code; New wires the real ones from braid's config and the caller's
 // Options. The core knows nothing of skel, HTTP or environment variables.
