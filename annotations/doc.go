@@ -2,11 +2,12 @@
 // into values braid can act on, and rejects bad ones before anything is
 // created.
 //
-// Two annotations are understood. NetworksKey lists the secondary networks,
+// Three annotations are understood. NetworksKey lists the secondary networks,
 // either in the short form "[namespace/]name[@ifname], ..." or as a JSON list
 // of network selection elements (multi-net spec v1.3, plus "deviceID").
 // DefaultNetworkKey replaces the cluster default network with
-// "[namespace/]name".
+// "[namespace/]name". SkipDefaultNetworksKey ("true") leaves out braid's
+// defaultNetworks for the pod.
 //
 // Work is split in two steps. ParseNetworks and ParseDefaultNetwork check
 // syntax only and fill in the pod's namespace where none was given. Validate

@@ -19,7 +19,25 @@ const (
 	// network for one pod. The key keeps Multus's spelling so existing pods
 	// work unchanged.
 	DefaultNetworkKey = "v1.multus-cni.io/default-network"
+	// SkipDefaultNetworksKey, "true" on a pod, leaves out braid's
+	// defaultNetworks for that pod (multus-cni #1187); "false" or absent
+	// keeps them. braid's own domain: Multus has no such annotation.
+	SkipDefaultNetworksKey = "braid-cni.io/skip-default-networks"
 )
+
+// SkipDefaultNetworks reads SkipDefaultNetworksKey from a pod's
+// annotations: true only for "true"; a value other than "true" or "false"
+// is an error.
+func SkipDefaultNetworks(annots map[string]string) (bool, error) {
+	switch v, ok := annots[SkipDefaultNetworksKey]; {
+	case !ok || v == "false":
+		return false, nil
+	case v == "true":
+		return true, nil
+	default:
+		return false, fmt.Errorf("annotation %s: %q is neither \"true\" nor \"false\"", SkipDefaultNetworksKey, shorten(v))
+	}
+}
 
 // excerptLen is how much of a bad annotation value an error repeats.
 const excerptLen = 80

@@ -79,6 +79,8 @@ func TestLintFindsEachMistake(t *testing.T) {
 			Finding{Kind: "NetworkAttachmentDefinition", Object: "ns1/Net_1", Field: "metadata.name", Severity: Error, Message: `"Net_1" is not a DNS-1123 subdomain`}},
 		{"resourceName without domain", nadYAML("net", blue, "  annotations:\n    k8s.v1.cni.cncf.io/resourceName: sriov\n"),
 			Finding{Kind: "NetworkAttachmentDefinition", Object: "ns1/net", Field: "metadata.annotations[k8s.v1.cni.cncf.io/resourceName]", Severity: Error, Message: `"sriov" is not an extended resource name`}},
+		{"skip-default-networks neither true nor false", withBlue + strings.Replace(podYAML(`blue`), "  annotations:\n", "  annotations:\n    braid-cni.io/skip-default-networks: 'yes'\n", 1),
+			Finding{Kind: "Pod", Object: "ns1/app", Field: "metadata.annotations[braid-cni.io/skip-default-networks]", Severity: Error, Message: "annotation braid-cni.io/skip-default-networks: \"yes\" is neither"}},
 		{"annotation does not parse", withBlue + podYAML(`[{"name": "blue"`),
 			Finding{Kind: "Pod", Object: "ns1/app", Field: netsA, Severity: Error, Message: "networks annotation"}},
 		{"interface repeated", withBlue + podYAML(`blue@net9, blue@net9`),

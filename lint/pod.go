@@ -69,6 +69,9 @@ func (l *linter) workload(o object) {
 // networks checks the networks annotation with the plugin's own parser,
 // then each selection against the linted NADs.
 func (l *linter) networks(r *reporter, ns, prefix string, template *corev1.PodTemplateSpec) {
+	if _, err := annotations.SkipDefaultNetworks(template.Annotations); err != nil {
+		r.add(prefix+"metadata.annotations["+annotations.SkipDefaultNetworksKey+"]", Error, "%v: braid would refuse the pod", err)
+	}
 	raw, ok := template.Annotations[annotations.NetworksKey]
 	if !ok {
 		return

@@ -328,6 +328,25 @@ func TestBuild(t *testing.T) {
 			want: []want{{"eth0", "cluster-net", true}, {"net1", "ns/a", false}},
 		},
 		{
+			name: "defaultNetworks skipped by a pod that asks",
+			conf: `"clusterNetwork":"cluster-net","defaultNetworks":["dflt"]`,
+			pod:  newPod("ns", "p", "uid-1", map[string]string{annotations.NetworksKey: "a", annotations.SkipDefaultNetworksKey: "true"}),
+			want: []want{{"eth0", "cluster-net", true}, {"net1", "ns/a", false}},
+		},
+		{
+			name: "defaultNetworks kept when the pod says false",
+			conf: `"clusterNetwork":"cluster-net","defaultNetworks":["dflt"]`,
+			pod:  newPod("ns", "p", "uid-1", map[string]string{annotations.NetworksKey: "a", annotations.SkipDefaultNetworksKey: "false"}),
+			want: []want{{"eth0", "cluster-net", true}, {"net1", "kube-system/dflt", false}, {"net2", "ns/a", false}},
+		},
+		{
+			name:    "skip-default-networks neither true nor false",
+			conf:    `"clusterNetwork":"cluster-net","defaultNetworks":["dflt"]`,
+			pod:     newPod("ns", "p", "uid-1", map[string]string{annotations.SkipDefaultNetworksKey: "yes"}),
+			code:    types.ErrInvalidNetworkConfig,
+			wantMsg: []string{"ns/p", annotations.SkipDefaultNetworksKey, `"yes"`},
+		},
+		{
 			name:    "defaultNetworks interface clash with the annotation",
 			conf:    `"clusterNetwork":"cluster-net","defaultNetworks":["dflt"]`,
 			pod:     newPod("ns", "p", "uid-1", networks("a@net1")),

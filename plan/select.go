@@ -14,7 +14,7 @@ import (
 )
 
 // selections lists the secondary networks: defaultNetworks (not in system
-// namespaces), then the networks annotation, validated together so that
+// namespaces, nor for a pod that skips them), then the networks annotation, validated together so that
 // interface names are unique across both.
 // The count of defaultNetworks entries at the head of the list comes second.
 // inline counts the legacy inline delegates every pod gets, for the limit.
@@ -23,7 +23,11 @@ func (b *Builder) selections(pod *corev1.Pod, runtimeIfName string, inline int) 
 		return nil, 0, nil
 	}
 	var sels []*annotations.Selection
-	if !b.Conf.IsSystemNamespace(pod.Namespace) && len(b.Conf.DefaultNetworks) > 0 {
+	skip, err := annotations.SkipDefaultNetworks(pod.Annotations)
+	if err != nil {
+		return nil, 0, invalid("pod %s/%s: %v", pod.Namespace, pod.Name, err)
+	}
+	if !skip && !b.Conf.IsSystemNamespace(pod.Namespace) && len(b.Conf.DefaultNetworks) > 0 {
 		defaults, err := annotations.ParseNetworks(strings.Join(b.Conf.DefaultNetworks, ","), b.Conf.MultusNamespace)
 		if err != nil {
 			return nil, 0, invalid("defaultNetworks: %v", err)

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/braid-cni/braid/annotations"
 	"github.com/braid-cni/braid/netconf"
 )
 
@@ -162,6 +163,21 @@ func TestHandler(t *testing.T) {
 			},
 		},
 		{name: "NAD delete is not checked", resource: nadResource, op: admissionv1.Delete, object: func(*testing.T) runtime.RawExtension { return runtime.RawExtension{} }},
+		{
+			name: "pod with a bad skip-default-networks", resource: podResource, op: admissionv1.Create,
+			object: func(t *testing.T) runtime.RawExtension {
+				return raw(t, &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+					ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{annotations.SkipDefaultNetworksKey: "yes"}}})
+			},
+			wantCode: http.StatusForbidden, wantMsg: []string{annotations.SkipDefaultNetworksKey, `"yes" is neither "true" nor "false"`},
+		},
+		{
+			name: "pod skipping defaultNetworks", resource: podResource, op: admissionv1.Create,
+			object: func(t *testing.T) runtime.RawExtension {
+				return raw(t, &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+					ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{annotations.SkipDefaultNetworksKey: "true"}}})
+			},
+		},
 		{name: "pod without annotation", resource: podResource, op: admissionv1.Create, object: func(t *testing.T) runtime.RawExtension { return podObject(t, nil) }},
 		{name: "pod, short form", resource: podResource, op: admissionv1.Create, object: func(t *testing.T) runtime.RawExtension { return podObject(t, ptr("blue, other/green@net5")) }},
 		{

@@ -52,6 +52,9 @@ func checkPod(pod *corev1.Pod, namespace string, braid *netconf.NetConf) error {
 	if braid == nil {
 		braid = &netconf.NetConf{}
 	}
+	if _, err := annotations.SkipDefaultNetworks(pod.Annotations); err != nil {
+		return fmt.Errorf("metadata.annotations[%s]: %w", annotations.SkipDefaultNetworksKey, err)
+	}
 	raw, ok := pod.Annotations[annotations.NetworksKey]
 	if !ok {
 		return nil
