@@ -129,6 +129,24 @@ func (s *Server) run(ctx context.Context, req *wire.Request) (*wire.Response, st
 // back), and the container's lock orders it with the runtime's verbs.
 func (s *Server) Sync(ctx context.Context, containerID string) (*plan.Change, error) {
 	s.init()
+	start := time.Now()
+	change, err := s.sync(ctx, containerID)
+	result := resultOK
+	if err != nil {
+		result = resultError
+	}
+	s.observe(verbHotplug, result, start)
+	if change != nil {
+		s.metrics.hotplugged.WithLabelValues("add").Add(float64(len(change.Added)))
+		s.metrics.hotplugged.WithLabelValues("remove").Add(float64(len(change.Removed)))
+	}
+	return change, err
+}
+
+// verbHotplug labels hot-plug's syncs in the request metrics.
+const verbHotplug = "HOTPLUG"
+
+func (s *Server) sync(ctx context.Context, containerID string) (*plan.Change, error) {
 	settings, err := s.Settings()
 	if err != nil {
 		return nil, err

@@ -20,6 +20,8 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
 	waiting  prometheus.Gauge
+	// hotplugged counts interfaces hot-plug added and removed.
+	hotplugged *prometheus.CounterVec
 }
 
 // newMetrics builds the series and registers them on reg when it is not
@@ -43,6 +45,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "braid_requests_waiting",
 			Help: "CNI calls waiting for a free slot.",
 		}),
+		hotplugged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "braid_hotplug_interfaces_total",
+			Help: "Interfaces hot-plug added to or removed from running pods, by verb (add, remove).",
+		}, []string{"verb"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -53,6 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		"braid_request_duration_seconds": m.duration,
 		"braid_requests_in_flight":       m.inFlight,
 		"braid_requests_waiting":         m.waiting,
+		"braid_hotplug_interfaces_total": m.hotplugged,
 	} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, fmt.Errorf("register metric %s: %w", name, err))

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"net"
@@ -15,9 +16,16 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/internal/testutil"
+	"github.com/braid-cni/braid/netconf"
 	"github.com/braid-cni/braid/plugin"
 	"github.com/braid-cni/braid/wire"
 )
@@ -279,4 +287,66 @@ func get(t *testing.T, h http.Handler, path string) int {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	return rec.Code
+}
+
+// podsAndNADs serves one pod and the NADs of a map, as braidd's caches do.
+type podsAndNADs struct {
+	pod  *corev1.Pod
+	nads map[string]*nadv1.NetworkAttachmentDefinition
+}
+
+func (f *podsAndNADs) GetPod(_ context.Context, ns, name string) (*corev1.Pod, error) {
+	if f.pod.Namespace == ns && f.pod.Name == name {
+		return f.pod.DeepCopy(), nil
+	}
+	return nil, apierrors.NewNotFound(corev1.Resource("pods"), name)
+}
+
+func (f *podsAndNADs) GetNAD(_ context.Context, ns, name string) (*nadv1.NetworkAttachmentDefinition, error) {
+	if n, ok := f.nads[ns+"/"+name]; ok {
+		return n, nil
+	}
+	return nil, apierrors.NewNotFound(schema.GroupResource{Group: "k8s.cni.cncf.io", Resource: "network-attachment-definitions"}, name)
+}
+
+// TestSync: hot-plug's Sync runs the core on the container ADD attached,
+// with the daemon's settings and API, and is counted: by result in the
+// request metrics (verb HOTPLUG), by interface in braid_hotplug_interfaces_total.
+func TestSync(t *testing.T) {
+	e := newEnv(t)
+	api := &podsAndNADs{
+		pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns1", Name: "web", UID: "uid-1"}},
+		nads: map[string]*nadv1.NetworkAttachmentDefinition{"ns1/blue": {ObjectMeta: metav1.ObjectMeta{Namespace: "ns1", Name: "blue"},
+			Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: `{"cniVersion":"1.0.0","name":"blue","type":"bridge"}`}}},
+	}
+	e.core.API = &attacher.API{Pods: api, NADs: api}
+	s := &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout, Registry: prometheus.NewRegistry()}
+	e.serve(t, s)
+	if resp, err := wire.Forward(context.Background(), e.sock(), wire.NewRequest("ADD", e.args("c1"))); err != nil || resp.Error != nil {
+		t.Fatalf("ADD: %v %+v", err, resp)
+	}
+	api.pod.Annotations = map[string]string{nadv1.NetworkAttachmentAnnot: "blue"}
+	c, err := s.Sync(context.Background(), "c1")
+	if err != nil || c == nil || len(c.Added) != 1 {
+		t.Fatalf("Sync = %+v, %v; want blue added", c, err)
+	}
+	if got, want := e.exec.Seen("ADD"), []string{"ADD ptp c1 eth0", "ADD bridge c1 net1"}; !slices.Equal(got, want) {
+		t.Errorf("ADD calls %q, want %q", got, want)
+	}
+	s.Settings = func() (*netconf.NetConf, error) { return nil, errors.New("no settings") }
+	if _, err := s.Sync(context.Background(), "c1"); err == nil {
+		t.Error("Sync without settings succeeded")
+	}
+	rec := httptest.NewRecorder()
+	s.OpsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{
+		`braid_requests_total{result="ok",verb="HOTPLUG"} 1`,
+		`braid_requests_total{result="error",verb="HOTPLUG"} 1`,
+		`braid_hotplug_interfaces_total{verb="add"} 1`,
+		`braid_hotplug_interfaces_total{verb="remove"} 0`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, rec.Body)
+		}
+	}
 }
