@@ -39,6 +39,11 @@ func SkipDefaultNetworks(annots map[string]string) (bool, error) {
 	}
 }
 
+// PodIfName is the interface Kubernetes runtimes ask for the cluster
+// network (CNI_IFNAME): what tools that check an annotation away from the
+// node (webhook, lint, explain, braidctl) validate against.
+const PodIfName = "eth0"
+
 // excerptLen is how much of a bad annotation value an error repeats.
 const excerptLen = 80
 

@@ -15,6 +15,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/braid-cni/braid/annotations"
 	"github.com/braid-cni/braid/delegate"
 	"github.com/braid-cni/braid/gateway"
 	"github.com/braid-cni/braid/nad"
@@ -29,7 +30,6 @@ const defaultBraidConfig = "/etc/cni/net.d/00-braid.conflist"
 const (
 	explainContainerID = "explain"
 	explainNetNS       = "/var/run/netns/explain"
-	explainIfName      = "eth0"
 )
 
 // ExplainInput is what explain plans for.
@@ -107,7 +107,7 @@ func Explain(ctx context.Context, in ExplainInput) (*Explanation, error) {
 	p, err := b.Build(ctx, plan.Request{
 		ContainerID:   explainContainerID,
 		NetNS:         explainNetNS,
-		IfName:        explainIfName,
+		IfName:        annotations.PodIfName,
 		Pod:           plan.PodRef{Namespace: in.Pod.Namespace, Name: in.Pod.Name},
 		RuntimeConfig: conf.RuntimeConfig,
 	})

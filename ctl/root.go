@@ -59,7 +59,7 @@ func NewCommand(s Streams) *cobra.Command {
 	root.SetErr(s.ErrOut)
 	root.PersistentFlags().StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
 	root.PersistentFlags().StringVarP(&o.output, "output", "o", outputTable, "output format: table, json or yaml")
-	root.AddCommand(newExplainCommand(o), newLintCommand(o), newStatusCommand(o), newDoctorCommand(o))
+	root.AddCommand(newExplainCommand(o), newLintCommand(o), newStatusCommand(o), newDoctorCommand(o), newAttachCommand(o), newDetachCommand(o))
 	return root
 }
 

@@ -14,9 +14,6 @@ import (
 	"github.com/braid-cni/braid/devices"
 )
 
-// runtimeIfName is the interface the runtime asks for; no selection may take it.
-const runtimeIfName = "eth0"
-
 // podTemplate is the pod template inside a workload, at path.
 type podTemplate struct {
 	path     string // prefix of its fields, "" for a Pod
@@ -86,7 +83,7 @@ func (l *linter) networks(r *reporter, ns, prefix string, template *corev1.PodTe
 		r.add(base, Error, "%v: braid would refuse the pod", err)
 		return
 	}
-	if err := annotations.Validate(sels, runtimeIfName); err != nil {
+	if err := annotations.Validate(sels, annotations.PodIfName); err != nil {
 		for _, e := range unjoin(err) {
 			var fe *annotations.FieldError
 			if errors.As(e, &fe) {

@@ -15,10 +15,6 @@ import (
 	"github.com/braid-cni/braid/netconf"
 )
 
-// podIfName is the interface the runtime asks braid for (CNI_IFNAME); the
-// annotation may not name it. containerd and CRI-O always pass eth0.
-const podIfName = "eth0"
-
 // checkNAD returns why braid could not load the NAD's spec.config, or nil.
 // An empty spec.config is allowed: braid then reads the config named like
 // the NAD from the node's CNI config dir. It runs what ADD runs: nad.Config,
@@ -67,7 +63,7 @@ func checkPod(pod *corev1.Pod, namespace string, braid *netconf.NetConf) error {
 	if err := annotations.CheckCount(len(sels), braid.NetworkLimit()); err != nil {
 		return fmt.Errorf("%s: %w", field, err)
 	}
-	if err := annotations.Validate(sels, podIfName); err != nil {
+	if err := annotations.Validate(sels, annotations.PodIfName); err != nil {
 		return fmt.Errorf("%s: %s", field, joined(err))
 	}
 	for _, sel := range sels {

@@ -1,0 +1,304 @@
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/braid-cni/braid/annotations"
+)
+
+// WithNetwork returns the networks annotation value current with network
+// ("[namespace/]name[@ifname]") added at its end, in current's own form:
+// the short form stays short, a JSON list gets one more object.
+func WithNetwork(current, namespace, network string) (string, error) {
+	add, err := annotations.ParseNetworks(network, namespace)
+	if err == nil && len(add) == 1 {
+		err = annotations.Validate(add, annotations.PodIfName)
+	}
+	if err != nil || len(add) != 1 {
+		return "", fmt.Errorf("network %q: want [namespace/]name[@ifname]: %v", network, err)
+	}
+	sels, err := annotations.ParseNetworks(current, namespace)
+	if err != nil {
+		return "", err
+	}
+	if !isJSONList(current) {
+		return shortForm(append(sels, add[0])), nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal([]byte(current), &list); err != nil {
+		return "", fmt.Errorf("networks annotation: %w", err)
+	}
+	el := map[string]string{"name": add[0].Name, "namespace": add[0].Namespace}
+	if add[0].InterfaceRequest != "" {
+		el["interface"] = add[0].InterfaceRequest
+	}
+	data, err := json.Marshal(el)
+	if err != nil {
+		return "", err
+	}
+	return marshalList(append(list, data))
+}
+
+// WithoutInterface returns the networks annotation value current without
+// the selection that gave the pod ifName, as braid matches them: the one
+// naming ifName, else, among the selections of ifName's network (from
+// network-status) that name no interface, the one in the same place as
+// ifName among that network's unnamed interfaces.
+func WithoutInterface(current, namespace string, statuses []nadv1.NetworkStatus, ifName string) (string, error) {
+	sels, err := annotations.ParseNetworks(current, namespace)
+	if err != nil {
+		return "", err
+	}
+	i := slices.IndexFunc(sels, func(s *annotations.Selection) bool { return s.InterfaceRequest == ifName })
+	if i < 0 {
+		i, err = unnamedSelection(sels, statuses, ifName)
+		if err != nil {
+			return "", err
+		}
+	}
+	if !isJSONList(current) {
+		return shortForm(slices.Delete(sels, i, i+1)), nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal([]byte(current), &list); err != nil || len(list) != len(sels) {
+		return "", fmt.Errorf("networks annotation: %d elements: %v", len(list), err)
+	}
+	if len(list) == 1 {
+		return "", nil
+	}
+	return marshalList(slices.Delete(list, i, i+1))
+}
+
+// unnamedSelection finds the unnamed selection behind ifName.
+func unnamedSelection(sels []*annotations.Selection, statuses []nadv1.NetworkStatus, ifName string) (int, error) {
+	named := func(iface string) bool {
+		return slices.ContainsFunc(sels, func(s *annotations.Selection) bool { return s.InterfaceRequest == iface })
+	}
+	network, rank := "", -1
+	for _, s := range statuses {
+		if s.Interface == ifName {
+			network = s.Name
+		}
+	}
+	if network == "" {
+		return 0, fmt.Errorf("interface %s is not in the pod's network-status", ifName)
+	}
+	for _, s := range statuses {
+		if s.Name == network && !named(s.Interface) {
+			rank++
+			if s.Interface == ifName {
+				break
+			}
+		}
+	}
+	for i, sel := range sels {
+		if sel.InterfaceRequest == "" && sel.Namespace+"/"+sel.Name == network {
+			if rank == 0 {
+				return i, nil
+			}
+			rank--
+		}
+	}
+	return 0, fmt.Errorf("interface %s (network %s) comes from no selection of the networks annotation (braid's defaultNetworks or the cluster network?)", ifName, network)
+}
+
+func isJSONList(v string) bool { return strings.HasPrefix(strings.TrimSpace(v), "[") }
+
+func shortForm(sels []*annotations.Selection) string {
+	parts := make([]string, len(sels))
+	for i, s := range sels {
+		parts[i] = s.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+func marshalList(list []json.RawMessage) (string, error) {
+	data, err := json.Marshal(list)
+	if err != nil {
+		return "", fmt.Errorf("encode networks annotation: %w", err)
+	}
+	return string(data), nil
+}
+
+// changeNetworks patches the pod's networks annotation with what edit
+// makes of it, then waits until network-status says done or a Warning
+// event newer than the patch says why not.
+func changeNetworks(ctx context.Context, client kubernetes.Interface, namespace, name string, edit func(current string, statuses []nadv1.NetworkStatus) (string, error), done func([]nadv1.NetworkStatus) bool) ([]nadv1.NetworkStatus, error) {
+	pods := client.CoreV1().Pods(namespace)
+	pod, err := pods.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("get pod %s/%s: %w", namespace, name, err)
+	}
+	statuses, _ := decodeStatus(pod)
+	value, err := edit(pod.Annotations[annotations.NetworksKey], statuses)
+	if err != nil {
+		return nil, fmt.Errorf("pod %s/%s: %w", namespace, name, err)
+	}
+	// The resourceVersion makes the patch fail rather than overwrite a
+	// change made since the pod was read.
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"resourceVersion": pod.ResourceVersion,
+		"annotations":     map[string]string{annotations.NetworksKey: value},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	since := time.Now().Add(-time.Second)
+	if _, err := pods.Patch(ctx, name, k8stypes.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return nil, fmt.Errorf("patch pod %s/%s: %w", namespace, name, err)
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pod, err := pods.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("get pod %s/%s: %w", namespace, name, err)
+		}
+		if statuses, err := decodeStatus(pod); err == nil && done(statuses) {
+			return statuses, nil
+		}
+		if w, err := warningSince(ctx, client, pod, since); err != nil || w != nil {
+			if w != nil {
+				return nil, fmt.Errorf("pod %s/%s: %s: %s", namespace, name, w.Reason, w.Message)
+			}
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("pod %s/%s: network-status not updated: %w", namespace, name, context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
+}
+
+func decodeStatus(pod *corev1.Pod) ([]nadv1.NetworkStatus, error) {
+	var statuses []nadv1.NetworkStatus
+	raw, ok := pod.Annotations[nadv1.NetworkStatusAnnot]
+	if !ok {
+		return nil, errors.New("no network-status")
+	}
+	err := json.Unmarshal([]byte(raw), &statuses)
+	return statuses, err
+}
+
+// warningSince is the newest Warning event braid left on the pod since the
+// patch, braid's hot-plug failures among them; nil when there is none.
+func warningSince(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, since time.Time) (*corev1.Event, error) {
+	events, err := client.CoreV1().Events(pod.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + string(pod.UID)})
+	if err != nil {
+		return nil, fmt.Errorf("list events of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	var newest *corev1.Event
+	for i := range events.Items {
+		e := &events.Items[i]
+		last := e.LastTimestamp.Time
+		if last.IsZero() {
+			last = e.EventTime.Time
+		}
+		if e.Type == corev1.EventTypeWarning && last.After(since) && (newest == nil || last.After(newest.LastTimestamp.Time)) {
+			newest = e
+		}
+	}
+	return newest, nil
+}
+
+func newAttachCommand(o *options) *cobra.Command {
+	namespace, timeout := "", time.Minute
+	cmd := &cobra.Command{
+		Use:   "attach POD [namespace/]NETWORK[@IFNAME] [-n NS]",
+		Short: "Add a network to a running pod (thick mode's hot-plug) and wait for it",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			clients, err := o.clients()
+			if err != nil {
+				return err
+			}
+			ns := nsOrDefault(namespace)
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			var before []string
+			statuses, err := changeNetworks(ctx, clients.Core, ns, args[0],
+				func(current string, statuses []nadv1.NetworkStatus) (string, error) {
+					before = interfaces(statuses)
+					return WithNetwork(current, ns, args[1])
+				},
+				func(statuses []nadv1.NetworkStatus) bool { return len(newInterfaces(before, statuses)) > 0 })
+			if err != nil {
+				return err
+			}
+			return o.print(statuses, func(w io.Writer) error { return WriteNetworkStatus(w, statuses) })
+		},
+	}
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "the pod's namespace (default: \"default\")")
+	cmd.Flags().DurationVar(&timeout, "timeout", timeout, "how long to wait for network-status")
+	return cmd
+}
+
+func newDetachCommand(o *options) *cobra.Command {
+	namespace, timeout := "", time.Minute
+	cmd := &cobra.Command{
+		Use:   "detach POD IFNAME [-n NS]",
+		Short: "Remove an interface from a running pod (thick mode's hot-plug) and wait for it",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			clients, err := o.clients()
+			if err != nil {
+				return err
+			}
+			ns := nsOrDefault(namespace)
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			statuses, err := changeNetworks(ctx, clients.Core, ns, args[0],
+				func(current string, statuses []nadv1.NetworkStatus) (string, error) {
+					return WithoutInterface(current, ns, statuses, args[1])
+				},
+				func(statuses []nadv1.NetworkStatus) bool { return !slices.Contains(interfaces(statuses), args[1]) })
+			if err != nil {
+				return err
+			}
+			return o.print(statuses, func(w io.Writer) error { return WriteNetworkStatus(w, statuses) })
+		},
+	}
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "the pod's namespace (default: \"default\")")
+	cmd.Flags().DurationVar(&timeout, "timeout", timeout, "how long to wait for network-status")
+	return cmd
+}
+
+func nsOrDefault(ns string) string {
+	if ns == "" {
+		return "default"
+	}
+	return ns
+}
+
+func interfaces(statuses []nadv1.NetworkStatus) []string {
+	out := make([]string, 0, len(statuses))
+	for _, s := range statuses {
+		out = append(out, s.Interface)
+	}
+	return out
+}
+
+func newInterfaces(before []string, statuses []nadv1.NetworkStatus) []string {
+	var out []string
+	for _, s := range statuses {
+		if !slices.Contains(before, s.Interface) {
+			out = append(out, s.Interface)
+		}
+	}
+	return out
+}

@@ -1,0 +1,64 @@
+package ctl
+
+import (
+	"testing"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+)
+
+func TestWithNetwork(t *testing.T) {
+	tests := []struct {
+		current, network, want string
+	}{
+		{"", "blue", "ns/blue"},
+		{"blue", "other/green@g0", "ns/blue, other/green@g0"},
+		{" blue , red@r1", "blue", "ns/blue, ns/red@r1, ns/blue"},
+		{`[{"name":"blue","ips":["10.1.1.5/24"]}]`, "green@g0", `[{"name":"blue","ips":["10.1.1.5/24"]},{"interface":"g0","name":"green","namespace":"ns"}]`},
+	}
+	for _, tt := range tests {
+		got, err := WithNetwork(tt.current, "ns", tt.network)
+		if err != nil || got != tt.want {
+			t.Errorf("WithNetwork(%q, %q) = %q, %v; want %q", tt.current, tt.network, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "a,b", "bad name", "a@"} {
+		if got, err := WithNetwork("blue", "ns", bad); err == nil {
+			t.Errorf("WithNetwork(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+func TestWithoutInterface(t *testing.T) {
+	status := func(pairs ...string) []nadv1.NetworkStatus {
+		var out []nadv1.NetworkStatus
+		for i := 0; i < len(pairs); i += 2 {
+			out = append(out, nadv1.NetworkStatus{Interface: pairs[i], Name: pairs[i+1]})
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		current  string
+		statuses []nadv1.NetworkStatus
+		ifName   string
+		want     string
+		wantErr  bool
+	}{
+		{name: "named", current: "blue, green@g0", statuses: status("eth0", "cluster", "net1", "ns/blue", "g0", "ns/green"), ifName: "g0", want: "ns/blue"},
+		{name: "the only one", current: "blue", statuses: status("eth0", "cluster", "net1", "ns/blue"), ifName: "net1", want: ""},
+		{name: "second unnamed of a network", current: "blue, blue, green", statuses: status("eth0", "cluster", "net1", "ns/blue", "net2", "ns/blue", "net3", "ns/green"), ifName: "net2", want: "ns/blue, ns/green"},
+		{name: "unnamed after a named one of the same network", current: "blue@b0, blue", statuses: status("eth0", "cluster", "b0", "ns/blue", "net2", "ns/blue"), ifName: "net2", want: "ns/blue@b0"},
+		{name: "JSON form", current: `[{"name":"blue","mac":"02:00:00:00:00:01"},{"name":"green"}]`, statuses: status("eth0", "cluster", "net1", "ns/blue", "net2", "ns/green"), ifName: "net1", want: `[{"name":"green"}]`},
+		{name: "not in network-status", current: "blue", statuses: status("eth0", "cluster", "net1", "ns/blue"), ifName: "net7", wantErr: true},
+		{name: "the cluster network", current: "blue", statuses: status("eth0", "cluster", "net1", "ns/blue"), ifName: "eth0", wantErr: true},
+		{name: "a default network", current: "blue", statuses: status("eth0", "cluster", "net1", "kube-system/dflt", "net2", "ns/blue"), ifName: "net1", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := WithoutInterface(tt.current, "ns", tt.statuses, tt.ifName)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("WithoutInterface = %q, %v; want %q (error: %v)", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
