@@ -140,6 +140,31 @@ func TestHotplug(t *testing.T) {
 		return nil
 	})
 
+	// braidctl: attach waits for network-status and prints it; detach
+	// finds the selection behind an interface.
+	stdout, stderr, code := explainCtl(t, "attach", "p", "blue@b0", "-n", n.namespace, "--kubeconfig", shared.kubeconfig)
+	if code != 0 || !strings.Contains(stdout, "b0") || !strings.Contains(stdout, n.namespace+"/blue") {
+		t.Fatalf("braidctl attach = %d, stdout %q, stderr %q; want network-status listing b0", code, stdout, stderr)
+	}
+	if _, ok := sb.links()["b0"]; !ok {
+		t.Errorf("after braidctl attach the pod has %v, want b0", keys(sb.links()))
+	}
+	stdout, stderr, code = explainCtl(t, "detach", "p", "net1", "-n", n.namespace, "--kubeconfig", shared.kubeconfig)
+	if code != 0 || strings.Contains(stdout, "net1") {
+		t.Fatalf("braidctl detach = %d, stdout %q, stderr %q; want network-status without net1", code, stdout, stderr)
+	}
+	if got, want := n.getPod("p").Annotations[nadv1.NetworkAttachmentAnnot], n.namespace+"/green, "+n.namespace+"/blue@b0"; got != want {
+		t.Errorf("annotation after attach and detach = %q, want %q", got, want)
+	}
+	if l := n.leases("late"); len(l) != 0 {
+		t.Errorf("late leases %v after detach, want none", l)
+	}
+	// A failing attach prints braid's Warning.
+	_, stderr, code = explainCtl(t, "attach", "p", "broken@x0", "-n", n.namespace, "--kubeconfig", shared.kubeconfig, "--timeout", "30s")
+	if code == 0 || !strings.Contains(stderr, "AddFailed") || !strings.Contains(stderr, "macvlan") {
+		t.Errorf("braidctl attach of a failing network = %d, stderr %q; want braid's AddFailed Warning", code, stderr)
+	}
+
 	sb.mustDel()
 	released(t, n, sb, "green", "late", "broken")
 }
