@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -140,16 +141,21 @@ func TestHotplug(t *testing.T) {
 		return nil
 	})
 
-	// braidctl: attach waits for network-status and prints it; detach
-	// finds the selection behind an interface.
-	stdout, stderr, code := explainCtl(t, "attach", "p", "blue@b0", "-n", n.namespace, "--kubeconfig", shared.kubeconfig)
+	// braidctl, as a user who may patch pods: attach waits for
+	// network-status and prints it; detach finds the selection behind an
+	// interface.
+	admin := filepath.Join(t.TempDir(), "admin.kubeconfig")
+	if err := shared.cp.WriteKubeconfig(admin, true); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := explainCtl(t, "attach", "p", "blue@b0", "-n", n.namespace, "--kubeconfig", admin)
 	if code != 0 || !strings.Contains(stdout, "b0") || !strings.Contains(stdout, n.namespace+"/blue") {
 		t.Fatalf("braidctl attach = %d, stdout %q, stderr %q; want network-status listing b0", code, stdout, stderr)
 	}
 	if _, ok := sb.links()["b0"]; !ok {
 		t.Errorf("after braidctl attach the pod has %v, want b0", keys(sb.links()))
 	}
-	stdout, stderr, code = explainCtl(t, "detach", "p", "net1", "-n", n.namespace, "--kubeconfig", shared.kubeconfig)
+	stdout, stderr, code = explainCtl(t, "detach", "p", "net1", "-n", n.namespace, "--kubeconfig", admin)
 	if code != 0 || strings.Contains(stdout, "net1") {
 		t.Fatalf("braidctl detach = %d, stdout %q, stderr %q; want network-status without net1", code, stdout, stderr)
 	}
@@ -160,7 +166,7 @@ func TestHotplug(t *testing.T) {
 		t.Errorf("late leases %v after detach, want none", l)
 	}
 	// A failing attach prints braid's Warning.
-	_, stderr, code = explainCtl(t, "attach", "p", "broken@x0", "-n", n.namespace, "--kubeconfig", shared.kubeconfig, "--timeout", "30s")
+	_, stderr, code = explainCtl(t, "attach", "p", "broken@x0", "-n", n.namespace, "--kubeconfig", admin, "--timeout", "30s")
 	if code == 0 || !strings.Contains(stderr, "AddFailed") || !strings.Contains(stderr, "macvlan") {
 		t.Errorf("braidctl attach of a failing network = %d, stderr %q; want braid's AddFailed Warning", code, stderr)
 	}
