@@ -65,7 +65,7 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 		// Observing from the first list on: a change made while braidd was
 		// down is applied once it is back.
 		plug = &hotplug.Controller{Journal: journal.New(conf.CNIDir), Log: log}
-		if err := cache.OnPods(plug.Observe); err != nil {
+		if err := cache.OnPods(plug.Observe, plug.Forget); err != nil {
 			return err
 		}
 	}

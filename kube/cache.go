@@ -80,9 +80,9 @@ func (c *Cache) Start(ctx context.Context) {
 
 // OnPods calls f for every pod the cache adds or updates, resyncs
 // included: old is nil for a pod added (at the first list too), else the
-// pod as the cache held it before (the same object's copy on a resync).
-// Call it before Start.
-func (c *Cache) OnPods(f func(old, pod *corev1.Pod)) error {
+// pod as the cache held it before (the same object's copy on a resync);
+// and gone for every pod deleted. Call it before Start.
+func (c *Cache) OnPods(f func(old, pod *corev1.Pod), gone func(pod *corev1.Pod)) error {
 	_, err := c.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if pod, ok := obj.(*corev1.Pod); ok {
@@ -94,6 +94,14 @@ func (c *Cache) OnPods(f func(old, pod *corev1.Pod)) error {
 			pod, ok2 := newObj.(*corev1.Pod)
 			if ok1 && ok2 {
 				f(old, pod)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			if pod, ok := obj.(*corev1.Pod); ok {
+				gone(pod)
 			}
 		},
 	})

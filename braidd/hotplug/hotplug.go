@@ -90,6 +90,16 @@ func (c *Controller) Observe(old, pod *corev1.Pod) {
 	c.queue.Add(pod.UID)
 }
 
+// Forget is the pod informer's delete handler: what the controller kept of
+// a deleted pod goes (the runtime's DEL removes its attachments).
+func (c *Controller) Forget(pod *corev1.Pod) {
+	c.init()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.wanted, pod.UID)
+	delete(c.failed, pod.UID)
+}
+
 // Run works the queue with workers until ctx ends.
 func (c *Controller) Run(ctx context.Context, workers int) {
 	c.init()

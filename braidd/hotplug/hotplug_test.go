@@ -172,3 +172,32 @@ func TestSyncErrorJoinsContainers(t *testing.T) {
 		t.Errorf("synced %q, want a and b", got)
 	}
 }
+
+// TestForget: nothing is kept of a deleted pod, so a pod of the same UID
+// seen again (it cannot be, but a failed value must not outlive its pod)
+// is synced afresh.
+func TestForget(t *testing.T) {
+	invalid := types.NewError(types.ErrInvalidNetworkConfig, "bad", "")
+	f := &fakeSync{errs: map[string][]error{"c-u1": {invalid, nil}}}
+	c := setUp(t, f, "u1")
+	c.Observe(nil, pod("u1", "x", "1"))
+	f.next(t)
+	f.quiet(t)
+	c.mu.Lock()
+	failed, wanted := len(c.failed), len(c.wanted)
+	c.mu.Unlock()
+	if failed != 1 || wanted != 1 {
+		t.Fatalf("after a failure: %d failed, %d wanted; want 1 and 1", failed, wanted)
+	}
+	c.Forget(pod("u1", "x", "1"))
+	c.mu.Lock()
+	failed, wanted = len(c.failed), len(c.wanted)
+	c.mu.Unlock()
+	if failed != 0 || wanted != 0 {
+		t.Errorf("after Forget: %d failed, %d wanted; want none", failed, wanted)
+	}
+	c.Observe(nil, pod("u1", "x", "1"))
+	if id := f.next(t); id != "c-u1" {
+		t.Errorf("synced %s, want c-u1", id)
+	}
+}
