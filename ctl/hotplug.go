@@ -302,3 +302,55 @@ func newInterfaces(before []string, statuses []nadv1.NetworkStatus) []string {
 	}
 	return out
 }
+
+// Pending lists what the networks annotation asks for that network-status
+// does not show, matched as braid matches them: "add <network>[@ifname]"
+// for a selection no interface answers, "remove <ifname> (<network>)" for
+// an interface of a network the annotation names fewer times. A pod whose
+// annotation changed shows them until braidd's hot-plug (thick mode)
+// applied the change, or when it failed (see the pod's Warning events).
+func Pending(current, namespace string, statuses []nadv1.NetworkStatus) ([]string, error) {
+	sels, err := annotations.ParseNetworks(current, namespace)
+	if err != nil {
+		return nil, err
+	}
+	named := func(iface string) bool {
+		return slices.ContainsFunc(sels, func(s *annotations.Selection) bool { return s.InterfaceRequest == iface })
+	}
+	claimed := make([]bool, len(statuses))
+	matched := make([]bool, len(sels))
+	claim := func(i int, fits func(nadv1.NetworkStatus) bool) {
+		for j, st := range statuses {
+			if j > 0 && !claimed[j] && st.Name == sels[i].Namespace+"/"+sels[i].Name && fits(st) {
+				claimed[j], matched[i] = true, true
+				return
+			}
+		}
+	}
+	for i, sel := range sels {
+		if sel.InterfaceRequest != "" {
+			claim(i, func(st nadv1.NetworkStatus) bool { return st.Interface == sel.InterfaceRequest })
+		}
+	}
+	for i, sel := range sels {
+		if sel.InterfaceRequest == "" {
+			claim(i, func(st nadv1.NetworkStatus) bool { return !named(st.Interface) })
+		}
+	}
+	var out []string
+	for i, sel := range sels {
+		if !matched[i] {
+			out = append(out, "add "+sel.String())
+		}
+	}
+	asked := map[string]bool{}
+	for _, sel := range sels {
+		asked[sel.Namespace+"/"+sel.Name] = true
+	}
+	for j, st := range statuses {
+		if j > 0 && !claimed[j] && asked[st.Name] {
+			out = append(out, "remove "+st.Interface+" ("+st.Name+")")
+		}
+	}
+	return out, nil
+}

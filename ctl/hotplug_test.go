@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"slices"
 	"testing"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
@@ -58,6 +59,37 @@ func TestWithoutInterface(t *testing.T) {
 			got, err := WithoutInterface(tt.current, "ns", tt.statuses, tt.ifName)
 			if (err != nil) != tt.wantErr || got != tt.want {
 				t.Errorf("WithoutInterface = %q, %v; want %q (error: %v)", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestPending(t *testing.T) {
+	status := func(pairs ...string) []nadv1.NetworkStatus {
+		var out []nadv1.NetworkStatus
+		for i := 0; i < len(pairs); i += 2 {
+			out = append(out, nadv1.NetworkStatus{Interface: pairs[i], Name: pairs[i+1]})
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		current  string
+		statuses []nadv1.NetworkStatus
+		want     []string
+	}{
+		{"in line", "blue, green@g0", status("eth0", "cluster", "net1", "ns/blue", "g0", "ns/green"), nil},
+		{"one to add", "blue, green", status("eth0", "cluster", "net1", "ns/blue"), []string{"add ns/green"}},
+		{"one to remove", "green", status("eth0", "cluster", "net1", "ns/blue", "net2", "ns/green"), nil},
+		{"a second of one network to remove", "blue", status("eth0", "cluster", "net1", "ns/blue", "net2", "ns/blue"), []string{"remove net2 (ns/blue)"}},
+		{"renamed", "blue@b0", status("eth0", "cluster", "net1", "ns/blue"), []string{"add ns/blue@b0", "remove net1 (ns/blue)"}},
+		{"a default network is not the annotation's", "", status("eth0", "cluster", "net1", "kube-system/dflt"), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Pending(tt.current, "ns", tt.statuses)
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("Pending = %q, %v; want %q", got, err, tt.want)
 			}
 		})
 	}

@@ -93,13 +93,30 @@ func deviceInfo(d *nadv1.DeviceInfo) string {
 	return strings.Join(parts, " ")
 }
 
-// runStatus prints a pod's network-status as -o asks.
+// runStatus prints a pod's network-status as -o asks; the table ends with
+// what the networks annotation asks for that network-status does not show.
 func runStatus(ctx context.Context, o *options, pods plan.PodGetter, namespace, name string) error {
 	statuses, err := PodNetworkStatus(ctx, pods, namespace, name)
 	if err != nil {
 		return err
 	}
-	return o.print(statuses, func(w io.Writer) error { return WriteNetworkStatus(w, statuses) })
+	pod, err := pods.GetPod(ctx, namespace, name)
+	if err != nil {
+		return fmt.Errorf("get pod %s/%s: %w", namespace, name, err)
+	}
+	pending, err := Pending(pod.Annotations[nadv1.NetworkAttachmentAnnot], namespace, statuses)
+	if err != nil {
+		pending = []string{"the networks annotation does not parse: " + err.Error()}
+	}
+	return o.print(statuses, func(w io.Writer) error {
+		if err := WriteNetworkStatus(w, statuses); err != nil {
+			return err
+		}
+		for _, p := range pending {
+			fmt.Fprintf(w, "pending: %s\n", p)
+		}
+		return nil
+	})
 }
 
 func newStatusCommand(o *options) *cobra.Command {
