@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/braid-cni/braid/annotations"
+	"github.com/braid-cni/braid/plan"
 )
 
 // WithNetwork returns the networks annotation value current with network
@@ -54,21 +55,21 @@ func WithNetwork(current, namespace, network string) (string, error) {
 }
 
 // WithoutInterface returns the networks annotation value current without
-// the selection that gave the pod ifName, as braid matches them: the one
-// naming ifName, else, among the selections of ifName's network (from
-// network-status) that name no interface, the one in the same place as
-// ifName among that network's unnamed interfaces.
+// the selection that gave the pod ifName, as braid matches them
+// (plan.Match against network-status).
 func WithoutInterface(current, namespace string, statuses []nadv1.NetworkStatus, ifName string) (string, error) {
 	sels, err := annotations.ParseNetworks(current, namespace)
 	if err != nil {
 		return "", err
 	}
-	i := slices.IndexFunc(sels, func(s *annotations.Selection) bool { return s.InterfaceRequest == ifName })
+	have := secondaries(statuses)
+	at := slices.IndexFunc(have, func(h plan.Interface) bool { return h.IfName == ifName })
+	if at < 0 {
+		return "", fmt.Errorf("interface %s is not among the pod's secondary interfaces in network-status", ifName)
+	}
+	i := slices.Index(plan.Match(sels, have), at)
 	if i < 0 {
-		i, err = unnamedSelection(sels, statuses, ifName)
-		if err != nil {
-			return "", err
-		}
+		return "", fmt.Errorf("interface %s (network %s) comes from no selection of the networks annotation (braid's defaultNetworks?)", ifName, have[at].Network)
 	}
 	if !isJSONList(current) {
 		return shortForm(slices.Delete(sels, i, i+1)), nil
@@ -83,37 +84,15 @@ func WithoutInterface(current, namespace string, statuses []nadv1.NetworkStatus,
 	return marshalList(slices.Delete(list, i, i+1))
 }
 
-// unnamedSelection finds the unnamed selection behind ifName.
-func unnamedSelection(sels []*annotations.Selection, statuses []nadv1.NetworkStatus, ifName string) (int, error) {
-	named := func(iface string) bool {
-		return slices.ContainsFunc(sels, func(s *annotations.Selection) bool { return s.InterfaceRequest == iface })
-	}
-	network, rank := "", -1
-	for _, s := range statuses {
-		if s.Interface == ifName {
-			network = s.Name
+// secondaries are network-status's interfaces after the cluster network's.
+func secondaries(statuses []nadv1.NetworkStatus) []plan.Interface {
+	var have []plan.Interface
+	for i, s := range statuses {
+		if i > 0 {
+			have = append(have, plan.Interface{Network: s.Name, IfName: s.Interface})
 		}
 	}
-	if network == "" {
-		return 0, fmt.Errorf("interface %s is not in the pod's network-status", ifName)
-	}
-	for _, s := range statuses {
-		if s.Name == network && !named(s.Interface) {
-			rank++
-			if s.Interface == ifName {
-				break
-			}
-		}
-	}
-	for i, sel := range sels {
-		if sel.InterfaceRequest == "" && sel.Namespace+"/"+sel.Name == network {
-			if rank == 0 {
-				return i, nil
-			}
-			rank--
-		}
-	}
-	return 0, fmt.Errorf("interface %s (network %s) comes from no selection of the networks annotation (braid's defaultNetworks or the cluster network?)", ifName, network)
+	return have
 }
 
 func isJSONList(v string) bool { return strings.HasPrefix(strings.TrimSpace(v), "[") }
@@ -217,42 +196,47 @@ func warningSince(ctx context.Context, client kubernetes.Interface, pod *corev1.
 }
 
 func newAttachCommand(o *options) *cobra.Command {
-	namespace, timeout := "", time.Minute
-	cmd := &cobra.Command{
-		Use:   "attach POD [namespace/]NETWORK[@IFNAME] [-n NS]",
-		Short: "Add a network to a running pod (thick mode's hot-plug) and wait for it",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			clients, err := o.clients()
-			if err != nil {
-				return err
-			}
-			ns := nsOrDefault(namespace)
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
+	return hotplugCommand(o, "attach POD [namespace/]NETWORK[@IFNAME] [-n NS]",
+		"Add a network to a running pod (thick mode's hot-plug) and wait for it",
+		func(ns, arg string) edit {
 			var before []string
-			statuses, err := changeNetworks(ctx, clients.Core, ns, args[0],
-				func(current string, statuses []nadv1.NetworkStatus) (string, error) {
+			return edit{
+				change: func(current string, statuses []nadv1.NetworkStatus) (string, error) {
 					before = interfaces(statuses)
-					return WithNetwork(current, ns, args[1])
+					return WithNetwork(current, ns, arg)
 				},
-				func(statuses []nadv1.NetworkStatus) bool { return len(newInterfaces(before, statuses)) > 0 })
-			if err != nil {
-				return err
+				done: func(statuses []nadv1.NetworkStatus) bool { return len(newInterfaces(before, statuses)) > 0 },
 			}
-			return o.print(statuses, func(w io.Writer) error { return WriteNetworkStatus(w, statuses) })
-		},
-	}
-	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "the pod's namespace (default: \"default\")")
-	cmd.Flags().DurationVar(&timeout, "timeout", timeout, "how long to wait for network-status")
-	return cmd
+		})
 }
 
 func newDetachCommand(o *options) *cobra.Command {
+	return hotplugCommand(o, "detach POD IFNAME [-n NS]",
+		"Remove an interface from a running pod (thick mode's hot-plug) and wait for it",
+		func(ns, arg string) edit {
+			return edit{
+				change: func(current string, statuses []nadv1.NetworkStatus) (string, error) {
+					return WithoutInterface(current, ns, statuses, arg)
+				},
+				done: func(statuses []nadv1.NetworkStatus) bool { return !slices.Contains(interfaces(statuses), arg) },
+			}
+		})
+}
+
+// edit is what a hot-plug command does to the annotation, and how it sees
+// in network-status that braid has done it.
+type edit struct {
+	change func(current string, statuses []nadv1.NetworkStatus) (string, error)
+	done   func([]nadv1.NetworkStatus) bool
+}
+
+// hotplugCommand is attach's and detach's command: POD and one argument,
+// the edit made of them, printed network-status once done.
+func hotplugCommand(o *options, use, short string, makeEdit func(ns, arg string) edit) *cobra.Command {
 	namespace, timeout := "", time.Minute
 	cmd := &cobra.Command{
-		Use:   "detach POD IFNAME [-n NS]",
-		Short: "Remove an interface from a running pod (thick mode's hot-plug) and wait for it",
+		Use:   use,
+		Short: short,
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			clients, err := o.clients()
@@ -262,11 +246,8 @@ func newDetachCommand(o *options) *cobra.Command {
 			ns := nsOrDefault(namespace)
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			statuses, err := changeNetworks(ctx, clients.Core, ns, args[0],
-				func(current string, statuses []nadv1.NetworkStatus) (string, error) {
-					return WithoutInterface(current, ns, statuses, args[1])
-				},
-				func(statuses []nadv1.NetworkStatus) bool { return !slices.Contains(interfaces(statuses), args[1]) })
+			e := makeEdit(ns, args[1])
+			statuses, err := changeNetworks(ctx, clients.Core, ns, args[0], e.change, e.done)
 			if err != nil {
 				return err
 			}
@@ -304,52 +285,30 @@ func newInterfaces(before []string, statuses []nadv1.NetworkStatus) []string {
 }
 
 // Pending lists what the networks annotation asks for that network-status
-// does not show, matched as braid matches them: "add <network>[@ifname]"
-// for a selection no interface answers, "remove <ifname> (<network>)" for
-// an interface of a network the annotation names fewer times. A pod whose
-// annotation changed shows them until braidd's hot-plug (thick mode)
-// applied the change, or when it failed (see the pod's Warning events).
+// does not show, matched as braid matches them (plan.Match): "add
+// <network>[@ifname]" for a selection no interface answers, "remove
+// <ifname> (<network>)" for an interface of a network the annotation names
+// fewer times. A pod whose annotation changed shows them until braidd's
+// hot-plug (thick mode) applied the change, or when it failed (see the
+// pod's Warning events).
 func Pending(current, namespace string, statuses []nadv1.NetworkStatus) ([]string, error) {
 	sels, err := annotations.ParseNetworks(current, namespace)
 	if err != nil {
 		return nil, err
 	}
-	named := func(iface string) bool {
-		return slices.ContainsFunc(sels, func(s *annotations.Selection) bool { return s.InterfaceRequest == iface })
-	}
-	claimed := make([]bool, len(statuses))
-	matched := make([]bool, len(sels))
-	claim := func(i int, fits func(nadv1.NetworkStatus) bool) {
-		for j, st := range statuses {
-			if j > 0 && !claimed[j] && st.Name == sels[i].Namespace+"/"+sels[i].Name && fits(st) {
-				claimed[j], matched[i] = true, true
-				return
-			}
-		}
-	}
-	for i, sel := range sels {
-		if sel.InterfaceRequest != "" {
-			claim(i, func(st nadv1.NetworkStatus) bool { return st.Interface == sel.InterfaceRequest })
-		}
-	}
-	for i, sel := range sels {
-		if sel.InterfaceRequest == "" {
-			claim(i, func(st nadv1.NetworkStatus) bool { return !named(st.Interface) })
-		}
-	}
+	have := secondaries(statuses)
+	kept := plan.Match(sels, have)
 	var out []string
+	asked := map[string]bool{}
 	for i, sel := range sels {
-		if !matched[i] {
+		asked[sel.Namespace+"/"+sel.Name] = true
+		if kept[i] < 0 {
 			out = append(out, "add "+sel.String())
 		}
 	}
-	asked := map[string]bool{}
-	for _, sel := range sels {
-		asked[sel.Namespace+"/"+sel.Name] = true
-	}
-	for j, st := range statuses {
-		if j > 0 && !claimed[j] && asked[st.Name] {
-			out = append(out, "remove "+st.Interface+" ("+st.Name+")")
+	for j, h := range have {
+		if !slices.Contains(kept, j) && asked[h.Network] {
+			out = append(out, "remove "+h.IfName+" ("+h.Network+")")
 		}
 	}
 	return out, nil

@@ -7,6 +7,15 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 )
 
+// status is network-status of (interface, network) pairs.
+func status(pairs ...string) []nadv1.NetworkStatus {
+	var out []nadv1.NetworkStatus
+	for i := 0; i < len(pairs); i += 2 {
+		out = append(out, nadv1.NetworkStatus{Interface: pairs[i], Name: pairs[i+1]})
+	}
+	return out
+}
+
 func TestWithNetwork(t *testing.T) {
 	tests := []struct {
 		current, network, want string
@@ -30,13 +39,6 @@ func TestWithNetwork(t *testing.T) {
 }
 
 func TestWithoutInterface(t *testing.T) {
-	status := func(pairs ...string) []nadv1.NetworkStatus {
-		var out []nadv1.NetworkStatus
-		for i := 0; i < len(pairs); i += 2 {
-			out = append(out, nadv1.NetworkStatus{Interface: pairs[i], Name: pairs[i+1]})
-		}
-		return out
-	}
 	tests := []struct {
 		name     string
 		current  string
@@ -65,13 +67,6 @@ func TestWithoutInterface(t *testing.T) {
 }
 
 func TestPending(t *testing.T) {
-	status := func(pairs ...string) []nadv1.NetworkStatus {
-		var out []nadv1.NetworkStatus
-		for i := 0; i < len(pairs); i += 2 {
-			out = append(out, nadv1.NetworkStatus{Interface: pairs[i], Name: pairs[i+1]})
-		}
-		return out
-	}
 	tests := []struct {
 		name     string
 		current  string

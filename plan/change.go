@@ -128,17 +128,23 @@ func (b *Builder) ownSelections(pod *corev1.Pod, fixed []Attachment) ([]*annotat
 	return own, nil
 }
 
-// match pairs selections with the attachments they keep: kept[i] is the
-// index in selected of selection i's attachment, or -1 for a new one.
-// Selections naming their interface claim first, so an unnamed one never
-// takes an attachment a later selection names.
-func match(sels []*annotations.Selection, selected []Attachment) []int {
+// Interface is an existing attachment as matching sees it: its network
+// ("namespace/name") and interface name.
+type Interface struct{ Network, IfName string }
+
+// Match pairs the annotation's selections with existing interfaces, the
+// one rule of hot-plug (and of braidctl's view of it): kept[i] is the
+// index in have of selection i's interface, or -1 when it has none. A
+// selection naming its interface takes the one of its network with that
+// name; an unnamed one the first unclaimed one of its network that no
+// selection names. Named selections claim first.
+func Match(sels []*annotations.Selection, have []Interface) []int {
 	kept := make([]int, len(sels))
-	claimed := make([]bool, len(selected))
-	claim := func(i int, fits func(Attachment) bool) {
+	claimed := make([]bool, len(have))
+	claim := func(i int, fits func(Interface) bool) {
 		kept[i] = -1
-		for j, a := range selected {
-			if !claimed[j] && a.Network == networkOf(sels[i]) && fits(a) {
+		for j, h := range have {
+			if !claimed[j] && h.Network == networkOf(sels[i]) && fits(h) {
 				claimed[j], kept[i] = true, j
 				return
 			}
@@ -146,7 +152,7 @@ func match(sels []*annotations.Selection, selected []Attachment) []int {
 	}
 	for i, sel := range sels {
 		if sel.InterfaceRequest != "" {
-			claim(i, func(a Attachment) bool { return a.IfName == sel.InterfaceRequest })
+			claim(i, func(h Interface) bool { return h.IfName == sel.InterfaceRequest })
 		}
 	}
 	named := func(ifName string) bool {
@@ -154,10 +160,19 @@ func match(sels []*annotations.Selection, selected []Attachment) []int {
 	}
 	for i, sel := range sels {
 		if sel.InterfaceRequest == "" {
-			claim(i, func(a Attachment) bool { return !named(a.IfName) })
+			claim(i, func(h Interface) bool { return !named(h.IfName) })
 		}
 	}
 	return kept
+}
+
+// match is Match on the annotation's attachments.
+func match(sels []*annotations.Selection, selected []Attachment) []int {
+	have := make([]Interface, len(selected))
+	for i, a := range selected {
+		have[i] = Interface{Network: a.Network, IfName: a.IfName}
+	}
+	return Match(sels, have)
 }
 
 // networkOf is how an attachment of sel names its network.
