@@ -13,6 +13,7 @@ import (
 
 	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/netconf"
+	"github.com/braid-cni/braid/plan"
 )
 
 // Status is a check's verdict.
@@ -46,6 +47,9 @@ type Options struct {
 	// Del runs braid's DEL for one container through the core
 	// (attacher.Attacher.Del) with braid's config; needed with Fix.
 	Del func(ctx context.Context, conf *netconf.NetConf, req attacher.Request) error
+	// Pods reads pods for the hot-plug check; nil: clients from braid's
+	// kubeconfig.
+	Pods plan.PodGetter
 	// Exec runs plugin binaries for VERSION; nil runs them for real.
 	Exec invoke.Exec
 	// Now is the clock for token expiry; nil is time.Now.
@@ -100,6 +104,7 @@ func Run(ctx context.Context, o Options) []Result {
 	}
 	results = append(results, CheckDevices(ctx, conf, o))
 	results = append(results, CheckJournal(ctx, conf, o))
+	results = append(results, CheckHotplug(ctx, conf, o))
 	return results
 }
 

@@ -149,6 +149,16 @@ func TestBraidctlDoctorReleasesStaleEntry(t *testing.T) {
 	if j := doctorResults(t, out)["journal"]; code != 0 || j.Status != doctor.OK || !strings.Contains(j.Detail, "1 entries") {
 		t.Errorf("doctor after --fix: exit %d, journal %+v", code, j)
 	}
+	if h := doctorResults(t, out)["hot-plug"]; h.Status != doctor.OK || !strings.Contains(h.Detail, "1 running pods match") {
+		t.Errorf("hot-plug check: %+v, want ok with the healthy pod in line", h)
+	}
+	// Thin mode applies no annotation change to a running pod: doctor
+	// says which pod differs and how.
+	setNetworks(t, n, healthy.pod.Name, "blue, green")
+	_, out = n.doctor(confDir, "-o", "json")
+	if h := doctorResults(t, out)["hot-plug"]; h.Status != doctor.Warn || !strings.Contains(h.Detail, n.namespace+"/"+healthy.pod.Name+" (add "+n.namespace+"/green)") {
+		t.Errorf("hot-plug check after the annotation changed: %+v, want a warning naming the pod and the network to add", h)
+	}
 	healthy.mustDel()
 }
 
