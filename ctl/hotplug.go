@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/braid-cni/braid/annotations"
+	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/plan"
 )
 
@@ -174,6 +175,17 @@ func decodeStatus(pod *corev1.Pod) ([]nadv1.NetworkStatus, error) {
 	return statuses, err
 }
 
+// braidReason reports whether reason is one of braid's Warnings about a
+// pod's networks; other components' Warnings (the kubelet's) are not
+// braid's answer.
+func braidReason(reason string) bool {
+	switch reason {
+	case attacher.ReasonAddFailed, attacher.ReasonDelFailed, attacher.ReasonInvalidNetworks, attacher.ReasonNetworkNotReady:
+		return true
+	}
+	return false
+}
+
 // warningSince is the newest Warning event braid left on the pod since the
 // patch, braid's hot-plug failures among them; nil when there is none.
 func warningSince(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, since time.Time) (*corev1.Event, error) {
@@ -188,7 +200,7 @@ func warningSince(ctx context.Context, client kubernetes.Interface, pod *corev1.
 		if last.IsZero() {
 			last = e.EventTime.Time
 		}
-		if e.Type == corev1.EventTypeWarning && last.After(since) && (newest == nil || last.After(newest.LastTimestamp.Time)) {
+		if e.Type == corev1.EventTypeWarning && braidReason(e.Reason) && last.After(since) && (newest == nil || last.After(newest.LastTimestamp.Time)) {
 			newest = e
 		}
 	}

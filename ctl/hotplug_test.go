@@ -1,10 +1,15 @@
 package ctl
 
 import (
+	"context"
 	"slices"
 	"testing"
+	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 // status is network-status of (interface, network) pairs.
@@ -87,5 +92,32 @@ func TestPending(t *testing.T) {
 				t.Errorf("Pending = %q, %v; want %q", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestWarningSince: braid's newest Warning since the patch is the answer;
+// older ones and other components' Warnings are not.
+func TestWarningSince(t *testing.T) {
+	now := time.Now()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", UID: "uid-1"}}
+	event := func(name, reason string, at time.Time) *corev1.Event {
+		return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "ns", Name: "web", UID: "uid-1"},
+			Type:           corev1.EventTypeWarning, Reason: reason, Message: name, LastTimestamp: metav1.NewTime(at)}
+	}
+	client := fake.NewClientset(
+		event("kubelet", "MissingClusterDNS", now.Add(time.Second)),
+		event("old", "AddFailed", now.Add(-time.Minute)),
+	)
+	got, err := warningSince(context.Background(), client, pod, now)
+	if err != nil || got != nil {
+		t.Errorf("warningSince = %+v, %v; want none of braid's since the patch", got, err)
+	}
+	if _, err := client.CoreV1().Events("ns").Create(context.Background(), event("new", "AddFailed", now.Add(2*time.Second)), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = warningSince(context.Background(), client, pod, now)
+	if err != nil || got == nil || got.Message != "new" {
+		t.Errorf("warningSince = %+v, %v; want braid's new AddFailed", got, err)
 	}
 }
