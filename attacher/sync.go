@@ -68,15 +68,15 @@ func (a *Attacher) Sync(ctx context.Context, req Request) (*plan.Change, error) 
 	if err != nil {
 		return nil, err
 	}
-	results, err := a.attachNew(ctx, c)
+	results, err := a.attachNew(ctx, c, events)
 	if err != nil {
 		return nil, err
 	}
 	if err := a.defaultRoutes(c.Next, results); err != nil {
-		return nil, a.failSync(ctx, c, err)
+		return nil, a.failSync(ctx, c, err, events)
 	}
 	if err := a.saveResults(c.Next, results); err != nil {
-		return nil, a.failSync(ctx, c, err)
+		return nil, a.failSync(ctx, c, err, events)
 	}
 	for _, i := range c.Added {
 		events = append(events, addedEvent(&c.Next.Attachments[i], results[i]))
@@ -131,43 +131,53 @@ func (a *Attacher) detach(ctx context.Context, prev *plan.Plan, c *plan.Change) 
 // attachNew runs ADD for the new attachments in order and returns the
 // results of every attachment of the next plan (the kept ones' as
 // journaled). A failure deletes the new ones again and journals the plan
-// without them.
-func (a *Attacher) attachNew(ctx context.Context, c *plan.Change) ([]*current.Result, error) {
+// without them; removed, the events of the attachments already removed,
+// then go with the network-status of what is left.
+func (a *Attacher) attachNew(ctx context.Context, c *plan.Change, removed []podEvent) ([]*current.Result, error) {
 	results := make([]*current.Result, len(c.Next.Attachments))
 	for i := range c.Next.Attachments {
 		if slices.Contains(c.Added, i) {
 			continue
 		}
-		var res current.Result
-		if err := json.Unmarshal(c.Next.Attachments[i].Result, &res); err != nil {
-			att := &c.Next.Attachments[i]
-			return nil, a.failSync(ctx, c, types.NewError(types.ErrDecodingFailure, fmt.Sprintf("network %s (interface %s): journaled result", att.Network, att.IfName), err.Error()))
+		res, err := resultOf(&c.Next.Attachments[i])
+		if err != nil {
+			return nil, a.failSync(ctx, c, err, removed)
 		}
-		results[i] = &res
+		results[i] = res
 	}
 	for _, i := range c.Added {
 		res, err := a.invokeOne(ctx, c.Next, i)
 		if err != nil {
 			// invokeOne left the Warning event.
-			return nil, a.undoSync(ctx, c, err)
+			return nil, a.undoSync(ctx, c, err, removed)
 		}
 		results[i] = res
 	}
 	return results, nil
 }
 
+// resultOf decodes the result ADD journaled for att.
+func resultOf(att *plan.Attachment) (*current.Result, error) {
+	var res current.Result
+	if err := json.Unmarshal(att.Result, &res); err != nil {
+		return nil, types.NewError(types.ErrDecodingFailure, fmt.Sprintf("network %s (interface %s): journaled result", att.Network, att.IfName), err.Error())
+	}
+	return &res, nil
+}
+
 // failSync reports what failed after the new attachments' delegates ran,
 // then undoes them.
-func (a *Attacher) failSync(ctx context.Context, c *plan.Change, err error) error {
+func (a *Attacher) failSync(ctx context.Context, c *plan.Change, err error, removed []podEvent) error {
 	a.warn(ctx, c.Next.Pod, ReasonAddFailed, "hot-plug: "+message(err))
-	return a.undoSync(ctx, c, err)
+	return a.undoSync(ctx, c, err, removed)
 }
 
 // undoSync deletes the new attachments, last first, and journals the
 // plan without them; err is returned. Should a DEL fail, the journal keeps
 // the attachment (without a result) for the next Sync or the runtime's
-// DEL.
-func (a *Attacher) undoSync(ctx context.Context, c *plan.Change, err error) error {
+// DEL. When attachments were removed before, network-status is rewritten
+// for what is left, with their events.
+func (a *Attacher) undoSync(ctx context.Context, c *plan.Change, err error, removed []podEvent) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	back := *c.Next
@@ -187,5 +197,26 @@ func (a *Attacher) undoSync(ctx context.Context, c *plan.Change, err error) erro
 	if serr := a.save(&back); serr != nil {
 		a.Log.Error("hot-plug rollback: journal not rewritten", "container", c.Next.ContainerID, "error", serr)
 	}
+	if len(removed) > 0 {
+		a.recordLeft(ctx, &back, removed)
+	}
 	return err
+}
+
+// recordLeft writes the network-status of p, all of whose attachments are
+// journaled with their results, and sends events; a failure is logged, the
+// hot-plug's own error being what the caller reports.
+func (a *Attacher) recordLeft(ctx context.Context, p *plan.Plan, events []podEvent) {
+	results := make([]*current.Result, len(p.Attachments))
+	for i := range p.Attachments {
+		res, err := resultOf(&p.Attachments[i])
+		if err != nil {
+			a.Log.Error("hot-plug rollback: network-status not rewritten", "container", p.ContainerID, "error", err)
+			return
+		}
+		results[i] = res
+	}
+	if err := a.record(ctx, p, results, events); err != nil {
+		a.Log.Error("hot-plug rollback: network-status not rewritten", "container", p.ContainerID, "error", err)
+	}
 }

@@ -251,3 +251,27 @@ func TestSyncTakesTheContainersLock(t *testing.T) {
 		t.Errorf("delegates ran %q while the runtime held the container", got)
 	}
 }
+
+// TestSyncRemovedThenAddFails: a change that removes one network and adds
+// another whose delegate fails leaves the removal done and the addition
+// undone, and network-status says exactly that: what is left, with the
+// removal's event.
+func TestSyncRemovedThenAddFails(t *testing.T) {
+	f := newSyncFixture(t, "blue")
+	f.invoker.fail["ADD green"] = delegateError("bridge", types.ErrInternal, "no master")
+	f.pod.Annotations[nadv1.NetworkAttachmentAnnot] = "green"
+	_, err := f.attacher.Sync(context.Background(), f.req)
+	testutil.WantCNIError(t, err, types.ErrInternal, "ns1/green")
+	if got, want := f.invoker.seen("ADD", "DEL"), []string{"DEL blue net1", "ADD green net1", "DEL green net1"}; !slices.Equal(got, want) {
+		t.Errorf("delegates ran %q, want %q", got, want)
+	}
+	if got, want := f.journaledNames(t), []string{"eth0=cluster"}; !slices.Equal(got, want) {
+		t.Errorf("journal %q, want %q", got, want)
+	}
+	if len(f.recorder.records) != 1 || len(f.recorder.records[0].statuses) != 1 || f.recorder.records[0].statuses[0].Interface != "eth0" {
+		t.Errorf("network-status written %s, want eth0 alone", testutil.JSON(t, f.recorder.records))
+	}
+	if got, want := f.eventsOf("Normal"), []string{"RemovedInterface: Remove net1 from ns1/blue"}; !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+}
