@@ -60,6 +60,7 @@ var scenarios = []struct {
 	{"missing NAD", missingNAD},
 	{"device-backed networks", deviceBacked},
 	{"DRA networks", draNetworks},
+	{"hot-plug", hotPlug},
 	{"restarts", restarts},
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/braid-cni/braid/e2e/framework"
@@ -338,4 +339,38 @@ func journal() []string {
 		}
 	}
 	return out
+}
+
+// setNetworks patches a pod's networks annotation, as kubectl patch does.
+func (e *env) setNetworks(name, networks string) {
+	e.t.Helper()
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{nadv1.NetworkAttachmentAnnot: networks}}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.kube.CoreV1().Pods(e.namespace).Patch(e.t.Context(), name, k8stypes.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		e.t.Fatalf("patch networks of pod %s: %v", name, err)
+	}
+}
+
+// waitStatus waits until the pod's network-status lists exactly ifNames,
+// in that order, and returns the pod.
+func (e *env) waitStatus(name string, ifNames []string) *corev1.Pod {
+	e.t.Helper()
+	listed := framework.PodCheck{Desc: fmt.Sprintf("list interfaces %v in network-status", ifNames), Met: func(p *corev1.Pod) (bool, error) {
+		var statuses []nadv1.NetworkStatus
+		if err := json.Unmarshal([]byte(p.Annotations[nadv1.NetworkStatusAnnot]), &statuses); err != nil {
+			return false, nil
+		}
+		got := make([]string, len(statuses))
+		for i, s := range statuses {
+			got[i] = s.Interface
+		}
+		return slices.Equal(got, ifNames), nil
+	}}
+	pod, err := framework.WaitForPod(e.t.Context(), e.kube, e.namespace, name, podTimeout, listed)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return pod
 }

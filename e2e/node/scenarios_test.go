@@ -162,3 +162,55 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(data)
 }
+
+// hotPlug: in thick mode a Running pod gets a network by a patch of its
+// networks annotation: network-status lists it, the workload inside sees
+// it and reaches another pod over it; removed again, it is gone; the pod
+// never restarts (same container, restart count 0), and deleting the pods
+// releases every lease. In thin mode the patch changes nothing on the
+// running pod.
+func hotPlug(t *testing.T, m mode) {
+	e := newEnv(t, m, "plug")
+	e.bridgeNAD("blue", "br-pblue", "10.89.7.0/24")
+	e.bridgeNAD("green", "br-pgreen", "10.89.8.0/24")
+	e.pod("a", "blue")
+	e.pod("b", "blue, green")
+	a := e.running("a")
+	bStatus := matchStatus(t, e.running("b"), []string{"eth0", "net1", "net2"})
+	matchStatus(t, a, []string{"eth0", "net1"})
+	before := a.Status.ContainerStatuses[0]
+
+	e.setNetworks("a", "blue, green")
+	if m.pluginType == "braid-shim" {
+		a = e.waitStatus("a", []string{"eth0", "net1", "net2"})
+		if st := matchStatus(t, a, []string{"eth0", "net1", "net2"}); st["net2"].Name != e.namespace+"/green" {
+			t.Errorf("net2 is %s, want %s/green", st["net2"].Name, e.namespace)
+		}
+		green := bStatus["net2"].IPs
+		if len(green) == 0 {
+			t.Fatal("pod b has no IP on green")
+		}
+		if got, err := dialFrom(t, a, green[0]); err != nil || !sameSet(names(got), []string{"eth0", "net1", "net2"}) {
+			t.Errorf("pod a reaching pod b over the hot-plugged green (%s): %v, %v", green[0], names(got), err)
+		}
+		e.setNetworks("a", "blue")
+		a = e.waitStatus("a", []string{"eth0", "net1"})
+		matchStatus(t, a, []string{"eth0", "net1"})
+	} else {
+		time.Sleep(5 * time.Second) // a state to hold: thin mode applies nothing
+		a = e.running("a")
+		matchStatus(t, a, []string{"eth0", "net1"})
+	}
+	after := a.Status.ContainerStatuses[0]
+	if after.RestartCount != 0 || after.ContainerID != before.ContainerID {
+		t.Errorf("pod a restarted: container %s (restarts %d), was %s", after.ContainerID, after.RestartCount, before.ContainerID)
+	}
+
+	e.deletePod(t.Context(), "a")
+	e.deletePod(t.Context(), "b")
+	for _, net := range []string{"cluster", "blue", "green"} {
+		if l := leases(net); len(l) != 0 {
+			t.Errorf("after deleting the pods network %s still leases %v", net, l)
+		}
+	}
+}
