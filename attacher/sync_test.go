@@ -29,6 +29,7 @@ import (
 type syncFixture struct {
 	*fixture
 	pod *corev1.Pod
+	api *fakeAPI
 	req Request
 }
 
@@ -59,7 +60,7 @@ func newSyncFixture(t *testing.T, networks string) *syncFixture {
 	}
 	f.invoker.reset()
 	f.recorder.records, f.recorder.events = nil, nil
-	return &syncFixture{fixture: f, pod: pod, req: req}
+	return &syncFixture{fixture: f, pod: pod, api: api, req: req}
 }
 
 // journaledNames lists "ifname=network" of the journaled plan, with "!"
@@ -273,5 +274,49 @@ func TestSyncRemovedThenAddFails(t *testing.T) {
 	}
 	if got, want := f.eventsOf("Normal"), []string{"RemovedInterface: Remove net1 from ns1/blue"}; !slices.Equal(got, want) {
 		t.Errorf("events %q, want %q", got, want)
+	}
+}
+
+// TestSyncRefusesHostileNetworks: what a namespace user can put in the
+// annotation of a running pod is refused as at ADD, with code 7 and an
+// event: braid itself as the network (with its own binDir and logFile), a
+// network of another namespace under isolation, more networks than a pod
+// may have. No delegate runs and the journal stays as it was.
+func TestSyncRefusesHostileNetworks(t *testing.T) {
+	tests := []struct {
+		name     string
+		networks string
+		setup    func(f *syncFixture)
+		wantMsg  string
+	}{
+		{name: "braid as the network", networks: "blue, evil", setup: func(f *syncFixture) {
+			f.api.nads["ns1/evil"] = &nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: "ns1", Name: "evil"},
+				Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: `{"cniVersion":"1.0.0","name":"evil","type":"braid","binDir":"/tmp/attacker","logFile":"/tmp/attacker/log"}`}}
+		}, wantMsg: "braid"},
+		{name: "another namespace under isolation", networks: "blue, other/green", setup: func(f *syncFixture) {
+			f.attacher.Builder.Conf.NamespaceIsolation = true
+		}, wantMsg: "namespace isolation"},
+		{name: "more networks than a pod may have", networks: strings.TrimSuffix(strings.Repeat("blue,", 40), ","), wantMsg: "maxNetworksPerPod"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newSyncFixture(t, "blue")
+			before := testutil.JSON(t, f.journaled(t, "c1"))
+			if tt.setup != nil {
+				tt.setup(f)
+			}
+			f.pod.Annotations[nadv1.NetworkAttachmentAnnot] = tt.networks
+			_, err := f.attacher.Sync(context.Background(), f.req)
+			testutil.WantCNIError(t, err, types.ErrInvalidNetworkConfig, tt.wantMsg)
+			if got := f.invoker.seen(); len(got) != 0 {
+				t.Errorf("delegates ran %q", got)
+			}
+			if after := testutil.JSON(t, f.journaled(t, "c1")); after != before {
+				t.Errorf("journal changed:\n%s\nwas\n%s", after, before)
+			}
+			if w := f.eventsOf("Warning"); len(w) != 1 || !strings.HasPrefix(w[0], ReasonInvalidNetworks) {
+				t.Errorf("warnings %q, want one InvalidNetworks", w)
+			}
+		})
 	}
 }
