@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -12,18 +11,15 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8stypes "k8s.io/apimachinery/pkg/types"
+
+	"github.com/braid-cni/braid/e2e/framework"
 )
 
 // setNetworks patches the pod's networks annotation, as kubectl patch does.
 func setNetworks(t *testing.T, n *node, pod, networks string) {
 	t.Helper()
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{nadv1.NetworkAttachmentAnnot: networks}}})
-	if err != nil {
+	if err := framework.SetNetworks(t.Context(), n.kube, n.namespace, pod, networks); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := n.kube.CoreV1().Pods(n.namespace).Patch(t.Context(), pod, k8stypes.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatalf("patch networks of pod %s: %v", pod, err)
 	}
 }
 

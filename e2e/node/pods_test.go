@@ -19,7 +19,6 @@ import (
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/braid-cni/braid/e2e/framework"
@@ -344,12 +343,8 @@ func journal() []string {
 // setNetworks patches a pod's networks annotation, as kubectl patch does.
 func (e *env) setNetworks(name, networks string) {
 	e.t.Helper()
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{nadv1.NetworkAttachmentAnnot: networks}}})
-	if err != nil {
+	if err := framework.SetNetworks(e.t.Context(), e.kube, e.namespace, name, networks); err != nil {
 		e.t.Fatal(err)
-	}
-	if _, err := e.kube.CoreV1().Pods(e.namespace).Patch(e.t.Context(), name, k8stypes.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		e.t.Fatalf("patch networks of pod %s: %v", name, err)
 	}
 }
 
