@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/braid-cni/braid/annotations"
 	"github.com/braid-cni/braid/attacher"
@@ -119,27 +120,39 @@ func marshalList(list []json.RawMessage) (string, error) {
 // event newer than the patch says why not.
 func changeNetworks(ctx context.Context, client kubernetes.Interface, namespace, name string, edit func(current string, statuses []nadv1.NetworkStatus) (string, error), done func([]nadv1.NetworkStatus) bool) ([]nadv1.NetworkStatus, error) {
 	pods := client.CoreV1().Pods(namespace)
-	pod, err := pods.Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("get pod %s/%s: %w", namespace, name, err)
-	}
-	statuses, _ := decodeStatus(pod)
-	value, err := edit(pod.Annotations[annotations.NetworksKey], statuses)
-	if err != nil {
-		return nil, fmt.Errorf("pod %s/%s: %w", namespace, name, err)
-	}
-	// The resourceVersion makes the patch fail rather than overwrite a
-	// change made since the pod was read.
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"resourceVersion": pod.ResourceVersion,
-		"annotations":     map[string]string{annotations.NetworksKey: value},
-	}})
+	// braid's Warnings on the pod before the patch: only a new one, or one
+	// that came again, answers it (no clock is compared).
+	seen, err := braidWarnings(ctx, client, namespace, name)
 	if err != nil {
 		return nil, err
 	}
-	since := time.Now().Add(-time.Second)
-	if _, err := pods.Patch(ctx, name, k8stypes.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return nil, fmt.Errorf("patch pod %s/%s: %w", namespace, name, err)
+	// The resourceVersion makes the patch fail rather than overwrite a
+	// change made since the pod was read; braid's own status writes are
+	// such changes, so a conflict reads the pod again and edits anew.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pod, err := pods.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("get pod %s/%s: %w", namespace, name, err)
+		}
+		statuses, _ := decodeStatus(pod)
+		value, err := edit(pod.Annotations[annotations.NetworksKey], statuses)
+		if err != nil {
+			return fmt.Errorf("pod %s/%s: %w", namespace, name, err)
+		}
+		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+			"resourceVersion": pod.ResourceVersion,
+			"annotations":     map[string]string{annotations.NetworksKey: value},
+		}})
+		if err != nil {
+			return err
+		}
+		if _, err := pods.Patch(ctx, name, k8stypes.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("patch pod %s/%s: %w", namespace, name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -151,7 +164,7 @@ func changeNetworks(ctx context.Context, client kubernetes.Interface, namespace,
 		if statuses, err := decodeStatus(pod); err == nil && done(statuses) {
 			return statuses, nil
 		}
-		if w, err := warningSince(ctx, client, pod, since); err != nil || w != nil {
+		if w, err := newWarning(ctx, client, namespace, name, seen); err != nil || w != nil {
 			if w != nil {
 				return nil, fmt.Errorf("pod %s/%s: %s: %s", namespace, name, w.Reason, w.Message)
 			}
@@ -186,25 +199,39 @@ func braidReason(reason string) bool {
 	return false
 }
 
-// warningSince is the newest Warning event braid left on the pod since the
-// patch, braid's hot-plug failures among them; nil when there is none.
-func warningSince(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, since time.Time) (*corev1.Event, error) {
-	events, err := client.CoreV1().Events(pod.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + string(pod.UID)})
+// braidWarnings are braid's Warning events on the pod, by event name,
+// with how often each was seen.
+func braidWarnings(ctx context.Context, client kubernetes.Interface, namespace, name string) (map[string]int32, error) {
+	events, err := client.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
 	if err != nil {
-		return nil, fmt.Errorf("list events of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+		return nil, fmt.Errorf("list events of pod %s/%s: %w", namespace, name, err)
 	}
-	var newest *corev1.Event
+	out := map[string]int32{}
+	for _, e := range events.Items {
+		if e.Type == corev1.EventTypeWarning && braidReason(e.Reason) && e.InvolvedObject.Name == name {
+			out[e.Name] = max(e.Count, 1)
+		}
+	}
+	return out, nil
+}
+
+// newWarning is one of braid's Warnings on the pod that is not in seen, or
+// came again since; nil when there is none.
+func newWarning(ctx context.Context, client kubernetes.Interface, namespace, name string, seen map[string]int32) (*corev1.Event, error) {
+	events, err := client.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+	if err != nil {
+		return nil, fmt.Errorf("list events of pod %s/%s: %w", namespace, name, err)
+	}
 	for i := range events.Items {
 		e := &events.Items[i]
-		last := e.LastTimestamp.Time
-		if last.IsZero() {
-			last = e.EventTime.Time
+		if e.Type != corev1.EventTypeWarning || !braidReason(e.Reason) || e.InvolvedObject.Name != name {
+			continue
 		}
-		if e.Type == corev1.EventTypeWarning && braidReason(e.Reason) && last.After(since) && (newest == nil || last.After(newest.LastTimestamp.Time)) {
-			newest = e
+		if n, ok := seen[e.Name]; !ok || max(e.Count, 1) > n {
+			return e, nil
 		}
 	}
-	return newest, nil
+	return nil, nil
 }
 
 func newAttachCommand(o *options) *cobra.Command {

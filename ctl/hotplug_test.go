@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"testing"
-	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -95,29 +94,39 @@ func TestPending(t *testing.T) {
 	}
 }
 
-// TestWarningSince: braid's newest Warning since the patch is the answer;
-// older ones and other components' Warnings are not.
-func TestWarningSince(t *testing.T) {
-	now := time.Now()
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", UID: "uid-1"}}
-	event := func(name, reason string, at time.Time) *corev1.Event {
+// TestNewWarning: braid's Warning that is new since the patch, or came
+// again, is the answer; older ones and other components' Warnings are not.
+func TestNewWarning(t *testing.T) {
+	event := func(name, reason string, count int32) *corev1.Event {
 		return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
 			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "ns", Name: "web", UID: "uid-1"},
-			Type:           corev1.EventTypeWarning, Reason: reason, Message: name, LastTimestamp: metav1.NewTime(at)}
+			Type:           corev1.EventTypeWarning, Reason: reason, Message: name, Count: count}
 	}
-	client := fake.NewClientset(
-		event("kubelet", "MissingClusterDNS", now.Add(time.Second)),
-		event("old", "AddFailed", now.Add(-time.Minute)),
-	)
-	got, err := warningSince(context.Background(), client, pod, now)
-	if err != nil || got != nil {
-		t.Errorf("warningSince = %+v, %v; want none of braid's since the patch", got, err)
+	ctx := context.Background()
+	client := fake.NewClientset(event("kubelet", "MissingClusterDNS", 1), event("old", "NetworkNotReady", 3))
+	seen, err := braidWarnings(ctx, client, "ns", "web")
+	if err != nil || len(seen) != 1 || seen["old"] != 3 {
+		t.Fatalf("braidWarnings = %v, %v; want old seen 3 times", seen, err)
 	}
-	if _, err := client.CoreV1().Events("ns").Create(context.Background(), event("new", "AddFailed", now.Add(2*time.Second)), metav1.CreateOptions{}); err != nil {
+	if _, err := client.CoreV1().Events("ns").Update(ctx, event("kubelet", "MissingClusterDNS", 2), metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	got, err = warningSince(context.Background(), client, pod, now)
-	if err != nil || got == nil || got.Message != "new" {
-		t.Errorf("warningSince = %+v, %v; want braid's new AddFailed", got, err)
+	if got, err := newWarning(ctx, client, "ns", "web", seen); err != nil || got != nil {
+		t.Errorf("newWarning = %+v, %v; want none of braid's since the patch", got, err)
+	}
+	if _, err := client.CoreV1().Events("ns").Create(ctx, event("new", "AddFailed", 1), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := newWarning(ctx, client, "ns", "web", seen); err != nil || got == nil || got.Message != "new" {
+		t.Errorf("newWarning = %+v, %v; want braid's new AddFailed", got, err)
+	}
+	if err := client.CoreV1().Events("ns").Delete(ctx, "new", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CoreV1().Events("ns").Update(ctx, event("old", "NetworkNotReady", 4), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := newWarning(ctx, client, "ns", "web", seen); err != nil || got == nil || got.Message != "old" {
+		t.Errorf("newWarning = %+v, %v; want the Warning that came again", got, err)
 	}
 }
