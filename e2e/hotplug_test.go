@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -169,4 +171,94 @@ func TestHotplug(t *testing.T) {
 
 	sb.mustDel()
 	released(t, n, sb, "green", "late", "broken")
+}
+
+// recordedCalls lists "COMMAND ifName" of every call the record plugin of
+// s saw, in order.
+func (s *slowNode) recordedCalls(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(s.record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var c struct{ Command, IfName string }
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatalf("record line %q: %v", line, err)
+		}
+		out = append(out, c.Command+" "+c.IfName)
+	}
+	return out
+}
+
+// TestHotplugBraiddKilled: braidd dies (SIGKILL) while a hot-add is in a
+// delegate, after the journal named the new attachment and the bridge
+// before it leased an address. The restarted braidd deletes the half-made
+// attachment and makes it again: one interface, one lease, the status and
+// the journal agree, and the runtime's DEL releases everything.
+func TestHotplugBraiddKilled(t *testing.T) {
+	s := newSlowNode(t, thick)
+	s.createNAD(s.namespace, "blue", s.bridgeNet("blue", 1, false))
+	sb := s.sandbox(s.createPod("p", map[string]string{nadv1.NetworkAttachmentAnnot: "blue"}))
+	sb.mustAdd()
+
+	setNetworks(t, s.node, "p", "blue, slow")
+	s.waitEntered(t)
+	s.daemon.Kill()
+	// The orphaned delegate goes on; let it end before braidd is back.
+	if err := os.WriteFile(s.release, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.daemon.restart(s.daemon.settings)
+
+	eventually(t, 30*time.Second, "net2 made again by the restarted braidd", func() error {
+		if got, want := statusInterfaces(t, s.node, "p"), []string{"eth0=cluster", "net1=" + s.namespace + "/blue", "net2=" + s.namespace + "/slow"}; !slices.Equal(got, want) {
+			return fmt.Errorf("network-status %q, want %q", got, want)
+		}
+		return nil
+	})
+	if got, want := s.recordedCalls(t), []string{"ADD net2", "DEL net2", "ADD net2"}; !slices.Equal(got, want) {
+		t.Errorf("slow delegate calls %q, want %q (the half-made attachment deleted, then made once)", got, want)
+	}
+	if got := keys(sb.links()); !slices.Equal(got, []string{"eth0", "net1", "net2"}) {
+		t.Errorf("pod has %v, want eth0, net1, net2", got)
+	}
+	if l := s.leases("slow"); len(l) != 1 {
+		t.Errorf("slow leases %v, want one", l)
+	}
+	if p := s.explainJournal(sb.containerID); len(p.Attachments) != 3 || len(p.Attachments[2].Result) == 0 {
+		t.Errorf("journal %+v, want three attachments, net2 with its result", p.Attachments)
+	}
+
+	sb.mustDel()
+	released(t, s.node, sb, "slow")
+}
+
+// TestHotplugDelDuringSync: the runtime's DEL arrives while a hot-add is in
+// a slow delegate. braidd cancels the hot-add, the DEL waits for it and
+// then deletes every attachment the journal names, the one being added
+// too: no interface, lease or journal entry is left.
+func TestHotplugDelDuringSync(t *testing.T) {
+	s := newSlowNode(t, thick)
+	s.createNAD(s.namespace, "blue", s.bridgeNet("blue", 1, false))
+	sb := s.sandbox(s.createPod("p", map[string]string{nadv1.NetworkAttachmentAnnot: "blue"}))
+	sb.mustAdd()
+
+	setNetworks(t, s.node, "p", "blue, slow")
+	s.waitEntered(t)
+	deleted := make(chan error, 1)
+	go func() { deleted <- sb.del() }()
+	select {
+	case err := <-deleted:
+		if err != nil {
+			t.Fatalf("DEL during a hot-add: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("DEL still waits 30s after it began: the hot-add was not cancelled")
+	}
+	released(t, s.node, sb, "slow")
+	if got := s.recordedCalls(t); len(got) < 2 || got[len(got)-1] != "DEL net2" {
+		t.Errorf("slow delegate calls %q, want its ADD then a DEL of net2", got)
+	}
 }

@@ -172,6 +172,17 @@ func (d *Braidd) Stop() {
 	d.cmd = nil
 }
 
+// Kill ends braidd at once with SIGKILL, as a crash or the OOM killer
+// does: no shutdown runs, and the delegates it started are left running.
+func (d *Braidd) Kill() {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return
+	}
+	_ = d.cmd.Process.Kill()
+	<-d.exited
+	d.cmd = nil
+}
+
 // FreeAddr returns a loopback address with a port free right now.
 func FreeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
