@@ -60,16 +60,17 @@ type ClaimWriter interface {
 }
 
 // claimNetworkData tells each ResourceClaim whose device braid attached the
-// interface name, IPs and MAC it became (KEP-4817's networkData). It is
-// information for the claim's readers, not part of the attachment: a write
-// that fails is logged.
+// interface name, IPs and MAC it became (KEP-4817's networkData), for the
+// attachments with a result in results (hot-plug passes only the new
+// ones). It is information for the claim's readers, not part of the
+// attachment: a write that fails is logged.
 func (a *Attacher) claimNetworkData(ctx context.Context, p *plan.Plan, results []*current.Result) {
 	if a.Claims == nil {
 		return
 	}
 	for i := range p.Attachments {
 		att := &p.Attachments[i]
-		if att.Device == nil || att.Device.Claim == nil {
+		if att.Device == nil || att.Device.Claim == nil || results[i] == nil {
 			continue
 		}
 		data := networkData(att.IfName, results[i])

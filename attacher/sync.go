@@ -84,6 +84,11 @@ func (a *Attacher) Sync(ctx context.Context, req Request) (*plan.Change, error) 
 	if err := a.record(ctx, c.Next, results, events); err != nil {
 		return nil, err
 	}
+	added := make([]*current.Result, len(results))
+	for _, i := range c.Added {
+		added[i] = results[i]
+	}
+	a.claimNetworkData(ctx, c.Next, added)
 	a.Log.Info("hot-plug done", "container", req.ContainerID, "pod", prev.Pod.Namespace+"/"+prev.Pod.Name, "added", len(c.Added), "removed", len(c.Removed))
 	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/lock"
 	"github.com/braid-cni/braid/nad"
@@ -318,5 +320,71 @@ func TestSyncRefusesHostileNetworks(t *testing.T) {
 				t.Errorf("warnings %q, want one InvalidNetworks", w)
 			}
 		})
+	}
+}
+
+// listedDevices is a devices.Lister with a fixed allocation.
+type listedDevices []devices.Device
+
+func (l listedDevices) Devices(context.Context, *corev1.Pod) ([]devices.Device, error) { return l, nil }
+
+// TestSyncDeviceBacked: a device-backed network added to a running pod gets
+// the device no attachment uses, its delegate finds the device-info at
+// CNIDeviceInfoFile, the claim learns the interface it became (the new
+// attachment's only), and removing it deletes the device-info copy.
+func TestSyncDeviceBacked(t *testing.T) {
+	f := newSyncFixture(t, "blue")
+	f.api.nads["ns1/green"].Annotations = map[string]string{devices.ResourceNameKey: "example.com/vf"}
+	dir := devices.InfoDir(t.TempDir())
+	for _, id := range []string{"0000:3b:02.1", "0000:3b:02.2"} {
+		file := dir.PluginFile("example.com/vf", id)
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte(`{"type":"pci","version":"1.1.0","pci":{"pci-address":"`+id+`"}}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim := func(dev string) *devices.ClaimDevice {
+		return &devices.ClaimDevice{Namespace: "ns1", Name: "vfs", Driver: "braid.test", Pool: "node1", Device: dev}
+	}
+	f.attacher.Builder.Devices = listedDevices{
+		{Resource: "example.com/vf", ID: "0000:3b:02.1", Claim: claim("vf1")},
+		{Resource: "example.com/vf", ID: "0000:3b:02.2", Claim: claim("vf2")},
+	}
+	f.attacher.Builder.DeviceInfo = dir
+	claims := &fakeClaims{}
+	f.attacher.Claims = claims
+	// A journaled attachment (the blue one, say, moved a VF in at ADD)
+	// holds the first device: hot-plug must not hand it out again.
+	p := f.journaled(t, "c1")
+	p.Attachments[1].Device = &plan.Device{Device: devices.Device{Resource: "example.com/vf", ID: "0000:3b:02.1", Claim: claim("vf1")}}
+	if err := f.attacher.save(p); err != nil {
+		t.Fatal(err)
+	}
+	infoFile := dir.CNIFile("ns1/green", "c1", "net2")
+	var seen string
+	f.invoker.onAdd = map[string]func(){greenName: func() { data, _ := os.ReadFile(infoFile); seen = string(data) }}
+
+	f.pod.Annotations[nadv1.NetworkAttachmentAnnot] = "blue, green"
+	if _, err := f.attacher.Sync(context.Background(), f.req); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.journaled(t, "c1").Attachments[2].Device; got == nil || got.ID != "0000:3b:02.2" || got.InfoFile != infoFile {
+		t.Fatalf("net2's device %+v, want 0000:3b:02.2 with device-info %s", got, infoFile)
+	}
+	if !strings.Contains(seen, "0000:3b:02.2") {
+		t.Errorf("the delegate found %q at CNIDeviceInfoFile, want the device plugin's file of 0000:3b:02.2", seen)
+	}
+	if got, want := slices.Sorted(maps.Keys(claims.written)), []string{"ns1/vfs/vf2"}; !slices.Equal(got, want) || claims.written["ns1/vfs/vf2"].InterfaceName != "net2" {
+		t.Errorf("claims written %+v, want only vf2's, as net2", claims.written)
+	}
+
+	f.pod.Annotations[nadv1.NetworkAttachmentAnnot] = "blue"
+	if _, err := f.attacher.Sync(context.Background(), f.req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(infoFile); !os.IsNotExist(err) {
+		t.Errorf("device-info %s after net2 was removed: %v, want it gone", infoFile, err)
 	}
 }

@@ -81,6 +81,12 @@ func NewAllocation(devs []Device) *Allocation {
 	return a
 }
 
+// Use marks a device as used already, by an attachment made earlier (a
+// running pod's, when hot-plug adds another): Take skips it.
+func (a *Allocation) Use(d Device) {
+	a.used[d.Resource+"\x00"+d.ID] = true
+}
+
 // Take returns the next unused device of resource. want, when set, asks for
 // that device (a deviceID in the pod's network selection).
 func (a *Allocation) Take(resource, want string) (Device, error) {
@@ -97,7 +103,7 @@ func (a *Allocation) Take(resource, want string) (Device, error) {
 	case len(a.byResource[resource]) == 0:
 		return Device{}, fmt.Errorf("no device of resource %s is allocated to the pod: does it request %s in resources.limits? (the pod's allocation: %s)", resource, resource, a)
 	default:
-		return Device{}, fmt.Errorf("every device of resource %s allocated to the pod is used by an earlier network: request one more %s (the pod's allocation: %s)", resource, resource, a)
+		return Device{}, fmt.Errorf("every device of resource %s allocated to the pod is used by another of its networks: request one more %s (the pod's allocation: %s)", resource, resource, a)
 	}
 }
 

@@ -37,7 +37,7 @@ func TestAllocationTake(t *testing.T) {
 			{resource: "example.com/vf", got: "vf1"},
 			{resource: "example.com/vf", got: "vf2"},
 			{resource: "example.com/vf", got: "vf3"},
-			{resource: "example.com/vf", err: "every device of resource example.com/vf allocated to the pod is used by an earlier network: request one more example.com/vf (the pod's allocation: example.com/vf=[vf1 vf2 vf3], other.io/nic=[0000:3b:02.1])"},
+			{resource: "example.com/vf", err: "every device of resource example.com/vf allocated to the pod is used by another of its networks: request one more example.com/vf (the pod's allocation: example.com/vf=[vf1 vf2 vf3], other.io/nic=[0000:3b:02.1])"},
 		}},
 		{"a resource the pod did not request", []take{
 			{resource: "missing.io/x", err: "no device of resource missing.io/x is allocated to the pod: does it request missing.io/x in resources.limits? (the pod's allocation: example.com/vf=[vf1 vf2 vf3], other.io/nic=[0000:3b:02.1])"},

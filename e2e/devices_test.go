@@ -238,7 +238,7 @@ func TestDeviceBackedRefusals(t *testing.T) {
 			{"resource not requested", "sriov-a", nil,
 				"no device of resource intel.com/sriov_netdevice is allocated to the pod"},
 			{"more networks than devices", "sriov-a, sriov-a@vf2", map[string][]string{"intel.com/sriov_netdevice": {"0000:3b:02.1"}},
-				"every device of resource intel.com/sriov_netdevice allocated to the pod is used by an earlier network: request one more intel.com/sriov_netdevice (the pod's allocation: intel.com/sriov_netdevice=[0000:3b:02.1])"},
+				"every device of resource intel.com/sriov_netdevice allocated to the pod is used by another of its networks: request one more intel.com/sriov_netdevice (the pod's allocation: intel.com/sriov_netdevice=[0000:3b:02.1])"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				d := newDeviceNode(t, mode)

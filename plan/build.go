@@ -119,7 +119,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 	if p.DefaultRoutes, err = routeRequests(p.Attachments); err != nil {
 		return nil, err
 	}
-	if err := b.assignDevices(ctx, pod, p, resources, wants); err != nil {
+	if err := b.assignDevices(ctx, pod, p, resources, wants, nil); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/braid-cni/braid/annotations"
+	"github.com/braid-cni/braid/devices"
 )
 
 // Change is what a running container's networks annotation asks of its
@@ -33,7 +34,9 @@ func (c *Change) Empty() bool { return len(c.Added) == 0 && len(c.Removed) == 0 
 // and all. A pod that is gone yields no change, and one recreated under
 // its name code 11 (either way the runtime's DEL is coming); other errors
 // are Build's: code 7 for what the pod asks wrongly, 11 for what is not
-// there yet. Device-backed networks cannot be added yet (code 7).
+// there yet. A new device-backed attachment takes a device of the pod's
+// allocation that no attachment kept uses (none free: code 7 naming the
+// resource and the allocation).
 func (b *Builder) Replan(ctx context.Context, prev *Plan) (*Change, error) {
 	if !prev.Pluggable {
 		return nil, invalid("container %s: journaled before braid recorded which networks the annotation chose; recreate the pod to change its networks", prev.ContainerID)
@@ -57,22 +60,24 @@ func (b *Builder) Replan(ctx context.Context, prev *Plan) (*Change, error) {
 	next.Attachments = slices.Clone(fixed)
 	change := &Change{Next: &next}
 	claimed := make([]bool, len(selected))
+	// As in Build, resources[i] and wants[i] are attachment i's device
+	// resource and the device its selection names; only new ones get one.
+	resources, wants := make([]string, len(fixed)), make([]string, len(fixed))
 	for i, sel := range sels {
 		if kept[i] >= 0 {
 			claimed[kept[i]] = true
 			next.Attachments = append(next.Attachments, selected[kept[i]])
+			resources, wants = append(resources, ""), append(wants, "")
 			continue
 		}
 		a, resource, err := b.attachment(ctx, sel, names[i], false)
 		if err != nil {
 			return nil, err
 		}
-		if resource != "" {
-			return nil, invalid("pod %s/%s: network %s is device-backed (%s): adding it to a running pod is not supported yet", pod.Namespace, pod.Name, a.Network, resource)
-		}
 		a.Selected = true
 		change.Added = append(change.Added, len(next.Attachments))
 		next.Attachments = append(next.Attachments, *a)
+		resources, wants = append(resources, resource), append(wants, sel.DeviceID)
 	}
 	for i, a := range selected {
 		if !claimed[i] {
@@ -85,7 +90,23 @@ func (b *Builder) Replan(ctx context.Context, prev *Plan) (*Change, error) {
 	if next.DefaultRoutes, err = routeRequests(next.Attachments); err != nil {
 		return nil, err
 	}
+	if err := b.assignDevices(ctx, pod, &next, resources, wants, devicesInUse(next.Attachments)); err != nil {
+		return nil, err
+	}
 	return change, nil
+}
+
+// devicesInUse are the devices of the attachments that have one: a new
+// attachment takes another. Those of removed attachments are free again
+// (they go before the new ones come).
+func devicesInUse(atts []Attachment) []devices.Device {
+	var out []devices.Device
+	for _, a := range atts {
+		if a.Device != nil && a.Device.ID != "" {
+			out = append(out, a.Device.Device)
+		}
+	}
+	return out
 }
 
 // split separates the attachments hot-plug never touches from those the

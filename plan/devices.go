@@ -25,9 +25,10 @@ func resourceName(n *nad.Network) string {
 // assignDevices gives each device-backed attachment the next unused device
 // of its resource (or the one the pod's selection names), in plan order:
 // the ID goes into the delegate config as "deviceID" and, with the
-// device-info file, into its capability args. The pod's devices are listed
-// once, and only when some network needs one.
-func (b *Builder) assignDevices(ctx context.Context, pod *corev1.Pod, p *Plan, resources, wants []string) error {
+// device-info file, into its capability args. Devices in used (those of a
+// running pod's attachments) are never handed out. The pod's devices are
+// listed once, and only when some network needs one.
+func (b *Builder) assignDevices(ctx context.Context, pod *corev1.Pod, p *Plan, resources, wants []string, used []devices.Device) error {
 	if !slices.ContainsFunc(resources, func(r string) bool { return r != "" }) {
 		return nil
 	}
@@ -40,6 +41,9 @@ func (b *Builder) assignDevices(ctx context.Context, pod *corev1.Pod, p *Plan, r
 		var devs []devices.Device
 		devs, listErr = b.Devices.Devices(ctx, pod)
 		alloc = devices.NewAllocation(devs)
+		for _, d := range used {
+			alloc.Use(d)
+		}
 	}
 	// Devices the pod names go first, so that the others cannot take them.
 	taken := make([]devices.Device, len(resources))

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -211,5 +214,70 @@ func TestBuildDeviceBackedClusterNetwork(t *testing.T) {
 	}
 	if d := p.Attachments[1].Device; d == nil || d.ID != "0000:3b:02.2" {
 		t.Errorf("net1 device %+v, want the second VF", d)
+	}
+}
+
+// TestReplanDevices: a device-backed network added to a running pod takes
+// a device of the pod's allocation that no kept attachment uses; a removed
+// attachment's device is free again; none free is code 7 naming the
+// resource and the allocation.
+func TestReplanDevices(t *testing.T) {
+	for _, tc := range []struct {
+		name, after string
+		want        map[string]string // ifname -> device ID of every device-backed attachment of Next
+		added       []string
+		code        uint
+		parts       []string
+	}{
+		{name: "the free device", after: "sriov-a, sriov-b",
+			want: map[string]string{"net1": "0000:3b:02.1", "net2": "0000:3b:02.2"}, added: []string{"net2"}},
+		{name: "the removed one's device", after: "sriov-b",
+			want: map[string]string{"net1": "0000:3b:02.1"}, added: []string{"net1"}},
+		{name: "the one the selection names", after: `[{"name":"sriov-a"},{"name":"sriov-b","deviceID":"0000:3b:02.2"}]`,
+			want: map[string]string{"net1": "0000:3b:02.1", "net2": "0000:3b:02.2"}, added: []string{"net2"}},
+		{name: "none free", after: "sriov-a, sriov-b, sriov-a@x3", code: types.ErrInvalidNetworkConfig,
+			parts: []string{"ns/sriov-a", "x3", "intel.com/sriov", "intel.com/sriov=[0000:3b:02.1 0000:3b:02.2]"}},
+		{name: "naming the one in use", after: `[{"name":"sriov-a"},{"name":"sriov-b","deviceID":"0000:3b:02.1"}]`, code: types.ErrInvalidNetworkConfig,
+			parts: []string{"device 0000:3b:02.1 of resource intel.com/sriov", "already used"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, req := deviceBuilder(t, &fakeDevices{devs: podDevices}, "sriov-a")
+			prev, err := b.Build(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range prev.Attachments {
+				prev.Attachments[i].Result = []byte(`{"cniVersion":"1.0.0"}`)
+			}
+			b.Pods.(*mapPods).pods["ns/p"].Annotations["k8s.v1.cni.cncf.io/networks"] = tc.after
+			c, err := b.Replan(context.Background(), prev)
+			if tc.code != 0 {
+				testutil.WantCNIError(t, err, tc.code, tc.parts...)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, a := range c.Next.Attachments {
+				if a.Device != nil {
+					got[a.IfName] = a.Device.ID
+				}
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("devices %v, want %v", got, tc.want)
+			}
+			var added []string
+			for _, i := range c.Added {
+				a := c.Next.Attachments[i]
+				added = append(added, a.IfName)
+				if a.CapabilityArgs["deviceID"] != a.Device.ID || !strings.Contains(string(a.Config), `"deviceID":"`+a.Device.ID+`"`) {
+					t.Errorf("%s: deviceID %s not in its capability args %v or config %s", a.IfName, a.Device.ID, a.CapabilityArgs, a.Config)
+				}
+			}
+			if !slices.Equal(added, tc.added) {
+				t.Errorf("added %v, want %v", added, tc.added)
+			}
+		})
 	}
 }
