@@ -98,6 +98,10 @@ func deviceBacked(t *testing.T, m mode) {
 		}
 	}
 
+	if m.pluginType == "braid-shim" {
+		hotPlugDevice(t, e, dp, ids)
+	}
+
 	// The resource not requested: braid refuses with the allocation named,
 	// and the pod waits.
 	e.pod("norequest", "vf-a")
@@ -113,6 +117,61 @@ func deviceBacked(t *testing.T, m mode) {
 	for _, id := range ids {
 		if _, err := netlink.LinkByName(id); err != nil {
 			t.Errorf("device %s left the host for a pod that was refused: %v", id, err)
+		}
+	}
+}
+
+// hotPlugDevice: in thick mode a pod that requested two devices and uses
+// one gets the second moved in when a device-backed network is added to
+// its annotation, and gives it back to the host when it is removed.
+func hotPlugDevice(t *testing.T, e *env, dp *framework.DevicePlugin, ids []string) {
+	e.podWith("plug", `[{"name": "vf-a", "interface": "fast0"}]`, requestDevices(vfResource, 2))
+	pod := e.running("plug")
+	st := matchStatus(t, pod, []string{"eth0", "fast0"})
+	allocs := dp.Allocations()
+	if len(allocs) != 2 || len(allocs[1]) != 2 {
+		t.Fatalf("the kubelet's Allocate calls: %v, want a second one of two devices", allocs)
+	}
+	given := slices.Sorted(slices.Values(allocs[1]))
+	if info := st["fast0"].DeviceInfo; info == nil || info.Pci == nil || info.Pci.PciAddress != given[0] {
+		t.Fatalf("fast0: device-info %+v, want %s's", info, given[0])
+	}
+	if _, err := netlink.LinkByName(given[1]); err != nil {
+		t.Fatalf("device %s, allocated but not used, is not on the host: %v", given[1], err)
+	}
+	before := pod.Status.ContainerStatuses[0]
+
+	e.setNetworks("plug", `[{"name": "vf-a", "interface": "fast0"}, {"name": "vf-b", "interface": "fast1"}]`)
+	pod = e.waitStatus("plug", []string{"eth0", "fast0", "fast1"})
+	st = matchStatus(t, pod, []string{"eth0", "fast0", "fast1"})
+	if info := st["fast1"].DeviceInfo; info == nil || info.Pci == nil || info.Pci.PciAddress != given[1] {
+		t.Errorf("hot-plugged fast1: device-info %+v, want the second device %s's", info, given[1])
+	}
+	if _, err := netlink.LinkByName(given[1]); err == nil {
+		t.Errorf("device %s still on the host after fast1 was hot-plugged", given[1])
+	}
+	t.Logf("pod plug after the hot-add: network-status %s", pod.Annotations[nadv1.NetworkStatusAnnot])
+
+	e.setNetworks("plug", `[{"name": "vf-a", "interface": "fast0"}]`)
+	pod = e.waitStatus("plug", []string{"eth0", "fast0"})
+	if _, err := netlink.LinkByName(given[1]); err != nil {
+		t.Errorf("device %s not back on the host after fast1 was removed: %v", given[1], err)
+	}
+	if files := cniDeviceInfo(t); len(files) != 1 {
+		t.Errorf("braid's device-info files after fast1 was removed: %v, want fast0's alone", files)
+	}
+	if after := pod.Status.ContainerStatuses[0]; after.RestartCount != 0 || after.ContainerID != before.ContainerID {
+		t.Errorf("pod plug restarted: container %s (restarts %d), was %s", after.ContainerID, after.RestartCount, before.ContainerID)
+	}
+	e.deletePod(t.Context(), "plug")
+	for _, id := range given {
+		if _, err := netlink.LinkByName(id); err != nil {
+			t.Errorf("device %s not back on the host after pod plug was deleted: %v", id, err)
+		}
+	}
+	for _, net := range []string{"vf-a", "vf-b"} {
+		if l := leases(net); len(l) != 0 {
+			t.Errorf("network %s still leases %v after pod plug was deleted", net, l)
 		}
 	}
 }
