@@ -116,6 +116,26 @@ func (s Selection) MarshalJSON() ([]byte, error) {
 	return append(out, '}'), nil
 }
 
+// Parameters is what the selection asks of its attachment beyond which
+// network on which interface: every key but "name", "namespace" and
+// "interface", as JSON with sorted keys ("{}" for none). Selections of one
+// attachment with equal parameters ask for the same thing, in whichever
+// form they were written.
+func (s Selection) Parameters() (json.RawMessage, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("parameters of network %q: %w", s.String(), err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return nil, fmt.Errorf("parameters of network %q: %w", s.String(), err)
+	}
+	delete(keys, "name")
+	delete(keys, "namespace")
+	delete(keys, "interface")
+	return json.Marshal(keys)
+}
+
 // String returns the short form "namespace/name@ifname", leaving out the parts
 // that are empty. Errors use it to name an element.
 func (s *Selection) String() string {

@@ -308,3 +308,25 @@ func TestQuote(t *testing.T) {
 		})
 	}
 }
+
+// TestParameters: one attachment's request, whatever form it is written
+// in, without the keys that say which network on which interface.
+func TestParameters(t *testing.T) {
+	for _, tc := range []struct{ annot, want string }{
+		{"blue", `{}`},
+		{"other/blue@ext0", `{}`},
+		{`[{"name":"blue","namespace":"ns1","interface":"ext0"}]`, `{}`},
+		{`[{"name":"blue","ips":["10.1.0.5/24"],"mac":"0a:00:00:00:00:01"}]`, `{"ips":["10.1.0.5/24"],"mac":"0a:00:00:00:00:01"}`},
+		{`[{"cni-args":{"y":"1","x":{"b":2,"a":1}},"name":"blue"}]`, `{"cni-args":{"x":{"a":1,"b":2},"y":"1"}}`},
+		{`[{"name":"blue","deviceID":"0000:3b:02.1","default-route":["10.1.0.1"]}]`, `{"default-route":["10.1.0.1"],"deviceID":"0000:3b:02.1"}`},
+	} {
+		sels, err := ParseNetworks(tc.annot, "ns1")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.annot, err)
+		}
+		got, err := sels[0].Parameters()
+		if err != nil || string(got) != tc.want {
+			t.Errorf("Parameters of %s = %s, %v; want %s", tc.annot, got, err, tc.want)
+		}
+	}
+}

@@ -388,3 +388,27 @@ func TestSyncDeviceBacked(t *testing.T) {
 		t.Errorf("device-info %s after net2 was removed: %v, want it gone", infoFile, err)
 	}
 }
+
+// TestSyncReplugs: the pod asks for a kept network with other parameters
+// (here its IPs): the attachment is deleted and made again under its
+// name, with one event for each.
+func TestSyncReplugs(t *testing.T) {
+	f := newSyncFixture(t, `[{"name":"blue","ips":["10.1.1.5/24"]}, {"name":"green"}]`)
+	f.pod.Annotations[nadv1.NetworkAttachmentAnnot] = `[{"name":"blue","ips":["10.1.1.6/24"]}, {"name":"green"}]`
+	if _, err := f.attacher.Sync(context.Background(), f.req); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.invoker.seen("ADD", "DEL"), []string{"DEL blue net1", "ADD blue net1"}; !slices.Equal(got, want) {
+		t.Errorf("delegates ran %q, want %q", got, want)
+	}
+	p := f.journaled(t, "c1")
+	if got, want := f.journaledNames(t), []string{"eth0=cluster", "net1=ns1/blue", "net2=ns1/green"}; !slices.Equal(got, want) {
+		t.Errorf("journal %q, want %q", got, want)
+	}
+	if ips := p.Attachments[1].CapabilityArgs["ips"]; fmt.Sprint(ips) != "[10.1.1.6/24]" {
+		t.Errorf("net1 journaled with ips %v, want the new ones", ips)
+	}
+	if got, want := f.eventsOf("Normal"), []string{"AddedInterface: Add net1 [10.1.1.5/24] from ns1/blue", "RemovedInterface: Remove net1 from ns1/blue"}; !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+}

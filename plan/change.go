@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strconv"
@@ -31,7 +32,9 @@ func (c *Change) Empty() bool { return len(c.Added) == 0 && len(c.Removed) == 0 
 // attachment of its network, in order, so unnamed interfaces keep their
 // names (net2 stays net2 when net1 goes); a new unnamed selection takes
 // the lowest free netN. Kept attachments are kept as journaled, result
-// and all. A pod that is gone yields no change, and one recreated under
+// and all; one the pod now asks for with other parameters (ips, mac,
+// cni-args, default-route, deviceID...) is removed and added again under
+// its name. A pod that is gone yields no change, and one recreated under
 // its name code 11 (either way the runtime's DEL is coming); other errors
 // are Build's: code 7 for what the pod asks wrongly, 11 for what is not
 // there yet. A new device-backed attachment takes a device of the pod's
@@ -55,6 +58,20 @@ func (b *Builder) Replan(ctx context.Context, prev *Plan) (*Change, error) {
 	}
 	kept := match(sels, selected)
 	names := newNames(sels, kept, selected, fixed)
+	// An attachment the pod now asks for with other parameters is made
+	// again, under its name: removed, then added.
+	for i, k := range kept {
+		if k < 0 || len(selected[k].Parameters) == 0 {
+			continue
+		}
+		params, err := sels[i].Parameters()
+		if err != nil {
+			return nil, invalid("pod %s/%s: %v", pod.Namespace, pod.Name, err)
+		}
+		if !bytes.Equal(params, selected[k].Parameters) {
+			kept[i] = -1
+		}
+	}
 
 	next := *prev
 	next.Attachments = slices.Clone(fixed)

@@ -104,6 +104,28 @@ func TestReplan(t *testing.T) {
 			wantRemoved: []string{"net1=ns/a"},
 		},
 		{
+			name: "other parameters: made again under its name", before: `[{"name":"a","ips":["10.1.0.5/24"]}, {"name":"b"}]`, after: `[{"name":"a","ips":["10.1.0.6/24"]}, {"name":"b"}]`,
+			wantNext:    []string{"eth0=cluster-net", "net1=ns/a", "net2=ns/b"},
+			wantAdded:   []string{"net1=ns/a"},
+			wantRemoved: []string{"net1=ns/a"},
+		},
+		{
+			name: "cni-args changed", before: `[{"name":"a","cni-args":{"vlan":"10"}}]`, after: `[{"name":"a","cni-args":{"vlan":"20"}}]`,
+			wantNext:    []string{"eth0=cluster-net", "net1=ns/a"},
+			wantAdded:   []string{"net1=ns/a"},
+			wantRemoved: []string{"net1=ns/a"},
+		},
+		{
+			name: "a named one with a new MAC keeps its name", before: "b, a@ext0", after: `[{"name":"b"}, {"name":"a","interface":"ext0","mac":"0a:00:00:00:00:01"}]`,
+			wantNext:    []string{"eth0=cluster-net", "net1=ns/b", "ext0=ns/a"},
+			wantAdded:   []string{"ext0=ns/a"},
+			wantRemoved: []string{"ext0=ns/a"},
+		},
+		{
+			name: "the same parameters in another form: kept", before: `[{"name":"a","namespace":"ns","cni-args":{"y":"1","x":"2"}}]`, after: `[{"cni-args":{"x":"2","y":"1"},"name":"a"}]`,
+			wantNext: []string{"eth0=cluster-net", "net1=ns/a"},
+		},
+		{
 			name: "defaultNetworks are never touched", conf: `,"defaultNetworks":["dflt"]`, before: "a", after: "b",
 			wantNext:    []string{"eth0=cluster-net", "net1=kube-system/dflt", "net2=ns/b"},
 			wantAdded:   []string{"net2=ns/b"},
@@ -168,6 +190,27 @@ func TestReplan(t *testing.T) {
 				t.Errorf("next plan %+v lost the container's identity", c.Next)
 			}
 		})
+	}
+}
+
+// TestReplanUnknownParameters: an attachment journaled before braid
+// recorded what its selection asked is kept whatever the pod asks of it
+// now: braid cannot tell a change from the same request.
+func TestReplanUnknownParameters(t *testing.T) {
+	pod := newPod("ns", "p", "uid-1", map[string]string{annotations.NetworksKey: "a"})
+	b := hotplugBuilder(t, &mapPods{pods: map[string]*corev1.Pod{"ns/p": pod}}, "")
+	prev, err := b.Build(context.Background(), plan.Request{ContainerID: "c1", IfName: "eth0", Pod: plan.PodRef{Namespace: "ns", Name: "p", UID: "uid-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(prev.Attachments[1].Parameters); got != "{}" {
+		t.Errorf("parameters of a bare selection %q, want {}", got)
+	}
+	prev.Attachments[1].Parameters = nil
+	pod.Annotations[annotations.NetworksKey] = `[{"name":"a","ips":["10.1.0.6/24"]}]`
+	c, err := b.Replan(context.Background(), prev)
+	if err != nil || !c.Empty() {
+		t.Errorf("Replan = %+v, %v; want no change", c, err)
 	}
 }
 

@@ -48,6 +48,12 @@ type Attachment struct {
 	// opposed to the cluster network, inline delegates and
 	// defaultNetworks, which hot-plug never touches.
 	Selected bool `json:"selected,omitempty"`
+	// Parameters are what the annotation's selection asked of this
+	// attachment beyond its network and interface (annotations.Selection's
+	// Parameters): hot-plug makes the attachment again when the pod asks
+	// for it with others. Attachments journaled before this field existed
+	// have none, and are never made again for their parameters.
+	Parameters json.RawMessage `json:"parameters,omitempty"`
 	// Config is the delegate config exactly as it will be run.
 	Config json.RawMessage `json:"config"`
 	// CapabilityArgs go to the plugins of the chain that declare them.

@@ -118,13 +118,19 @@ func (b *Builder) attachment(ctx context.Context, sel *annotations.Selection, if
 			return nil, "", types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("network %s: %v", n.Name, err), "")
 		}
 	}
-	return &Attachment{
+	a := &Attachment{
 		IfName:         ifName,
 		Network:        n.Name,
 		Config:         config,
 		CapabilityArgs: capabilityArgs(sel),
 		DefaultRoute:   sel.GatewayRequest,
-	}, resourceName(n), nil
+	}
+	if !isDefault {
+		if a.Parameters, err = sel.Parameters(); err != nil {
+			return nil, "", types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("network %s", n.Name), err.Error())
+		}
+	}
+	return a, resourceName(n), nil
 }
 
 // capabilityArgs turns a selection's runtime requests into CNI capability
