@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +198,23 @@ func hotPlug(t *testing.T, m mode) {
 		e.setNetworks("a", "blue")
 		a = e.waitStatus("a", []string{"eth0", "net1"})
 		matchStatus(t, a, []string{"eth0", "net1"})
+
+		// As KubeVirt's virt-controller hot-plugs a VM's NIC: every
+		// network in the JSON form with its namespace and interface (a
+		// hashed name for the new one), then network-status awaited. The
+		// kept blue, written anew, stays as it is.
+		blueIPs := matchStatus(t, a, []string{"eth0", "net1"})["net1"].IPs
+		vmIf := "pod5a1e2f3c4d0"
+		e.setNetworks("a", fmt.Sprintf(`[{"name":"blue","namespace":%q,"interface":"net1"},{"name":"green","namespace":%q,"interface":%q}]`, e.namespace, e.namespace, vmIf))
+		a = e.waitStatus("a", []string{"eth0", "net1", vmIf})
+		if got, err := dialFrom(t, a, bStatus["net2"].IPs[0]); err != nil || !sameSet(names(got), []string{"eth0", "net1", "net2"}) {
+			t.Errorf("pod a reaching pod b over %s, hot-plugged as KubeVirt does: %v, %v", vmIf, names(got), err)
+		}
+		if got := matchStatus(t, a, []string{"eth0", "net1", vmIf})["net1"].IPs; !slices.Equal(got, blueIPs) {
+			t.Errorf("net1 has %v after blue was written in the JSON form, was %v: it was made again", got, blueIPs)
+		}
+		e.setNetworks("a", "blue")
+		a = e.waitStatus("a", []string{"eth0", "net1"})
 	} else {
 		time.Sleep(5 * time.Second) // a state to hold: thin mode applies nothing
 		a = e.running("a")

@@ -86,7 +86,9 @@ func dial(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "addr must be IP:PORT: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	client := &http.Client{Timeout: 3 * time.Second}
+	// A new connection each time: a pooled one may be bound to an address
+	// on an interface that hot-plug has removed since.
+	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Get("http://" + addr + "/interfaces")
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
