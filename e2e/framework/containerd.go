@@ -92,6 +92,9 @@ func (n *Node) startContainerd(ctx context.Context) error {
 		return err
 	}
 	n.containerd = p
+	if err := n.writeRecord(); err != nil {
+		return err
+	}
 	var lastErr error
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, readyTimeout, true, func(ctx context.Context) (bool, error) {
 		if p.exited() {
@@ -205,15 +208,25 @@ func (n *Node) netnsPath(ctx context.Context, id string) (string, error) {
 		}
 		return "", err
 	}
-	var spec struct {
+	path, err := specNetns(out)
+	if err != nil {
+		return "", fmt.Errorf("decode spec of sandbox %s: %w", id, err)
+	}
+	return path, nil
+}
+
+// specNetns returns the network namespace an OCI runtime spec joins, "" for
+// none (the host's, or a new one runc creates).
+func specNetns(spec []byte) (string, error) {
+	var s struct {
 		Linux struct {
 			Namespaces []struct{ Type, Path string }
 		}
 	}
-	if err := json.Unmarshal(out, &spec); err != nil {
-		return "", fmt.Errorf("decode spec of sandbox %s: %w", id, err)
+	if err := json.Unmarshal(spec, &s); err != nil {
+		return "", err
 	}
-	for _, ns := range spec.Linux.Namespaces {
+	for _, ns := range s.Linux.Namespaces {
 		if ns.Type == "network" {
 			return ns.Path, nil
 		}
@@ -276,26 +289,33 @@ func (n *Node) removeTasks(ctx context.Context) error {
 // killShims kills the shims of this node's containerd that are still alive,
 // found by the socket address on their command line.
 func (n *Node) killShims() error {
-	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
-	if err != nil {
-		return err
-	}
 	var errs []error
-	for _, path := range procs {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue // exited meanwhile
-		}
-		args := strings.Split(string(data), "\x00")
-		if !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") || !containsPair(args, "-address", n.socket) {
-			continue
-		}
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+	for _, pid := range findProcesses(func(args []string) bool {
+		return strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") && containsPair(args, "-address", n.socket)
+	}) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			errs = append(errs, fmt.Errorf("kill shim %d: %w", pid, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// findProcesses returns the PIDs of the processes whose command line
+// matches; processes that exit meanwhile are left out.
+func findProcesses(match func(args []string) bool) []int {
+	paths, _ := filepath.Glob("/proc/[0-9]*/cmdline") // the pattern is valid
+	var pids []int
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil || len(data) == 0 {
+			continue // exited meanwhile, or a kernel thread
+		}
+		if match(strings.Split(strings.TrimSuffix(string(data), "\x00"), "\x00")) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 func containsPair(args []string, key, value string) bool {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -125,19 +124,21 @@ type NodeState struct {
 func (n *Node) State() NodeState {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	st := NodeState{
+	return n.state()
+}
+
+// state is State for a caller that holds n.mu or is n's only user.
+func (n *Node) state() NodeState {
+	return NodeState{
 		WorkDir: n.workDir, OwnsWorkDir: n.ownsWorkDir, ContainerdDir: n.containerdDir, Socket: n.socket,
 		Snapshotter: n.snapshotter, KubeletPorts: n.kubeletPorts,
 		KubeletPath: n.opts.KubeletPath, ContainerdPath: n.opts.ContainerdPath, CtrPath: n.opts.CtrPath,
 		LoopbackPath: n.opts.LoopbackPath, SandboxImage: n.opts.SandboxImage, MaxPods: n.opts.MaxPods,
 		ReadyWithoutNetwork: n.opts.ReadyWithoutNetwork,
 		HostBefore:          slices.Clone(n.hostBefore),
+		Host:                n.host.state(),
 		Containerd:          n.containerd.state(), Kubelet: n.kubelet.state(),
 	}
-	if n.host != nil {
-		st.Host = &HostState{Sysctls: maps.Clone(n.host.sysctls), Created: slices.Clone(n.host.created), Saved: maps.Clone(n.host.saved)}
-	}
-	return st
 }
 
 // AttachNode returns the node st describes, started by another process with
@@ -151,22 +152,8 @@ func AttachNode(ctx context.Context, cp *ControlPlane, st NodeState, log io.Writ
 	if st.WorkDir == "" || st.Socket == "" || st.CtrPath == "" {
 		return nil, errors.New("attach node: state lacks the working directory, containerd socket or ctr path")
 	}
-	if log == nil {
-		log = io.Discard
-	}
-	opts := NodeOptions{
-		WorkDir: st.WorkDir, KubeletPath: st.KubeletPath, ContainerdPath: st.ContainerdPath, CtrPath: st.CtrPath,
-		LoopbackPath: st.LoopbackPath, SandboxImage: st.SandboxImage, MaxPods: st.MaxPods,
-		ReadyWithoutNetwork: st.ReadyWithoutNetwork, Detach: true, Log: log,
-	}
-	n := &Node{
-		opts: opts, cp: cp, log: slog.New(slog.NewTextHandler(log, nil)), workDir: st.WorkDir, ownsWorkDir: st.OwnsWorkDir,
-		containerdDir: st.ContainerdDir, socket: st.Socket, snapshotter: st.Snapshotter, kubeletPorts: st.KubeletPorts,
-		hostBefore: slices.Clone(st.HostBefore), containerd: attachProcess(st.Containerd), kubelet: attachProcess(st.Kubelet),
-	}
-	if st.Host != nil {
-		n.host = &hostState{sysctls: maps.Clone(st.Host.Sysctls), created: slices.Clone(st.Host.Created), saved: maps.Clone(st.Host.Saved)}
-	}
+	n := nodeFromState(st, log)
+	n.cp = cp
 	var err error
 	if n.client, err = kubernetes.NewForConfig(cp.AdminConfig()); err != nil {
 		return nil, fmt.Errorf("attach node: %w", err)
@@ -175,6 +162,25 @@ func AttachNode(ctx context.Context, cp *ControlPlane, st NodeState, log io.Writ
 		return nil, fmt.Errorf("attach node: %w", err)
 	}
 	return n, nil
+}
+
+// nodeFromState returns the node st describes, without a control plane,
+// client or host lock. Its processes, if they still run, are detached ones.
+func nodeFromState(st NodeState, log io.Writer) *Node {
+	if log == nil {
+		log = io.Discard
+	}
+	opts := NodeOptions{
+		WorkDir: st.WorkDir, KubeletPath: st.KubeletPath, ContainerdPath: st.ContainerdPath, CtrPath: st.CtrPath,
+		LoopbackPath: st.LoopbackPath, SandboxImage: st.SandboxImage, MaxPods: st.MaxPods,
+		ReadyWithoutNetwork: st.ReadyWithoutNetwork, Detach: true, Log: log,
+	}
+	return &Node{
+		opts: opts, log: slog.New(slog.NewTextHandler(log, nil)), workDir: st.WorkDir, ownsWorkDir: st.OwnsWorkDir,
+		containerdDir: st.ContainerdDir, socket: st.Socket, snapshotter: st.Snapshotter, kubeletPorts: st.KubeletPorts,
+		hostBefore: slices.Clone(st.HostBefore), host: attachHost(st.Host),
+		containerd: attachProcess(st.Containerd), kubelet: attachProcess(st.Kubelet),
+	}
 }
 
 // adoptLock takes the host lock over from the kubelet, which a detached

@@ -13,7 +13,9 @@
 // StartNode adds a node to such a cluster: containerd (with runc) and a
 // kubelet registered as "localhost", running pods through the host's real
 // CNI directories, where the plugin under test is installed. A node changes
-// the host, and Stop puts it back; one node runs per host at a time.
+// the host, and Stop puts it back; one node runs per host at a time. A node
+// whose process was killed before Stop is undone by the next StartNode, from
+// the record the node kept of what it changed.
 //
 // With Options.Detach and NodeOptions.Detach the processes outlive the Go
 // process that started them: State records a control plane or node, and

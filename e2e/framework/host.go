@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,6 +51,23 @@ type hostState struct {
 	// them. saved maps the existing CNI directories to their backup copy.
 	created []string
 	saved   map[string]string
+}
+
+// state exports h for NodeState, which AttachNode and the crash record
+// (see recordName) bring back with attachHost.
+func (h *hostState) state() *HostState {
+	if h == nil {
+		return nil
+	}
+	return &HostState{Sysctls: maps.Clone(h.sysctls), Created: slices.Clone(h.created), Saved: maps.Clone(h.saved)}
+}
+
+// attachHost returns the hostState s exports; nil for nil.
+func attachHost(s *HostState) *hostState {
+	if s == nil {
+		return nil
+	}
+	return &hostState{sysctls: maps.Clone(s.Sysctls), created: slices.Clone(s.Created), saved: maps.Clone(s.Saved)}
 }
 
 // saveHost records the sysctls, the CNI directories and which node
@@ -124,6 +142,11 @@ func (h *hostState) restore() error {
 		}
 	}
 	for dir, backup := range h.saved {
+		if _, err := os.Stat(backup); err != nil {
+			// Removing dir would lose what is left of it.
+			errs = append(errs, fmt.Errorf("restore %s: backup gone, put it back by hand: %w", dir, err))
+			continue
+		}
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, fmt.Errorf("restore %s: %w", dir, err))
 			continue
@@ -217,14 +240,24 @@ func removeCgroup(dir string) error {
 // unmountUnder lazily unmounts every mount point at or below the given
 // absolute directories, deepest first, so that they can be removed.
 func unmountUnder(dirs ...string) error {
+	targets, err := mountsUnder(dirs...)
+	if err != nil {
+		return err
+	}
+	return unmount(targets)
+}
+
+// mountsUnder returns the mount points at or below the given absolute
+// directories, deepest first.
+func mountsUnder(dirs ...string) ([]string, error) {
 	for _, dir := range dirs {
 		if !filepath.IsAbs(dir) || filepath.Clean(dir) == "/" {
-			return fmt.Errorf("unmount under %q: not an absolute directory below /", dir)
+			return nil, fmt.Errorf("unmount under %q: not an absolute directory below /", dir)
 		}
 	}
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return fmt.Errorf("read mounts: %w", err)
+		return nil, fmt.Errorf("read mounts: %w", err)
 	}
 	defer f.Close()
 	var targets []string
@@ -243,9 +276,15 @@ func unmountUnder(dirs ...string) error {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read mounts: %w", err)
+		return nil, fmt.Errorf("read mounts: %w", err)
 	}
 	sort.Slice(targets, func(i, j int) bool { return len(targets[i]) > len(targets[j]) })
+	return targets, nil
+}
+
+// unmount lazily unmounts each target in turn; one that is no mount point
+// (any more) is no error.
+func unmount(targets []string) error {
 	var errs []error
 	for _, t := range targets {
 		if err := syscall.Unmount(t, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {

@@ -111,6 +111,9 @@ func (n *Node) startKubelet(ctx context.Context) error {
 		return err
 	}
 	n.kubelet = p
+	if err := n.writeRecord(); err != nil {
+		return err
+	}
 	return n.waitNode(ctx, since, n.opts.ReadyWithoutNetwork)
 }
 

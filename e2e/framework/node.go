@@ -127,6 +127,11 @@ type Node struct {
 // StartNode saves the host state the node changes, starts containerd, then
 // the kubelet, and returns once the node is Ready (see
 // NodeOptions.ReadyWithoutNetwork). ctx bounds the start-up only.
+//
+// The node keeps a record of what it changed next to the host lock until
+// Stop has put the host back. If a node before it ended without Stop (its
+// process was killed), StartNode first undoes that node as the record says,
+// and logs what it did; if it cannot, it fails with what is left to clean.
 func StartNode(ctx context.Context, cp *ControlPlane, opts NodeOptions) (_ *Node, err error) {
 	if opts, err = opts.Resolve(); err != nil {
 		return nil, fmt.Errorf("start node: %w", err)
@@ -148,6 +153,9 @@ func StartNode(ctx context.Context, cp *ControlPlane, opts NodeOptions) (_ *Node
 		}
 	}()
 	if n.lock, err = lockHost(ctx, n.log); err != nil {
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	if err := n.recoverHost(ctx); err != nil {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
 	n.hostBefore = snapshotHost()
@@ -179,8 +187,10 @@ func (n *Node) prepare() error {
 		return err
 	}
 	n.kubeletPorts = [2]int{ports[0], ports[1]}
-	// Even on error, host holds what to undo.
-	if n.host, err = saveHost(filepath.Join(n.workDir, "host-backup")); err != nil {
+	// Even on error, host holds what to undo, and so does the record.
+	var saveErr error
+	n.host, saveErr = saveHost(filepath.Join(n.workDir, "host-backup"))
+	if err := errors.Join(saveErr, n.writeRecord()); err != nil {
 		return err
 	}
 	if err := installLoopback(n.opts.LoopbackPath); err != nil {

@@ -22,7 +22,8 @@ import (
 // test is still installed; then it stops the
 // kubelet, removes the remaining (host-network) tasks, stops containerd,
 // unmounts what the kubelet and containerd mounted, removes what they
-// created, and restores the sysctls and the CNI directories. Problems go to
+// created, and restores the sysctls and the CNI directories; then it removes
+// the node's record (see StartNode). Problems go to
 // NodeOptions.Log as warnings, including any difference between the host's
 // state now and before StartNode; Stop is safe to call more than once. Stop
 // the node before its control plane.
@@ -50,7 +51,7 @@ func (n *Node) Stop() {
 		errs = append(errs, n.killShims())
 	}
 	if n.host != nil { // else the node never changed the host
-		errs = append(errs, unmountUnder(slices.Concat(nodeDirs, []string{n.workDir})...), n.host.restore())
+		errs = append(errs, unmountUnder(slices.Concat(nodeDirs, []string{n.workDir})...), n.host.restore(), n.removeRecord())
 		n.host = nil
 	}
 	if n.ownsWorkDir {

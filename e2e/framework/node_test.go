@@ -423,3 +423,25 @@ func TestSaveDirRestore(t *testing.T) {
 		t.Errorf("%s, created for the missing directory: got %v, want it removed", filepath.Join(tmp, "opt"), err)
 	}
 }
+
+// TestRestoreWithoutBackup restores a saved directory whose backup is gone,
+// as after a crash when something removed the node's working directory: the
+// directory must stay as it is and the error must name it.
+func TestRestoreWithoutBackup(t *testing.T) {
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "net.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "10-a.conflist"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := &hostState{saved: map[string]string{dir: filepath.Join(tmp, "backup", "0")}}
+	err := h.restore()
+	if err == nil || !strings.Contains(err.Error(), dir) {
+		t.Errorf("restore() = %v, want an error naming %s", err, dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "10-a.conflist")); err != nil {
+		t.Errorf("directory without a backup must stay as it is: %v", err)
+	}
+}
