@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,7 +116,8 @@ func (d *demo) recordHost() error {
 		return fmt.Errorf("create %s: %w", workPath(), err)
 	}
 	for _, dir := range hostDirs() {
-		if top := framework.TopMissing(dir); top != "" {
+		// blue's and green's leases may share a missing ancestor.
+		if top := framework.TopMissing(dir); top != "" && !slices.Contains(d.st.NewDirs, top) {
 			d.st.NewDirs = append(d.st.NewDirs, top)
 		}
 	}
