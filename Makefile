@@ -60,10 +60,11 @@ bench: tools build
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
 	$(GO) run ./hack/bench $(if $(BASELINE),-baseline $(BASELINE))
 
-# A single-node cluster with braid installed from deployments/ and the
-# examples/ applied, left running; demo-down stops it and restores the host.
+# A single-node cluster with braid installed from deployments/ (thick mode;
+# MODE=thin for the plugin alone) and the examples/ applied, left running;
+# demo-down stops it and restores the host.
 demo: tools build
-	$(GO) run ./hack/demo up
+	$(GO) run ./hack/demo up $(if $(MODE),-mode $(MODE))
 
 demo-down:
 	$(GO) run ./hack/demo down

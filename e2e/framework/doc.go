@@ -23,7 +23,8 @@
 // stops it and puts the host back (hack/demo's `down` does).
 //
 // The package also installs the NetworkAttachmentDefinition CRD, applies the
-// manifests under deployments/, builds and imports images, waits for pods
+// manifests under deployments/ (InstallBraid installs braid in thin or thick
+// mode as an operator would, for the node tier and the demo), builds and imports images, waits for pods
 // with failure reports that carry their events, and runs a kubelet device
 // plugin (StartDevicePlugin) and a DRA kubelet plugin (StartDRADriver) of
 // its own for device-backed networks.

@@ -2,22 +2,13 @@ package node
 
 import (
 	"context"
-	"debug/elf"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"sigs.k8s.io/yaml"
 
 	"github.com/braid-cni/braid/e2e/framework"
 )
@@ -29,174 +20,29 @@ const (
 	braiddSocket    = "/run/braid/braid.sock"
 )
 
-// installThin applies deployments/ for thin mode as an operator would. The
-// one change: this node has no kube-proxy, so the installer is told the API
-// server's real address instead of the kubernetes service's.
+// installThin installs thin mode from deployments/ (framework.InstallBraid)
+// with braid's log in the suite's work dir: braid runs on the host, and the
+// log is printed when a test fails.
 func installThin(ctx context.Context, c *cluster) error {
-	if err := c.ensure(ctx, "crd.yaml", "rbac.yaml", "policy.yaml"); err != nil {
-		return err
-	}
-	var ds appsv1.DaemonSet
-	if err := c.decode("daemonset-thin.yaml", &ds); err != nil {
-		return err
-	}
-	container, err := onlyContainer(&ds)
-	if err != nil {
-		return err
-	}
-	container.Args = append(container.Args,
-		"--api-server="+c.cp.AdminConfig().Host,
-		// braid runs on the host: its log goes to the suite's work dir,
-		// to be printed when a test fails.
-		"--log-file="+c.braidLog(), "--log-level=debug")
-	client, _, err := c.cp.Clients()
-	if err != nil {
-		return err
-	}
-	if _, err := client.AppsV1().DaemonSets(ds.Namespace).Create(ctx, &ds, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
-	}
-	return waitFile(ctx, filepath.Join(hostConfDir, braidFile), true, installTimeout)
+	return framework.InstallBraid(ctx, c.cp, framework.InstallOptions{
+		Mode: framework.Thin, Args: []string{"--log-file=" + c.braidLog(), "--log-level=debug"},
+	})
 }
 
-// installThick applies deployments/ for thick mode as an operator would,
-// with thin mode's one change: braidd is told the API server's real
-// address. It returns once braidd is Ready (its caches synced) and has
-// written braid's config, which forwards to it.
+// installThick installs thick mode from deployments/ (framework.InstallBraid)
+// and returns once braidd is Ready and braid's config forwards to it.
 func installThick(ctx context.Context, c *cluster) error {
-	if err := c.ensure(ctx, "crd.yaml", "rbac-thick.yaml", "policy.yaml"); err != nil {
-		return err
-	}
-	var cm corev1.ConfigMap
-	var ds appsv1.DaemonSet
-	if err := c.decode("daemonset-thick.yaml", &cm, &ds); err != nil {
-		return err
-	}
-	if err := metricsAddrFree(cm.Data["braidd.json"]); err != nil {
-		return err
-	}
-	if err := pluginsStatic(); err != nil {
-		return err
-	}
-	container, err := onlyContainer(&ds)
-	if err != nil {
-		return err
-	}
-	container.Args = append(container.Args, "--api-server="+c.cp.AdminConfig().Host)
-	client, _, err := c.cp.Clients()
-	if err != nil {
-		return err
-	}
-	if _, err := client.CoreV1().ConfigMaps(cm.Namespace).Create(ctx, &cm, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
-	}
-	if _, err := client.AppsV1().DaemonSets(ds.Namespace).Create(ctx, &ds, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
-	}
-	if err := c.podReady(ctx, "braidd"); err != nil {
-		return err
-	}
-	return waitFileHolds(ctx, filepath.Join(hostConfDir, braidFile), `"daemonSocketDir"`, installTimeout)
+	return framework.InstallBraid(ctx, c.cp, framework.InstallOptions{Mode: framework.Thick, Plugins: referencePlugins})
 }
 
-// ensure applies deployments/ files whose objects the test takes as they are.
-func (c *cluster) ensure(ctx context.Context, files ...string) error {
-	for _, f := range files {
-		if err := framework.EnsureObjects(ctx, c.cp.AdminConfig(), filepath.Join(c.root, "deployments", f)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// decode reads the documents of a deployments/ file into objs, in order.
-func (c *cluster) decode(file string, objs ...any) error {
-	data, err := os.ReadFile(filepath.Join(c.root, "deployments", file))
-	if err != nil {
-		return err
-	}
-	docs := strings.Split(string(data), "\n---\n")
-	if len(docs) != len(objs) {
-		return fmt.Errorf("deployments/%s: %d documents, want %d", file, len(docs), len(objs))
-	}
-	for i, doc := range docs {
-		if err := yaml.UnmarshalStrict([]byte(doc), objs[i]); err != nil {
-			return fmt.Errorf("decode deployments/%s, document %d: %w", file, i+1, err)
-		}
-	}
-	return nil
-}
-
-func onlyContainer(ds *appsv1.DaemonSet) (*corev1.Container, error) {
-	spec := &ds.Spec.Template.Spec
-	if len(spec.Containers) != 1 {
-		return nil, fmt.Errorf("DaemonSet %s: want one container, have %d", ds.Name, len(spec.Containers))
-	}
-	return &spec.Containers[0], nil
-}
-
-// metricsAddrFree checks that braidd's ops address is free on the host,
-// whose network braidd shares: its readiness probe asks there.
-func metricsAddrFree(config string) error {
-	var conf struct {
-		MetricsAddr string `json:"metricsAddr"`
-	}
-	if err := json.Unmarshal([]byte(config), &conf); err != nil {
-		return fmt.Errorf("braidd.json of deployments/daemonset-thick.yaml: %w", err)
-	}
-	ln, err := net.Listen("tcp", conf.MetricsAddr)
-	if err != nil {
-		return fmt.Errorf("braidd's metricsAddr %q is taken on this host: %w", conf.MetricsAddr, err)
-	}
-	return ln.Close()
-}
-
-// pluginsStatic checks that the node's plugins run in braidd's image:
-// braidd executes the delegates inside its container, whose image (FROM
-// scratch, like the Dockerfile's) has no dynamic loader, so a dynamically
-// linked plugin fails there with "fork/exec ...: no such file or
-// directory". Upstream's release binaries are static.
-func pluginsStatic() error {
-	var errs []error
-	for _, p := range referencePlugins {
-		path := filepath.Join(hostBinDir, p)
-		f, err := elf.Open(path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("plugin %s: %w", path, err))
-			continue
-		}
-		for _, prog := range f.Progs {
-			if prog.Type == elf.PT_INTERP {
-				interp, _ := io.ReadAll(prog.Open())
-				errs = append(errs, fmt.Errorf("plugin %s is dynamically linked (interpreter %s), braidd cannot run it in its image: build the reference plugins with CGO_ENABLED=0",
-					path, strings.TrimRight(string(interp), "\x00")))
-				break
-			}
-		}
-		f.Close()
-	}
-	return errors.Join(errs...)
-}
-
-// podReady waits until the DaemonSet app has a pod and it is Ready.
+// podReady waits until the DaemonSet (or Deployment) app has a pod and it
+// is Ready.
 func (c *cluster) podReady(ctx context.Context, app string) error {
 	client, _, err := c.cp.Clients()
 	if err != nil {
 		return err
 	}
-	var name string
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, installTimeout, true, func(ctx context.Context) (bool, error) {
-		pods, err := c.pods(ctx, app)
-		if err != nil || len(pods) == 0 {
-			return false, nil
-		}
-		name = pods[0].Name
-		return true, nil
-	})
-	if err != nil {
-		return fmt.Errorf("no pod of DaemonSet %s/%s: %w", systemNamespace, app, err)
-	}
-	_, err = framework.WaitForPod(ctx, client, systemNamespace, name, installTimeout, framework.PodReady())
+	_, err = framework.WaitForAppPod(ctx, client, systemNamespace, app, installTimeout, framework.PodReady())
 	return err
 }
 
@@ -245,18 +91,4 @@ func (c *cluster) podLogs(app string) string {
 		}
 	}
 	return b.String()
-}
-
-// waitFileHolds waits until the file at path contains want.
-func waitFileHolds(ctx context.Context, path, want string, timeout time.Duration) error {
-	var data []byte
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		var err error
-		data, err = os.ReadFile(path)
-		return err == nil && strings.Contains(string(data), want), nil
-	})
-	if err != nil {
-		return fmt.Errorf("%s does not hold %s: %w; it holds:\n%s", path, want, err, data)
-	}
-	return nil
 }

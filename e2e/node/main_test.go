@@ -26,7 +26,7 @@ type cluster struct {
 	// before the suite (the topmost missing ancestor of each): tearDown
 	// removes them.
 	newDirs []string
-	// rootShared: setUp made / a shared mount (see shareRoot).
+	// rootShared: setUp made / a shared mount (see framework.ShareRoot).
 	rootShared bool
 	cp         *framework.ControlPlane
 	node       *framework.Node
@@ -79,7 +79,7 @@ func setUp() (*cluster, error) {
 		return nil, err
 	}
 	c := &cluster{root: root, work: work, dataDir: filepath.Join(work, "leases")}
-	for _, dir := range braidHostDirs {
+	for _, dir := range framework.BraidHostDirs() {
 		if top := framework.TopMissing(dir); top != "" {
 			c.newDirs = append(c.newDirs, top)
 		}
@@ -101,7 +101,7 @@ func setUp() (*cluster, error) {
 	if err := c.primaryNetwork(); err != nil {
 		return c, err
 	}
-	if c.rootShared, err = shareRoot(); err != nil {
+	if c.rootShared, err = framework.ShareRoot(); err != nil {
 		return c, err
 	}
 	if err := c.images(ctx); err != nil {
@@ -119,7 +119,7 @@ func (c *cluster) tearDown() {
 		c.cp.Stop()
 	}
 	if c.rootShared {
-		if err := unshareRoot(); err != nil {
+		if err := framework.UnshareRoot(); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e/node:", err)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/e2e/framework"
 )
 
@@ -26,12 +25,6 @@ const (
 
 // referencePlugins are the CNI plugins the node has (see `make tools`).
 var referencePlugins = []string{"bridge", "host-local", "loopback", "macvlan", "static", "tuning", "portmap"}
-
-// braidHostDirs are the host directories braid uses beyond the CNI ones the
-// node saves and restores: the journal, braidd's socket and NAD config
-// directories (hostPath volumes of deployments/daemonset-thick.yaml), and the
-// device-info directory of device-backed networks.
-var braidHostDirs = []string{braidCNIDir, "/run/braid", "/etc/cni/multus/net.d", devices.DefaultInfoDir}
 
 // primaryNetwork puts the node's own cluster network in place, as a node
 // has before braid is installed: the reference plugins in /opt/cni/bin and a
@@ -85,33 +78,12 @@ func (c *cluster) images(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	braid, err := c.build(ctx, "./cmd/braid", "braid")
-	if err != nil {
-		return err
+	for _, name := range []string{"braid", "braid-shim", "braid-install", "braidd", "braid-webhook"} {
+		if _, err := c.build(ctx, "./cmd/"+name, name); err != nil {
+			return err
+		}
 	}
-	shimBin, err := c.build(ctx, "./cmd/braid-shim", "braid-shim")
-	if err != nil {
-		return err
-	}
-	installer, err := c.build(ctx, "./cmd/braid-install", "braid-install")
-	if err != nil {
-		return err
-	}
-	daemon, err := c.build(ctx, "./cmd/braidd", "braidd")
-	if err != nil {
-		return err
-	}
-	webhookBin, err := c.build(ctx, "./cmd/braid-webhook", "braid-webhook")
-	if err != nil {
-		return err
-	}
-	braidImage, err := framework.BuildImage(dir, "braid:dev", map[string]string{
-		"/usr/src/braid/bin/braid":         braid,
-		"/usr/src/braid/bin/braid-shim":    shimBin,
-		"/usr/src/braid/bin/braid-install": installer,
-		"/usr/src/braid/bin/braidd":        daemon,
-		"/usr/src/braid/bin/braid-webhook": webhookBin,
-	}, []string{"/usr/src/braid/bin/braid-install"})
+	braidImage, err := framework.BuildBraidImage(dir, filepath.Join(c.work, "bin"))
 	if err != nil {
 		return err
 	}

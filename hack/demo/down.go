@@ -40,6 +40,7 @@ func down(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	d := &demo{out: out, start: time.Now(), st: st, log: &warnLog{}}
+	fmt.Fprintf(out, "stopping braid's demo in %s mode, up since %s\n", st.Mode, st.Started.Format(time.DateTime))
 	if err := d.attach(ctx); err != nil {
 		return fmt.Errorf("%w; nothing stopped, %s kept", err, statePath())
 	}

@@ -7,12 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"time"
-
-	appsv1 "k8s.io/api/apps/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"sigs.k8s.io/yaml"
+	"strings"
 
 	"github.com/braid-cni/braid/e2e/framework"
 )
@@ -21,11 +16,8 @@ const (
 	cniBinDir     = "/opt/cni/bin"
 	cniConfDir    = "/etc/cni/net.d"
 	primaryFile   = "10-cluster.conflist"
-	braidFile     = "00-braid.conflist"
 	clusterCIDR   = "10.244.0.0/24"
-	braidImage    = "braid:dev"
 	workloadImage = "braid.local/workload:e2e"
-	installWait   = 90 * time.Second
 )
 
 // primaryNetwork gives the node the network it has before braid, as a
@@ -41,6 +33,7 @@ func (d *demo) primaryNetwork(context.Context) error {
 		if err := copyFile(p, filepath.Join(cniBinDir, filepath.Base(p)), 0o755); err != nil {
 			return fmt.Errorf("copy plugin %s: %w", filepath.Base(p), err)
 		}
+		d.plugins = append(d.plugins, filepath.Base(p))
 	}
 	ipam := map[string]any{
 		"type": "host-local", "dataDir": workPath("leases"),
@@ -58,9 +51,9 @@ func (d *demo) primaryNetwork(context.Context) error {
 	return nil
 }
 
-// loadImages packs the sandbox image, braid's image (bin/braid and
-// bin/braid-install, as the Dockerfile lays them out) and the workload
-// image, and imports them into the node's containerd: there is no registry.
+// loadImages packs the sandbox image, braid's image (braid's binaries from
+// bin/, as the Dockerfile lays them out) and the workload image, and imports
+// them into the node's containerd: there is no registry.
 func (d *demo) loadImages(ctx context.Context) error {
 	dir := workPath("images")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -70,11 +63,7 @@ func (d *demo) loadImages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bin := filepath.Join(d.root, "bin")
-	braid, err := framework.BuildImage(dir, braidImage, map[string]string{
-		"/usr/src/braid/bin/braid":         filepath.Join(bin, "braid"),
-		"/usr/src/braid/bin/braid-install": filepath.Join(bin, "braid-install"),
-	}, []string{"/usr/src/braid/bin/braid-install"})
+	braid, err := framework.BuildBraidImage(dir, filepath.Join(d.root, "bin"))
 	if err != nil {
 		return err
 	}
@@ -93,74 +82,44 @@ func (d *demo) loadImages(ctx context.Context) error {
 			return err
 		}
 	}
-	d.step("images imported: %s, %s, %s", framework.PauseImage, braidImage, workloadImage)
+	d.step("images imported: %s, %s, %s", framework.PauseImage, framework.BraidImage, workloadImage)
 	return nil
 }
 
-// installBraid applies deployments/ as an operator would and waits until the
-// installer has written braid's config and the node's network is ready. The
-// one change: without kube-proxy, the installer gets the API server's real
-// address instead of the kubernetes service's.
+// installBraid applies deployments/ for the demo's mode as an operator
+// would (framework.InstallBraid: the one change is the API server's real
+// address, as there is no kube-proxy) and waits until braid's config is
+// written and the node's network is ready. Thick mode first makes / a
+// shared mount, as systemd does, for braidd's netns mount.
 func (d *demo) installBraid(ctx context.Context) error {
-	admin := d.cp.AdminConfig()
-	for _, f := range []string{"crd.yaml", "rbac.yaml", "policy.yaml"} {
-		if err := framework.EnsureObjects(ctx, admin, filepath.Join(d.root, "deployments", f)); err != nil {
+	mode := d.st.Mode
+	if mode == framework.Thick {
+		shared, err := framework.ShareRoot()
+		if err != nil {
 			return err
 		}
+		d.st.RootShared = shared
+		if err := d.save(); err != nil {
+			return err
+		}
+		if shared {
+			d.step("made / a shared mount (braidd's /var/run/netns mount needs it); down makes it private again")
+		}
 	}
-	ds, err := d.daemonSet()
+	err := framework.InstallBraid(ctx, d.cp, framework.InstallOptions{Mode: mode, Plugins: d.plugins})
 	if err != nil {
 		return err
-	}
-	if _, err := d.kube.AppsV1().DaemonSets(ds.Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
-	}
-	path := filepath.Join(cniConfDir, braidFile)
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, installWait, true, func(context.Context) (bool, error) {
-		_, err := os.Stat(path)
-		return err == nil, nil
-	})
-	if err != nil {
-		return fmt.Errorf("wait for braid's installer to write %s: %w\n%s", path, err, d.installerEvents(ctx))
 	}
 	if err := d.node.WaitReady(ctx); err != nil {
 		return err
 	}
-	d.step("braid installed from deployments/ (crd.yaml, rbac.yaml, policy.yaml, daemonset-thin.yaml): %s written, node Ready", path)
+	files := mode.Manifests()
+	ready := framework.BraidConfig + " written"
+	if mode == framework.Thick {
+		ready = "braidd Ready (its caches synced), " + framework.BraidConfig + " forwards to it"
+	}
+	d.step("braid installed in %s mode from deployments/ (%s): %s, node Ready", mode, strings.Join(files, ", "), ready)
 	return nil
-}
-
-// daemonSet is deployments/daemonset-thin.yaml with --api-server appended.
-func (d *demo) daemonSet() (*appsv1.DaemonSet, error) {
-	path := filepath.Join(d.root, "deployments", "daemonset-thin.yaml")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read DaemonSet: %w", err)
-	}
-	var ds appsv1.DaemonSet
-	if err := yaml.UnmarshalStrict(data, &ds); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", path, err)
-	}
-	spec := &ds.Spec.Template.Spec
-	if len(spec.Containers) != 1 {
-		return nil, fmt.Errorf("%s: want one container, have %d", path, len(spec.Containers))
-	}
-	spec.Containers[0].Args = append(spec.Containers[0].Args, "--api-server="+d.cp.AdminConfig().Host)
-	return &ds, nil
-}
-
-// installerEvents returns the events of braid's installer pods, for errors.
-func (d *demo) installerEvents(ctx context.Context) string {
-	pods, err := d.kube.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "app=braid"})
-	if err != nil || len(pods.Items) == 0 {
-		return fmt.Sprintf("no installer pod (%v)", err)
-	}
-	var out string
-	for _, p := range pods.Items {
-		out += fmt.Sprintf("pod %s/%s (%s): %s", p.Namespace, p.Name, p.Status.Phase,
-			framework.PodEvents(ctx, d.kube, p.Namespace, p.Name))
-	}
-	return out
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {

@@ -4,8 +4,10 @@
 // `demo up` (`make demo`) starts etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler, containerd and a kubelet, gives the
 // node a primary network (bridge braid-cni0, host-local 10.244.0.0/24),
-// installs braid from deployments/ as an operator would, applies the NADs and
-// pods of examples/, and shows each pod's interfaces and network-status.
+// installs braid from deployments/ as an operator would, in thick mode
+// (braidd, the node daemon) unless `-mode thin` (`make demo MODE=thin`) asks
+// for the plugin alone, applies the NADs and pods of examples/, and shows
+// each pod's interfaces and network-status.
 // The processes outlive the command; what it changed on the host is recorded
 // under /var/lib/braid-demo.
 //
@@ -19,6 +21,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,19 +30,16 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/braid-cni/braid/e2e/framework"
 )
 
-const usage = "usage: demo up|down (as root; `make demo`, `make demo-down`)"
+const usage = "usage: demo up [-mode thick|thin] | demo down (as root; `make demo [MODE=thin]`, `make demo-down`)"
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, usage)
-		os.Exit(2)
-	}
-	verbs := map[string]func(context.Context, io.Writer) error{"up": up, "down": down}
-	verb, ok := verbs[os.Args[1]]
-	if !ok {
-		fmt.Fprintln(os.Stderr, usage)
+	verb, err := parseArgs(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%v\n%s\n", err, usage)
 		os.Exit(2)
 	}
 	if os.Geteuid() != 0 {
@@ -48,12 +48,42 @@ func main() {
 		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := verb(ctx, os.Stdout)
+	err = verb(ctx, os.Stdout)
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "demo %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
+}
+
+// parseArgs returns the verb the arguments name, bound to its flags.
+func parseArgs(args []string) (func(context.Context, io.Writer) error, error) {
+	if len(args) == 0 {
+		return nil, errors.New("no verb")
+	}
+	switch args[0] {
+	case "up":
+		flags := flag.NewFlagSet("up", flag.ContinueOnError)
+		flags.SetOutput(io.Discard) // the error says it, then the usage
+		mode := flags.String("mode", string(framework.Thick), "how braid runs: thick (braidd, the node daemon) or thin (the braid plugin alone)")
+		if err := flags.Parse(args[1:]); err != nil {
+			return nil, fmt.Errorf("demo up: %w", err)
+		}
+		if flags.NArg() > 0 {
+			return nil, fmt.Errorf("demo up: unexpected %q", flags.Arg(0))
+		}
+		m, err := framework.ParseMode(*mode)
+		if err != nil {
+			return nil, fmt.Errorf("demo up: %w", err)
+		}
+		return func(ctx context.Context, out io.Writer) error { return up(ctx, out, m) }, nil
+	case "down":
+		if len(args) > 1 {
+			return nil, fmt.Errorf("demo down: unexpected %q", args[1])
+		}
+		return down, nil
+	}
+	return nil, fmt.Errorf("unknown verb %q", args[0])
 }
 
 // warnLog receives the framework's log and keeps its warnings: Stop reports

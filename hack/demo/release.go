@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/braid-cni/braid/e2e/framework"
 )
 
 // checkReleased fails if host-local still leases an address on the cluster
@@ -58,9 +60,9 @@ func leased(dir string) ([]string, error) {
 	return out, nil
 }
 
-// releaseHost deletes the demo's links, puts ip_forward back, and removes
-// the host directories braid and the example networks created and the
-// demo's own.
+// releaseHost deletes the demo's links, puts ip_forward and the root
+// mount's propagation back, and removes the host directories braid and the
+// example networks created and the demo's own.
 func (d *demo) releaseHost() error {
 	var errs []error
 	var deleted []string
@@ -87,6 +89,13 @@ func (d *demo) releaseHost() error {
 	if d.st.IPForward != "" {
 		if err := os.WriteFile(ipForward, []byte(d.st.IPForward), 0o644); err != nil {
 			errs = append(errs, fmt.Errorf("restore %s=%s: %w", ipForward, d.st.IPForward, err))
+		}
+	}
+	if d.st.RootShared {
+		if err := framework.UnshareRoot(); err != nil {
+			errs = append(errs, err)
+		} else {
+			d.step("made / a private mount again, as before")
 		}
 	}
 	for _, dir := range append(d.st.NewDirs, stateDir) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,13 +34,14 @@ func demoLinks() []string {
 	return []string{clusterNet, "br-blue", "br-green", macvlanMaster}
 }
 
-// hostDirs are written on the host by braid and the example networks at
-// their default paths: braid's journal, host-local's leases of the example
-// NADs, the tuning plugin's saved settings and containerd's netns mounts.
-// The demo removes those that did not exist before it.
+// hostDirs are written on the host by braid (framework.BraidHostDirs: its
+// journal, braidd's socket and NAD config directories, device-info) and the
+// example networks at their default paths: host-local's leases of the
+// example NADs, the tuning plugin's saved settings and containerd's netns
+// mounts. The demo removes those that did not exist before it.
 func hostDirs() []string {
-	return []string{"/var/lib/cni/braid", "/var/lib/cni/networks/blue", "/var/lib/cni/networks/green",
-		"/run/cni/tuning", "/run/netns"}
+	return append(framework.BraidHostDirs(), "/var/lib/cni/networks/blue", "/var/lib/cni/networks/green",
+		"/run/cni/tuning", "/run/netns")
 }
 
 func statePath() string      { return filepath.Join(stateDir, "state.json") }
@@ -52,6 +54,7 @@ func workPath(elem ...string) string {
 // there is something to undo. It holds the admin token: mode 0600.
 type demoState struct {
 	Started      time.Time                    `json:"started"`
+	Mode         framework.Mode               `json:"mode"`
 	ControlPlane *framework.ControlPlaneState `json:"controlPlane,omitempty"`
 	Node         *framework.NodeState         `json:"node,omitempty"`
 	// Pods are the example pods, as namespace/name.
@@ -61,6 +64,9 @@ type demoState struct {
 	// IPForward is net.ipv4.ip_forward before the demo: the bridge plugin
 	// turns it on for a gateway bridge.
 	IPForward string `json:"ipForward"`
+	// RootShared: the demo made / a shared mount for braidd (see
+	// framework.ShareRoot); down makes it private again.
+	RootShared bool `json:"rootShared,omitempty"`
 }
 
 func loadState() (*demoState, error) {
@@ -71,6 +77,9 @@ func loadState() (*demoState, error) {
 	var st demoState
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("decode demo state %s: %w", statePath(), err)
+	}
+	if st.Mode == "" {
+		st.Mode = framework.Thin // written before the demo had modes
 	}
 	return &st, nil
 }
@@ -107,7 +116,8 @@ func (d *demo) recordHost() error {
 		return fmt.Errorf("create %s: %w", workPath(), err)
 	}
 	for _, dir := range hostDirs() {
-		if top := framework.TopMissing(dir); top != "" {
+		// blue's and green's leases may share a missing ancestor.
+		if top := framework.TopMissing(dir); top != "" && !slices.Contains(d.st.NewDirs, top) {
 			d.st.NewDirs = append(d.st.NewDirs, top)
 		}
 	}

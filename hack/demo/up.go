@@ -34,11 +34,13 @@ type demo struct {
 	node  *framework.Node
 	kube  kubernetes.Interface
 	pods  []shownPod // filled by showPods
+	// plugins are the reference plugins primaryNetwork put in /opt/cni/bin.
+	plugins []string
 }
 
 // up brings the cluster up, step by step. A failed step tears down what
 // the earlier ones started.
-func up(sigCtx context.Context, out io.Writer) (err error) {
+func up(sigCtx context.Context, out io.Writer, mode framework.Mode) (err error) {
 	ctx, cancel := context.WithTimeout(sigCtx, upTimeout)
 	defer cancel()
 	root, err := framework.RepoRoot()
@@ -48,7 +50,7 @@ func up(sigCtx context.Context, out io.Writer) (err error) {
 	if err := preflight(root); err != nil {
 		return err
 	}
-	d := &demo{root: root, out: out, start: time.Now(), st: &demoState{Started: time.Now()}, log: &warnLog{}}
+	d := &demo{root: root, out: out, start: time.Now(), st: &demoState{Started: time.Now(), Mode: mode}, log: &warnLog{}}
 	if err := d.recordHost(); err != nil {
 		return errors.Join(err, os.RemoveAll(stateDir))
 	}
@@ -62,6 +64,7 @@ func up(sigCtx context.Context, out io.Writer) (err error) {
 		fmt.Fprintf(out, "\ndemo up failed (%s); tearing down what it started:\n", firstLine(err))
 		err = errors.Join(err, d.teardown())
 	}()
+	fmt.Fprintf(out, "braid's demo in %s mode (%s)\n", mode, modeNote(mode))
 	steps := []func(context.Context) error{
 		d.startCluster, d.primaryNetwork, d.loadImages, d.installBraid, d.addVeth, d.applyExamples, d.showPods,
 	}
@@ -70,7 +73,7 @@ func up(sigCtx context.Context, out io.Writer) (err error) {
 			return err
 		}
 	}
-	d.instructions()
+	d.instructions(ctx)
 	return nil
 }
 
@@ -90,7 +93,7 @@ func preflight(root string) error {
 			errs = append(errs, fmt.Errorf("link %s exists, left over from an earlier run: `ip link del %s`", name, name))
 		}
 	}
-	for _, bin := range []string{"braid", "braid-install", "plugins/bridge", "plugins/host-local", "plugins/macvlan",
+	for _, bin := range []string{"braid", "braid-shim", "braid-install", "braidd", "braid-webhook", "plugins/bridge", "plugins/host-local", "plugins/macvlan",
 		"plugins/static", "plugins/tuning", "plugins/loopback"} {
 		if _, err := os.Stat(filepath.Join(root, "bin", bin)); err != nil {
 			errs = append(errs, err)
@@ -120,6 +123,14 @@ func hostLockFree() error {
 		return fmt.Errorf("another node runs on this host, an e2e run perhaps (lock %s: %w): wait for it to finish", path, err)
 	}
 	return nil
+}
+
+// modeNote says what the mode runs on the node, and how to get the other.
+func modeNote(mode framework.Mode) string {
+	if mode == framework.Thick {
+		return "braidd, the node daemon, serves braid-shim; `make demo MODE=thin` runs the braid plugin alone"
+	}
+	return "the braid plugin alone, no daemon and no hot-plug; `make demo` runs thick mode, the default"
 }
 
 // firstLine is the first line of an error, whose rest may be a log tail.

@@ -1,4 +1,4 @@
-package node
+package framework
 
 import (
 	"bufio"
@@ -8,7 +8,7 @@ import (
 	"syscall"
 )
 
-// shareRoot makes the root mount shared, as systemd does at boot, unless
+// ShareRoot makes the root mount shared, as systemd does at boot, unless
 // it is shared or a slave already, and reports whether it changed it.
 // braidd's DaemonSet mounts /var/run/netns with HostToContainer
 // propagation (rslave), so that the daemon sees the namespaces of pods
@@ -19,8 +19,8 @@ import (
 // symbolic link to /run, which it does not follow, so the source mount is
 // / even where /run/netns is a shared mount of its own. This VM's init is
 // not systemd and leaves / private. Only the root mount changes (not
-// recursively); unshareRoot puts it back.
-func shareRoot() (bool, error) {
+// recursively); UnshareRoot puts it back.
+func ShareRoot() (bool, error) {
 	shared, err := rootPropagates()
 	if err != nil || shared {
 		return false, err
@@ -31,9 +31,9 @@ func shareRoot() (bool, error) {
 	return true, nil
 }
 
-// unshareRoot makes the root mount private again, once the containers that
+// UnshareRoot makes the root mount private again, once the containers that
 // copied it are gone.
-func unshareRoot() error {
+func UnshareRoot() error {
 	if err := syscall.Mount("", "/", "", syscall.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / a private mount again: %w", err)
 	}
