@@ -97,12 +97,10 @@ func burst(ctx context.Context, d *framework.Braidd, boxes []sandbox, opts burst
 	if err := resetPeakRSS(d.Pid()); err != nil {
 		return r, err
 	}
-	add := func(ctx context.Context, s sandbox) error { return s.cni.add(ctx, s.netns.Path(), s.id) }
-	del := func(ctx context.Context, s sandbox) error { return s.cni.del(ctx, s.netns.Path(), s.id) }
 	var addErrs, delErrs []error
-	r.add, r.addWall, addErrs = timeCalls(ctx, "ADD", boxes, opts.inFlight, add)
+	r.add, r.addWall, addErrs = timeCalls(ctx, "ADD", boxes, opts.inFlight, addSandbox)
 	// A failed ADD is deleted too, as a runtime does.
-	r.del, r.delWall, delErrs = timeCalls(ctx, "DEL", boxes, opts.inFlight, del)
+	r.del, r.delWall, delErrs = timeCalls(ctx, "DEL", boxes, opts.inFlight, delSandbox)
 	r.errs = slices.Concat(addErrs, delErrs)
 	after, err := readMemory(d.Pid())
 	if err != nil {
@@ -173,6 +171,10 @@ func (e *env) newSandboxes(mode, idPrefix string, pods []*corev1.Pod, socketDir 
 	return boxes, nil
 }
 
+// addSandbox and delSandbox are the runtime's ADD and DEL of a sandbox.
+func addSandbox(ctx context.Context, s sandbox) error { return s.cni.add(ctx, s.netns.Path(), s.id) }
+func delSandbox(ctx context.Context, s sandbox) error { return s.cni.del(ctx, s.netns.Path(), s.id) }
+
 // closeSandboxes removes the sandboxes' network namespaces and checks that
 // they are gone.
 func closeSandboxes(boxes []sandbox) error {
@@ -188,13 +190,17 @@ func closeSandboxes(boxes []sandbox) error {
 }
 
 // err fails the benchmark on any failed call or leftover.
-func (r burstResult) err() error {
-	var errs []error
-	if err := firstErrors(r.errs, 5); err != nil {
-		errs = append(errs, fmt.Errorf("CNI calls: %w", err))
+func (r burstResult) err() error { return failures("CNI calls", r.errs, r.leftovers) }
+
+// failures is a round's verdict: the first of errs (what they are), and
+// the first of the leftovers; nil when there are neither.
+func failures(what string, errs []error, leftovers []string) error {
+	var out []error
+	if err := firstErrors(errs, 5); err != nil {
+		out = append(out, fmt.Errorf("%s: %w", what, err))
 	}
-	if len(r.leftovers) > 0 {
-		errs = append(errs, fmt.Errorf("%d things left after the DELs, the first: %s", len(r.leftovers), r.leftovers[0]))
+	if len(leftovers) > 0 {
+		out = append(out, fmt.Errorf("%d things left after the DELs, the first: %s", len(leftovers), leftovers[0]))
 	}
-	return errors.Join(errs...)
+	return errors.Join(out...)
 }

@@ -38,13 +38,19 @@ func printBurst(w io.Writer, r burstResult) {
 	_ = tw.Flush()
 	fmt.Fprintf(w, "braidd RSS: %.1f MiB before the burst, peak %.1f MiB during it (VmHWM); live GETs: %.0f\n",
 		mib(r.before.rss), mib(r.peak), r.fallbacks)
-	if len(r.leftovers) == 0 {
+	printLeftovers(w, r.leftovers)
+	fmt.Fprintln(w)
+}
+
+// printLeftovers writes what a round's DELs left, or that they left
+// nothing.
+func printLeftovers(w io.Writer, leftovers []string) {
+	if len(leftovers) == 0 {
 		fmt.Fprintln(w, "left behind: nothing (journal, result caches, leases, bridge ports, network namespaces)")
 	}
-	for _, l := range r.leftovers {
+	for _, l := range leftovers {
 		fmt.Fprintln(w, "left behind:", l)
 	}
-	fmt.Fprintln(w)
 }
 
 // printScale writes braidd's memory with full caches against the target.
