@@ -36,8 +36,9 @@ type burstOptions struct {
 	inFlight int // CNI calls at once
 }
 
-// sandbox is one burst pod's sandbox as the runtime holds it.
+// sandbox is one pod's sandbox as the runtime holds it.
 type sandbox struct {
+	pod   *corev1.Pod
 	cni   attacher // braid for this pod
 	netns ns.NetNS
 	id    string // container ID
@@ -59,7 +60,7 @@ type burstResult struct {
 // and then deletes every pod with opts.inFlight calls at once, and checks
 // that nothing is left. It fails when a call failed or something is left.
 func runBurst(ctx context.Context, e *env, opts burstOptions, w io.Writer) error {
-	pods, err := e.createBurstPods(ctx, opts.pods)
+	pods, err := e.createPods(ctx, "burst", opts.pods)
 	if err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func runBurst(ctx context.Context, e *env, opts burstOptions, w io.Writer) error
 	if err != nil {
 		return err
 	}
-	boxes, err := e.newSandboxes(pods, d.SocketDir)
+	boxes, err := e.newSandboxes(modeBurst, burstIDPrefix, pods, d.SocketDir)
 	if err != nil {
 		return errors.Join(err, closeSandboxes(boxes))
 	}
@@ -77,7 +78,7 @@ func runBurst(ctx context.Context, e *env, opts burstOptions, w io.Writer) error
 	}
 	// Checked before the namespaces go: closing one would take its
 	// interfaces with it and hide a DEL that left them.
-	r.leftovers, err = e.burstLeftovers()
+	r.leftovers, err = e.leftovers(modeBurst, burstIDPrefix, 1)
 	if err := errors.Join(err, closeSandboxes(boxes)); err != nil {
 		return err
 	}
@@ -96,12 +97,10 @@ func burst(ctx context.Context, d *framework.Braidd, boxes []sandbox, opts burst
 	if err := resetPeakRSS(d.Pid()); err != nil {
 		return r, err
 	}
-	add := func(ctx context.Context, s sandbox) error { return s.cni.add(ctx, s.netns.Path(), s.id) }
-	del := func(ctx context.Context, s sandbox) error { return s.cni.del(ctx, s.netns.Path(), s.id) }
 	var addErrs, delErrs []error
-	r.add, r.addWall, addErrs = timeCalls(ctx, "ADD", boxes, opts.inFlight, add)
+	r.add, r.addWall, addErrs = timeCalls(ctx, "ADD", boxes, opts.inFlight, addSandbox)
 	// A failed ADD is deleted too, as a runtime does.
-	r.del, r.delWall, delErrs = timeCalls(ctx, "DEL", boxes, opts.inFlight, del)
+	r.del, r.delWall, delErrs = timeCalls(ctx, "DEL", boxes, opts.inFlight, delSandbox)
 	r.errs = slices.Concat(addErrs, delErrs)
 	after, err := readMemory(d.Pid())
 	if err != nil {
@@ -141,24 +140,25 @@ func timeCalls(ctx context.Context, verb string, boxes []sandbox, inFlight int,
 	return ok, wall, errs
 }
 
-// createBurstPods creates n pods on benchNode, each asking for the first
-// secondary network, createWorkers at a time.
-func (e *env) createBurstPods(ctx context.Context, n int) ([]*corev1.Pod, error) {
+// createPods creates n pods on benchNode named prefix-000 on, each asking
+// for the first secondary network, createWorkers at a time.
+func (e *env) createPods(ctx context.Context, prefix string, n int) ([]*corev1.Pod, error) {
 	pods := make([]*corev1.Pod, n)
 	errs := parallel(n, createWorkers, func(i int) error {
 		var err error
-		pods[i], err = e.createPod(ctx, fmt.Sprintf("burst-%03d", i), 1)
+		pods[i], err = e.createPod(ctx, fmt.Sprintf("%s-%03d", prefix, i), 1)
 		return err
 	})
 	return pods, firstErrors(errs, 3)
 }
 
-// newSandboxes makes a network namespace and braid's thick config for each
-// pod. On error it returns the sandboxes made so far, for closeSandboxes.
-func (e *env) newSandboxes(pods []*corev1.Pod, socketDir string) ([]sandbox, error) {
+// newSandboxes makes a network namespace and braid's thick config of mode
+// for each pod, container IDs starting with idPrefix. On error it returns
+// the sandboxes made so far, for closeSandboxes.
+func (e *env) newSandboxes(mode, idPrefix string, pods []*corev1.Pod, socketDir string) ([]sandbox, error) {
 	boxes := make([]sandbox, 0, len(pods))
 	for i, pod := range pods {
-		b, err := e.newBraid(modeBurst, pod, socketDir)
+		b, err := e.newBraid(mode, pod, socketDir)
 		if err != nil {
 			return boxes, err
 		}
@@ -166,10 +166,14 @@ func (e *env) newSandboxes(pods []*corev1.Pod, socketDir string) ([]sandbox, err
 		if err != nil {
 			return boxes, fmt.Errorf("network namespace for pod %s: %w", pod.Name, err)
 		}
-		boxes = append(boxes, sandbox{cni: b, netns: netns, id: fmt.Sprintf("%s%03d", burstIDPrefix, i)})
+		boxes = append(boxes, sandbox{pod: pod, cni: b, netns: netns, id: fmt.Sprintf("%s%03d", idPrefix, i)})
 	}
 	return boxes, nil
 }
+
+// addSandbox and delSandbox are the runtime's ADD and DEL of a sandbox.
+func addSandbox(ctx context.Context, s sandbox) error { return s.cni.add(ctx, s.netns.Path(), s.id) }
+func delSandbox(ctx context.Context, s sandbox) error { return s.cni.del(ctx, s.netns.Path(), s.id) }
 
 // closeSandboxes removes the sandboxes' network namespaces and checks that
 // they are gone.
@@ -186,13 +190,17 @@ func closeSandboxes(boxes []sandbox) error {
 }
 
 // err fails the benchmark on any failed call or leftover.
-func (r burstResult) err() error {
-	var errs []error
-	if err := firstErrors(r.errs, 5); err != nil {
-		errs = append(errs, fmt.Errorf("CNI calls: %w", err))
+func (r burstResult) err() error { return failures("CNI calls", r.errs, r.leftovers) }
+
+// failures is a round's verdict: the first of errs (what they are), and
+// the first of the leftovers; nil when there are neither.
+func failures(what string, errs []error, leftovers []string) error {
+	var out []error
+	if err := firstErrors(errs, 5); err != nil {
+		out = append(out, fmt.Errorf("%s: %w", what, err))
 	}
-	if len(r.leftovers) > 0 {
-		errs = append(errs, fmt.Errorf("%d things left after the DELs, the first: %s", len(r.leftovers), r.leftovers[0]))
+	if len(leftovers) > 0 {
+		out = append(out, fmt.Errorf("%d things left after the DELs, the first: %s", len(leftovers), leftovers[0]))
 	}
-	return errors.Join(errs...)
+	return errors.Join(out...)
 }

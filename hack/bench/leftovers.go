@@ -10,29 +10,33 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// burstLeftovers lists what the burst's DELs should have removed and did
-// not, one description each: files in braid's cniDir (journal entries,
-// cached delegate results) and in the runtime's libcni cache, host-local
-// leases held by a burst container, and ports on the bridges of the
-// cluster network and the first NAD.
-func (e *env) burstLeftovers() ([]string, error) {
+// leftovers lists what the DELs of mode's sandboxes should have removed
+// and did not, one description each: files in braid's cniDir (journal
+// entries, cached delegate results) and in the runtime's libcni cache,
+// host-local leases held by a container whose ID starts with idPrefix,
+// and ports on the bridges of the cluster network and the first nads NADs.
+func (e *env) leftovers(mode, idPrefix string, nads int) ([]string, error) {
 	var out []string
 	// newBraid's layout: braid's cniDir and the runtime's cache.
 	for _, dir := range []string{"braid", "runtime-cache"} {
-		files, err := filesUnder(filepath.Join(e.work, modeBurst, dir))
+		files, err := filesUnder(filepath.Join(e.work, mode, dir))
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, files...)
 	}
-	for _, network := range []string{"cluster", nadName(1)} {
-		leases, err := leasesHeld(filepath.Join(e.dataDir, network), burstIDPrefix)
+	networks, bridges := []string{"cluster"}, []string{clusterBridge}
+	for i := 1; i <= nads; i++ {
+		networks, bridges = append(networks, nadName(i)), append(bridges, nadBridge(i))
+	}
+	for _, network := range networks {
+		leases, err := leasesHeld(filepath.Join(e.dataDir, network), idPrefix)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, leases...)
 	}
-	for _, bridge := range []string{clusterBridge, nadBridge(1)} {
+	for _, bridge := range bridges {
 		ports, err := bridgePorts(bridge)
 		if err != nil {
 			return nil, err

@@ -1,4 +1,4 @@
-// Command bench measures what braid costs a node, in three benchmarks, each
+// Command bench measures what braid costs a node, in four benchmarks, each
 // printing its own report:
 //
 //   - latency: for 0, 1, 4, 8 and 16 secondary networks it times CNI ADD and
@@ -19,15 +19,25 @@
 //     peak RSS during the burst, and checks that the DELs left nothing
 //     behind (journal, cached results, leases, bridge ports). Any failed
 //     call or leftover fails the run.
+//   - hotplug: 20 pods with one secondary bridge network each are added
+//     through the thick path; then each pod's networks annotation is
+//     patched to ask for a second network, and back, one pod at a time and
+//     then all patches at once. Each change is timed from the Patch's
+//     return until the pod's network-status (followed by an informer) says
+//     so; it prints p50, p99 and max per step and the errors. After every
+//     step each sandbox's network namespace is read (the interface and its
+//     addresses there or gone) and its lease on the second network
+//     counted; the runtime's DELs must leave nothing. Any error fails the
+//     run.
 //   - scale: braidd starts against an API server holding 1000 pods on its
 //     node and 500 NADs, realistic objects its informers slim. Once ready
 //     and settled it prints braidd's RSS, peak RSS and Go heap, against the
 //     target of 60 MiB RSS.
 //
-// Latency and burst share one control plane; scale gets a fresh one so that
-// its caches hold exactly its objects. The benchmarks start their own etcd
-// and kube-apiserver (e2e/framework), so they need root and the binaries of
-// `make tools build`; `make bench` runs all three.
+// Latency, burst and hotplug share one control plane; scale gets a fresh
+// one so that its caches hold exactly its objects. The benchmarks start
+// their own etcd and kube-apiserver (e2e/framework), so they need root and
+// the binaries of `make tools build`; `make bench` runs all four.
 package main
 
 import (
@@ -48,6 +58,7 @@ import (
 const (
 	benchLatency = "latency"
 	benchBurst   = "burst"
+	benchHotplug = "hotplug"
 	benchScale   = "scale"
 )
 
@@ -60,6 +71,7 @@ type options struct {
 	baseline string // a git revision, or empty
 	maxN     int
 	burst    burstOptions
+	hotplug  hotplugOptions
 	scale    scaleOptions
 }
 
@@ -67,13 +79,15 @@ func (o options) wants(bench string) bool { return slices.Contains(o.run, bench)
 
 func main() {
 	var o options
-	run := flag.String("run", "latency,burst,scale", "the benchmarks to run, comma-separated")
+	run := flag.String("run", "latency,burst,hotplug,scale", "the benchmarks to run, comma-separated")
 	flag.IntVar(&o.rounds, "rounds", 9, "latency: measured ADD+DEL rounds per N and mode (at least 7)")
 	flag.IntVar(&o.warmup, "warmup", 1, "latency: unmeasured rounds before them")
 	flag.StringVar(&o.out, "out", "bench.png", "latency: where to write the plot")
 	flag.StringVar(&o.baseline, "baseline", "", "latency: also measure thin and thick with the binaries of this git revision (thin@base, thick@base)")
 	flag.IntVar(&o.burst.pods, "burst-pods", 200, "burst: pods added then deleted")
 	flag.IntVar(&o.burst.inFlight, "burst-inflight", 20, "burst: CNI calls in flight")
+	flag.IntVar(&o.hotplug.pods, "hotplug-pods", 20, "hotplug: pods whose networks change")
+	flag.DurationVar(&o.hotplug.timeout, "hotplug-timeout", 30*time.Second, "hotplug: the longest a pod's network-status may take to follow its patch")
 	flag.IntVar(&o.scale.pods, "scale-pods", 1000, "scale: pods on braidd's node")
 	flag.IntVar(&o.scale.nads, "scale-nads", 500, "scale: NetworkAttachmentDefinitions")
 	flag.DurationVar(&o.scale.settle, "scale-settle", 5*time.Second, "scale: wait after the caches hold everything, before reading memory")
@@ -99,7 +113,7 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 		return errors.New("needs root (network namespaces, bridges)")
 	}
 	var errs []error
-	if o.wants(benchLatency) || o.wants(benchBurst) {
+	if o.wants(benchLatency) || o.wants(benchBurst) || o.wants(benchHotplug) {
 		baseline := ""
 		if o.wants(benchLatency) {
 			baseline = o.baseline
@@ -111,6 +125,9 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 			}
 			if o.wants(benchBurst) {
 				errs = append(errs, wrapBench(benchBurst, runBurst(ctx, e, o.burst, w)))
+			}
+			if o.wants(benchHotplug) {
+				errs = append(errs, wrapBench(benchHotplug, runHotplug(ctx, e, o.hotplug, w)))
 			}
 			return errors.Join(errs...)
 		}))
@@ -126,8 +143,8 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 
 func (o options) validate() error {
 	for _, b := range o.run {
-		if !slices.Contains([]string{benchLatency, benchBurst, benchScale}, b) {
-			return fmt.Errorf("-run: unknown benchmark %q (want latency, burst, scale)", b)
+		if !slices.Contains([]string{benchLatency, benchBurst, benchHotplug, benchScale}, b) {
+			return fmt.Errorf("-run: unknown benchmark %q (want latency, burst, hotplug, scale)", b)
 		}
 	}
 	if o.wants(benchLatency) && o.rounds < 7 {
@@ -138,6 +155,9 @@ func (o options) validate() error {
 	}
 	if o.wants(benchBurst) && (o.burst.pods < 1 || o.burst.pods > maxBurstPods || o.burst.inFlight < 1) {
 		return fmt.Errorf("-burst-pods must be 1 to %d (the networks are /24s), -burst-inflight at least 1", maxBurstPods)
+	}
+	if o.wants(benchHotplug) && (o.hotplug.pods < 1 || o.hotplug.pods > maxBurstPods || o.hotplug.timeout <= 0) {
+		return fmt.Errorf("-hotplug-pods must be 1 to %d (the networks are /24s), -hotplug-timeout positive", maxBurstPods)
 	}
 	if o.wants(benchScale) && (o.scale.pods < 0 || o.scale.nads < 0) {
 		return errors.New("-scale-pods and -scale-nads must not be negative")

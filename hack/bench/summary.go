@@ -38,12 +38,45 @@ func printBurst(w io.Writer, r burstResult) {
 	_ = tw.Flush()
 	fmt.Fprintf(w, "braidd RSS: %.1f MiB before the burst, peak %.1f MiB during it (VmHWM); live GETs: %.0f\n",
 		mib(r.before.rss), mib(r.peak), r.fallbacks)
-	if len(r.leftovers) == 0 {
+	printLeftovers(w, r.leftovers)
+	fmt.Fprintln(w)
+}
+
+// printLeftovers writes what a round's DELs left, or that they left
+// nothing.
+func printLeftovers(w io.Writer, leftovers []string) {
+	if len(leftovers) == 0 {
 		fmt.Fprintln(w, "left behind: nothing (journal, result caches, leases, bridge ports, network namespaces)")
 	}
-	for _, l := range r.leftovers {
+	for _, l := range leftovers {
 		fmt.Fprintln(w, "left behind:", l)
 	}
+}
+
+// printHotplug writes each step's latencies and error count, every error,
+// and the leftovers.
+func printHotplug(w io.Writer, r hotplugResult) {
+	fmt.Fprintf(w, "== hot-plug: %d pods (1 secondary bridge network each, thick) get a second by a patch of their networks annotation, then lose it;\n"+
+		"   each timed from its Patch's return until network-status (watched) says so; one pod at a time, then all %d patches at once\n",
+		r.opts.pods, r.opts.pods)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "order\tchange\tok\terrors\tp50 ms\tp99 ms\tmax ms\tstep s\tbraidd Sync ms\t")
+	var errs []error
+	for _, s := range r.steps {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.2f\t%.1f\t\n", s.order, s.verb(), len(s.took), len(s.errs),
+			ms(percentile(s.took, 50)), ms(percentile(s.took, 99)), ms(percentile(s.took, 100)), s.wall.Seconds(), ms(s.synced))
+		errs = append(errs, s.errs...)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "braidd Sync: the mean of its hot-plug Syncs during the step (its metrics), from its controller's call to the status queued;\n"+
+		"the rest is the annotation's way to braidd, its hot-plug work queue, the status write and its way back")
+	fmt.Fprintln(w, "checked after every step in each sandbox (netlink, in its network namespace): its interfaces and the hot-plugged one's addresses; its lease on the second network")
+	errs = append(errs, r.errs...)
+	fmt.Fprintf(w, "errors: %d (timeouts, failed patches, wrong state in a sandbox, failed ADDs and DELs)\n", len(errs))
+	for _, err := range errs {
+		fmt.Fprintln(w, "error:", err)
+	}
+	printLeftovers(w, r.leftovers)
 	fmt.Fprintln(w)
 }
 
