@@ -53,7 +53,8 @@ test: vet fmt-check unit fuzz e2e
 
 # The Go benchmarks, then hack/bench: ADD/DEL latency against N secondary
 # networks (floor, thin, thick; writes bench.png), a 200-pod burst through
-# braidd, and braidd's memory with 1000 pods and 500 NADs (needs root).
+# braidd, braidd's memory with 1000 pods and 500 NADs, and hot-plug latency
+# (20 pods, sequential and concurrent; needs root).
 # BASELINE=<git revision> also measures that revision's binaries in the
 # latency rounds (thin@base, thick@base).
 bench: tools build
