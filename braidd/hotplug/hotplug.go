@@ -51,6 +51,11 @@ type Controller struct {
 	// value whose change failed for good, not tried again.
 	wanted map[k8stypes.UID]string
 	failed map[k8stypes.UID]string
+	// owners is the pod of each journaled container seen so far, so that
+	// a pod's change loads only entries that are new since the last one:
+	// a container's pod never changes.
+	ownersMu sync.Mutex
+	owners   map[string]k8stypes.UID
 }
 
 func (c *Controller) init() {
@@ -63,6 +68,7 @@ func (c *Controller) init() {
 			workqueue.TypedRateLimitingQueueConfig[k8stypes.UID]{Name: "hotplug"})
 		c.wanted = map[k8stypes.UID]string{}
 		c.failed = map[k8stypes.UID]string{}
+		c.owners = map[string]k8stypes.UID{}
 		if c.Log == nil {
 			c.Log = slog.New(slog.DiscardHandler)
 		}
@@ -182,17 +188,36 @@ func (c *Controller) reconcile(ctx context.Context, uid k8stypes.UID) error {
 	return first
 }
 
-// containers lists the journaled containers of the pod with uid. An entry
-// that does not load is doctor's business, not hot-plug's.
+// containers lists the journaled containers of the pod with uid. Only
+// entries not seen before are loaded; one that does not load is doctor's
+// business, not hot-plug's, and is tried again next time.
 func (c *Controller) containers(uid k8stypes.UID) ([]string, error) {
 	ids, err := c.Journal.List()
 	if err != nil {
 		return nil, err
 	}
+	c.ownersMu.Lock()
+	defer c.ownersMu.Unlock()
+	listed := make(map[string]bool, len(ids))
 	var out []string
 	for _, id := range ids {
-		if p, err := c.Journal.Load(id); err == nil && p.Pod.UID == uid {
+		listed[id] = true
+		owner, ok := c.owners[id]
+		if !ok {
+			p, err := c.Journal.Load(id)
+			if err != nil {
+				continue
+			}
+			owner = p.Pod.UID
+			c.owners[id] = owner
+		}
+		if owner == uid {
 			out = append(out, id)
+		}
+	}
+	for id := range c.owners {
+		if !listed[id] {
+			delete(c.owners, id)
 		}
 	}
 	return out, nil

@@ -201,3 +201,56 @@ func TestForget(t *testing.T) {
 		t.Errorf("synced %s, want c-u1", id)
 	}
 }
+
+// countingJournal counts the entries loaded.
+type countingJournal struct {
+	*journal.Store
+	loads int
+}
+
+func (j *countingJournal) Load(id string) (*plan.Plan, error) {
+	j.loads++
+	return j.Store.Load(id)
+}
+
+// TestContainersLoadsNewEntriesOnly: a pod's change loads the journal
+// entries not seen before, not every entry of the node each time; an
+// entry deleted is forgotten.
+func TestContainersLoadsNewEntriesOnly(t *testing.T) {
+	store := journal.New(t.TempDir())
+	save := func(id string, uid k8stypes.UID) {
+		t.Helper()
+		p := &plan.Plan{Version: plan.Version, ContainerID: id, IfName: "eth0", Pod: plan.PodRef{Namespace: "ns", Name: "p", UID: uid},
+			Attachments: []plan.Attachment{{IfName: "eth0", Network: "cluster", Cluster: true, Config: json.RawMessage(`{"type":"ptp"}`)}}}
+		if err := store.Save(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save("c1", "a")
+	save("c2", "b")
+	save("c3", "a")
+	j := &countingJournal{Store: store}
+	c := &Controller{Journal: j}
+	c.init()
+	for i, want := range []int{3, 0} {
+		ids, err := c.containers("a")
+		if err != nil || !slices.Equal(ids, []string{"c1", "c3"}) {
+			t.Fatalf("pass %d: containers of a = %v, %v; want c1, c3", i, ids, err)
+		}
+		if j.loads != want {
+			t.Errorf("pass %d: %d entries loaded, want %d", i, j.loads, want)
+		}
+		j.loads = 0
+	}
+	save("c4", "a")
+	if err := store.Remove("c1"); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := c.containers("a")
+	if err != nil || !slices.Equal(ids, []string{"c3", "c4"}) || j.loads != 1 {
+		t.Errorf("after c4 came and c1 went: containers of a = %v, %v, %d loads; want c3, c4 and one load", ids, err, j.loads)
+	}
+	if _, ok := c.owners["c1"]; ok {
+		t.Error("the deleted entry c1 is still remembered")
+	}
+}
