@@ -238,13 +238,13 @@ func newAttachCommand(o *options) *cobra.Command {
 	return hotplugCommand(o, "attach POD [namespace/]NETWORK[@IFNAME] [-n NS]",
 		"Add a network to a running pod (thick mode's hot-plug) and wait for it",
 		func(ns, arg string) edit {
-			var before []string
+			var value string
 			return edit{
-				change: func(current string, statuses []nadv1.NetworkStatus) (string, error) {
-					before = interfaces(statuses)
-					return WithNetwork(current, ns, arg)
+				change: func(current string, statuses []nadv1.NetworkStatus) (v string, err error) {
+					value, err = WithNetwork(current, ns, arg)
+					return value, err
 				},
-				done: func(statuses []nadv1.NetworkStatus) bool { return len(newInterfaces(before, statuses)) > 0 },
+				done: func(statuses []nadv1.NetworkStatus) bool { return LastAnswered(value, ns, statuses) },
 			}
 		})
 }
@@ -313,14 +313,16 @@ func interfaces(statuses []nadv1.NetworkStatus) []string {
 	return out
 }
 
-func newInterfaces(before []string, statuses []nadv1.NetworkStatus) []string {
-	var out []string
-	for _, s := range statuses {
-		if !slices.Contains(before, s.Interface) {
-			out = append(out, s.Interface)
-		}
+// LastAnswered reports whether network-status has an interface for the
+// last selection of the networks annotation value (the one attach added),
+// matched as braid matches them (plan.Match): a status written for an
+// earlier change, with some other new interface, does not answer it.
+func LastAnswered(value, namespace string, statuses []nadv1.NetworkStatus) bool {
+	sels, err := annotations.ParseNetworks(value, namespace)
+	if err != nil || len(sels) == 0 {
+		return false
 	}
-	return out
+	return plan.Match(sels, secondaries(statuses))[len(sels)-1] >= 0
 }
 
 // Pending lists what the networks annotation asks for that network-status

@@ -130,3 +130,25 @@ func TestNewWarning(t *testing.T) {
 		t.Errorf("newWarning = %+v, %v; want the Warning that came again", got, err)
 	}
 }
+
+// TestLastAnswered: attach is done when network-status has an interface
+// for the selection it added, not when some other interface appeared (a
+// status written for an earlier change).
+func TestLastAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		value    string
+		statuses []nadv1.NetworkStatus
+		want     bool
+	}{
+		{"green, late, blue@b0", status("eth0", "cluster", "net2", "ns1/green", "net1", "ns1/late"), false},
+		{"green, late, blue@b0", status("eth0", "cluster", "net2", "ns1/green", "net1", "ns1/late", "b0", "ns1/blue"), true},
+		{"green, green", status("eth0", "cluster", "net1", "ns1/green"), false},
+		{"green, green", status("eth0", "cluster", "net1", "ns1/green", "net2", "ns1/green"), true},
+		{`[{"name":"green"},{"name":"blue","namespace":"ns2"}]`, status("eth0", "cluster", "net1", "ns1/green", "net2", "ns1/blue"), false},
+		{"", status("eth0", "cluster"), false},
+	} {
+		if got := LastAnswered(tc.value, "ns1", tc.statuses); got != tc.want {
+			t.Errorf("LastAnswered(%q, %v) = %v, want %v", tc.value, tc.statuses, got, tc.want)
+		}
+	}
+}
