@@ -192,19 +192,27 @@ func (s *slowNode) recordedCalls(t *testing.T) []string {
 	return out
 }
 
+// inSlowHotAdd attaches pod p to blue in thick mode, adds the slow
+// network to its annotation and returns once braidd's hot-add is in the
+// slow delegate: the journal names net2 and its bridge holds a lease.
+func inSlowHotAdd(t *testing.T) (*slowNode, *sandbox) {
+	t.Helper()
+	s := newSlowNode(t, thick)
+	s.createNAD(s.namespace, "blue", s.bridgeNet("blue", 1, false))
+	sb := s.sandbox(s.createPod("p", map[string]string{nadv1.NetworkAttachmentAnnot: "blue"}))
+	sb.mustAdd()
+	setNetworks(t, s.node, "p", "blue, slow")
+	s.waitEntered(t)
+	return s, sb
+}
+
 // TestHotplugBraiddKilled: braidd dies (SIGKILL) while a hot-add is in a
 // delegate, after the journal named the new attachment and the bridge
 // before it leased an address. The restarted braidd deletes the half-made
 // attachment and makes it again: one interface, one lease, the status and
 // the journal agree, and the runtime's DEL releases everything.
 func TestHotplugBraiddKilled(t *testing.T) {
-	s := newSlowNode(t, thick)
-	s.createNAD(s.namespace, "blue", s.bridgeNet("blue", 1, false))
-	sb := s.sandbox(s.createPod("p", map[string]string{nadv1.NetworkAttachmentAnnot: "blue"}))
-	sb.mustAdd()
-
-	setNetworks(t, s.node, "p", "blue, slow")
-	s.waitEntered(t)
+	s, sb := inSlowHotAdd(t)
 	s.daemon.Kill()
 	// The orphaned delegate goes on; let it end before braidd is back.
 	if err := os.WriteFile(s.release, nil, 0o600); err != nil {
@@ -240,13 +248,7 @@ func TestHotplugBraiddKilled(t *testing.T) {
 // then deletes every attachment the journal names, the one being added
 // too: no interface, lease or journal entry is left.
 func TestHotplugDelDuringSync(t *testing.T) {
-	s := newSlowNode(t, thick)
-	s.createNAD(s.namespace, "blue", s.bridgeNet("blue", 1, false))
-	sb := s.sandbox(s.createPod("p", map[string]string{nadv1.NetworkAttachmentAnnot: "blue"}))
-	sb.mustAdd()
-
-	setNetworks(t, s.node, "p", "blue, slow")
-	s.waitEntered(t)
+	s, sb := inSlowHotAdd(t)
 	deleted := make(chan error, 1)
 	go func() { deleted <- sb.del() }()
 	select {

@@ -52,13 +52,7 @@ func TestNode(t *testing.T) {
 	cp, node := StartClusterForTest(t, opts)
 	ctx := t.Context()
 
-	image, err := BuildPauseImage(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.ImportImage(ctx, image); err != nil {
-		t.Fatal(err)
-	}
+	importPause(t, node)
 	leases := t.TempDir()
 	if _, err := os.Stat(filepath.Join(cniBinDir, "loopback")); err != nil {
 		t.Errorf("StartNode must install the loopback plugin containerd needs: %v", err)
@@ -443,5 +437,17 @@ func TestRestoreWithoutBackup(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "10-a.conflist")); err != nil {
 		t.Errorf("directory without a backup must stay as it is: %v", err)
+	}
+}
+
+// importPause builds the pause image and imports it into the node.
+func importPause(t *testing.T, node *Node) {
+	t.Helper()
+	image, err := BuildPauseImage(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.ImportImage(t.Context(), image); err != nil {
+		t.Fatal(err)
 	}
 }

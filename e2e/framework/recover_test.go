@@ -121,13 +121,7 @@ func TestRecover(t *testing.T) {
 	before := snapshotHost()
 	cp, node := StartClusterForTest(t, NodeOptions{ReadyWithoutNetwork: true})
 	ctx := t.Context()
-	image, err := BuildPauseImage(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.ImportImage(ctx, image); err != nil {
-		t.Fatal(err)
-	}
+	importPause(t, node)
 	installBridgeNetwork(t, plugins, bridge, t.TempDir())
 	if err := node.WaitReady(ctx); err != nil {
 		t.Fatal(err)
