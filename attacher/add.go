@@ -335,6 +335,7 @@ func (a *Attacher) attachmentFailed(ctx context.Context, p *plan.Plan, att *plan
 		plugin = strings.Join(d.Types(), ",")
 	}
 	a.warn(ctx, p.Pod, ReasonAddFailed, fmt.Sprintf("add %s (%s, %s): %s", att.IfName, att.Network, plugin, message(err)))
+	a.claimFailed(ctx, p, att, err)
 	return delegate.Rebuild(err, att.Network, att.IfName)
 }
 

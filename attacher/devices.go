@@ -56,14 +56,13 @@ func (a *Attacher) releaseDevice(p *plan.Plan, att *plan.Attachment) {
 // ClaimWriter writes what became of a device allocated through a DRA
 // ResourceClaim into the claim's status (devices.Claims).
 type ClaimWriter interface {
-	RecordNetworkData(ctx context.Context, dev devices.ClaimDevice, data devices.NetworkData) error
+	RecordDeviceStatus(ctx context.Context, dev devices.ClaimDevice, st devices.DeviceStatus) error
 }
 
 // claimNetworkData tells each ResourceClaim whose device braid attached the
-// interface name, IPs and MAC it became (KEP-4817's networkData), for the
-// attachments with a result in results (hot-plug passes only the new
-// ones). It is information for the claim's readers, not part of the
-// attachment: a write that fails is logged.
+// interface name, IPs and MAC it became (KEP-4817's networkData) with a
+// Ready condition, for the attachments with a result in results (hot-plug
+// passes only the new ones).
 func (a *Attacher) claimNetworkData(ctx context.Context, p *plan.Plan, results []*current.Result) {
 	if a.Claims == nil {
 		return
@@ -74,13 +73,36 @@ func (a *Attacher) claimNetworkData(ctx context.Context, p *plan.Plan, results [
 			continue
 		}
 		data := networkData(att.IfName, results[i])
-		err := a.Claims.RecordNetworkData(ctx, *att.Device.Claim, data)
-		switch {
-		case errors.Is(err, devices.ErrNetworkDataUnsupported):
-			a.Log.Info("network data not recorded", "claim", att.Device.Claim.Namespace+"/"+att.Device.Claim.Name, "error", err)
-		case err != nil:
-			a.Log.Warn("network data not recorded", "claim", att.Device.Claim.Namespace+"/"+att.Device.Claim.Name, "network", att.Network, "error", err)
-		}
+		a.claimStatus(ctx, att, devices.DeviceStatus{Network: &data, Ready: true, Reason: devices.ReasonConfigured,
+			Message: fmt.Sprintf("interface %s of pod %s/%s (network %s)", att.IfName, p.Pod.Namespace, p.Pod.Name, att.Network)})
+	}
+}
+
+// claimFailed tells the ResourceClaim of a device-backed attachment whose
+// ADD failed why its device is not ready.
+func (a *Attacher) claimFailed(ctx context.Context, p *plan.Plan, att *plan.Attachment, err error) {
+	if a.Claims == nil || att.Device == nil || att.Device.Claim == nil {
+		return
+	}
+	a.claimStatus(ctx, att, devices.DeviceStatus{Reason: devices.ReasonAttachFailed,
+		Message: fmt.Sprintf("interface %s of pod %s/%s (network %s): %s", att.IfName, p.Pod.Namespace, p.Pod.Name, att.Network, message(err))})
+}
+
+// claimStatus writes st for the attachment's claimed device. It is
+// information for the claim's readers, not part of the attachment: a write
+// that fails is logged.
+func (a *Attacher) claimStatus(ctx context.Context, att *plan.Attachment, st devices.DeviceStatus) {
+	// Its own deadline, detached from ctx's: a failed ADD's ctx may be
+	// the one that ended.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
+	defer cancel()
+	claim := att.Device.Claim.Namespace + "/" + att.Device.Claim.Name
+	err := a.Claims.RecordDeviceStatus(ctx, *att.Device.Claim, st)
+	switch {
+	case errors.Is(err, devices.ErrNetworkDataUnsupported):
+		a.Log.Info("device status not recorded", "claim", claim, "error", err)
+	case err != nil:
+		a.Log.Warn("device status not recorded", "claim", claim, "network", att.Network, "error", err)
 	}
 }
 

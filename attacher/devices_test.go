@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -119,22 +120,33 @@ func TestAddDeviceInfoRollback(t *testing.T) {
 	}
 }
 
-// fakeClaims records RecordNetworkData calls.
+// fakeClaims records RecordDeviceStatus calls.
 type fakeClaims struct {
-	written map[string]devices.NetworkData // by claim device name
+	written map[string]devices.DeviceStatus // by claim device name
 	err     error
 }
 
-func (f *fakeClaims) RecordNetworkData(_ context.Context, dev devices.ClaimDevice, data devices.NetworkData) error {
+func (f *fakeClaims) RecordDeviceStatus(_ context.Context, dev devices.ClaimDevice, st devices.DeviceStatus) error {
 	if f.written == nil {
-		f.written = map[string]devices.NetworkData{}
+		f.written = map[string]devices.DeviceStatus{}
 	}
-	f.written[dev.Namespace+"/"+dev.Name+"/"+dev.Device] = data
+	f.written[dev.Namespace+"/"+dev.Name+"/"+dev.Device] = st
 	return f.err
 }
 
-// Devices from DRA claims get the interface, IPs and MAC they became written
-// back; a claim that cannot take them does not fail the ADD.
+// claimedPlan is testPlan with net1's device from a DRA claim and net2's
+// from a device plugin.
+func claimedPlan() *plan.Plan {
+	p := testPlan("c1", "1.0.0")
+	p.Attachments[1].Device = &plan.Device{Device: devices.Device{Resource: "example.com/vf", ID: "0000:3b:02.1",
+		Claim: &devices.ClaimDevice{Namespace: "ns1", Name: "net", Driver: "braid.test", Pool: "node1", Device: "vf0"}}}
+	p.Attachments[2].Device = &plan.Device{Device: devices.Device{Resource: "example.com/pci", ID: "0000:5e:00.1"}}
+	return p
+}
+
+// Devices from DRA claims get the interface, IPs and MAC they became and a
+// Ready condition written back; a claim that cannot take them does not
+// fail the ADD.
 func TestAddClaimNetworkData(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -148,18 +160,33 @@ func TestAddClaimNetworkData(t *testing.T) {
 			f := newFixture(t)
 			claims := &fakeClaims{err: tc.err}
 			f.attacher.Claims = claims
-			p := testPlan("c1", "1.0.0")
-			p.Attachments[1].Device = &plan.Device{Device: devices.Device{Resource: "example.com/vf", ID: "0000:3b:02.1",
-				Claim: &devices.ClaimDevice{Namespace: "ns1", Name: "net", Driver: "braid.test", Pool: "node1", Device: "vf0"}}}
-			p.Attachments[2].Device = &plan.Device{Device: devices.Device{Resource: "example.com/pci", ID: "0000:5e:00.1"}}
-			if _, err := f.attacher.addPlan(context.Background(), p, "1.0.0"); err != nil {
+			if _, err := f.attacher.addPlan(context.Background(), claimedPlan(), "1.0.0"); err != nil {
 				t.Fatalf("ADD: %v", err)
 			}
-			want := map[string]devices.NetworkData{"ns1/net/vf0": {InterfaceName: "net1", IPs: []string{"10.1.1.5/24"}, HardwareAddress: "0a:00:00:00:01:01"}}
+			want := map[string]devices.DeviceStatus{"ns1/net/vf0": {
+				Network: &devices.NetworkData{InterfaceName: "net1", IPs: []string{"10.1.1.5/24"}, HardwareAddress: "0a:00:00:00:01:01"},
+				Ready:   true, Reason: devices.ReasonConfigured, Message: "interface net1 of pod ns1/web (network ns1/blue)",
+			}}
 			if !reflect.DeepEqual(claims.written, want) {
-				t.Errorf("network data written %+v, want %+v (only the claimed device)", claims.written, want)
+				t.Errorf("device status written %+v, want %+v (only the claimed device)", claims.written, want)
 			}
 		})
+	}
+}
+
+// A claimed device whose ADD failed is told so: Ready False with the
+// delegate's message, no network data.
+func TestAddClaimFailed(t *testing.T) {
+	f := newFixture(t)
+	claims := &fakeClaims{}
+	f.attacher.Claims = claims
+	f.invoker.fail["ADD "+blueName] = delegateError("sriov", types.ErrInternal, "VF 0000:3b:02.1 is gone")
+	if _, err := f.attacher.addPlan(context.Background(), claimedPlan(), "1.0.0"); err == nil {
+		t.Fatal("ADD did not fail")
+	}
+	st, ok := claims.written["ns1/net/vf0"]
+	if !ok || st.Ready || st.Network != nil || st.Reason != devices.ReasonAttachFailed || !strings.Contains(st.Message, "VF 0000:3b:02.1 is gone") || !strings.Contains(st.Message, "net1") {
+		t.Errorf("device status written %+v, want Ready false with the delegate's message naming net1", claims.written)
 	}
 }
 

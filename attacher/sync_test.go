@@ -376,7 +376,7 @@ func TestSyncDeviceBacked(t *testing.T) {
 	if !strings.Contains(seen, "0000:3b:02.2") {
 		t.Errorf("the delegate found %q at CNIDeviceInfoFile, want the device plugin's file of 0000:3b:02.2", seen)
 	}
-	if got, want := slices.Sorted(maps.Keys(claims.written)), []string{"ns1/vfs/vf2"}; !slices.Equal(got, want) || claims.written["ns1/vfs/vf2"].InterfaceName != "net2" {
+	if got, want := slices.Sorted(maps.Keys(claims.written)), []string{"ns1/vfs/vf2"}; !slices.Equal(got, want) || claims.written["ns1/vfs/vf2"].Network.InterfaceName != "net2" {
 		t.Errorf("claims written %+v, want only vf2's, as net2", claims.written)
 	}
 

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	resourceapi "k8s.io/api/resource/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
@@ -210,11 +211,33 @@ type NetworkData struct {
 	HardwareAddress string
 }
 
-// RecordNetworkData writes data into the status.devices entry of dev in its
-// ResourceClaim, keeping the entry's conditions and driver data and the
-// other entries. It returns an error wrapping ErrNetworkDataUnsupported when
-// the API server dropped what was written.
-func (c *Claims) RecordNetworkData(ctx context.Context, dev ClaimDevice, data NetworkData) error {
+// ConditionReady is the type of the condition braid sets on each claimed
+// device it configured (KEP-4817): True with the interface it became,
+// False with the reason it did not.
+const ConditionReady = "Ready"
+
+// The reasons of the Ready condition.
+const (
+	ReasonConfigured   = "InterfaceConfigured"
+	ReasonAttachFailed = "AttachFailed"
+)
+
+// DeviceStatus is what braid reports of a claimed device: the network data
+// of the interface it became (nil when it did not become one) and its
+// Ready condition.
+type DeviceStatus struct {
+	Network *NetworkData
+	Ready   bool
+	Reason  string
+	Message string
+}
+
+// RecordDeviceStatus writes st into the status.devices entry of dev in its
+// ResourceClaim: the network data (none when st has none) and the Ready
+// condition, keeping the entry's other conditions, its driver data and the
+// other entries. It returns an error wrapping ErrNetworkDataUnsupported
+// when the API server dropped what was written.
+func (c *Claims) RecordDeviceStatus(ctx context.Context, dev ClaimDevice, st DeviceStatus) error {
 	claims := c.Client.ResourceV1().ResourceClaims(dev.Namespace)
 	var stored *resourceapi.ResourceClaim
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -222,37 +245,47 @@ func (c *Claims) RecordNetworkData(ctx context.Context, dev ClaimDevice, data Ne
 		if err != nil {
 			return err
 		}
-		if err := setNetworkData(claim, dev, data); err != nil {
+		if err := setDeviceStatus(claim, dev, st); err != nil {
 			return err
 		}
 		stored, err = claims.UpdateStatus(ctx, claim, metav1.UpdateOptions{})
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("record network data of device %s/%s/%s in ResourceClaim %s/%s: %w", dev.Driver, dev.Pool, dev.Device, dev.Namespace, dev.Name, err)
+		return fmt.Errorf("record status of device %s/%s/%s in ResourceClaim %s/%s: %w", dev.Driver, dev.Pool, dev.Device, dev.Namespace, dev.Name, err)
 	}
 	share, _ := allocatedShareID(stored, dev)
-	if i := deviceStatusIndex(stored, dev, share); i < 0 || stored.Status.Devices[i].NetworkData == nil {
-		return fmt.Errorf("record network data of device %s/%s/%s in ResourceClaim %s/%s: %w", dev.Driver, dev.Pool, dev.Device, dev.Namespace, dev.Name, ErrNetworkDataUnsupported)
+	i := deviceStatusIndex(stored, dev, share)
+	if i < 0 || (st.Network != nil && stored.Status.Devices[i].NetworkData == nil) {
+		return fmt.Errorf("record status of device %s/%s/%s in ResourceClaim %s/%s: %w", dev.Driver, dev.Pool, dev.Device, dev.Namespace, dev.Name, ErrNetworkDataUnsupported)
 	}
 	return nil
 }
 
-// setNetworkData sets data in claim's status.devices entry of dev, adding
+// setDeviceStatus sets st in claim's status.devices entry of dev, adding
 // the entry if there is none. The entry's key must be an allocated device,
 // share included: the API server validates that.
-func setNetworkData(claim *resourceapi.ResourceClaim, dev ClaimDevice, data NetworkData) error {
+func setDeviceStatus(claim *resourceapi.ResourceClaim, dev ClaimDevice, st DeviceStatus) error {
 	share, allocated := allocatedShareID(claim, dev)
 	if !allocated {
 		return fmt.Errorf("device %s/%s/%s is not allocated in the claim", dev.Driver, dev.Pool, dev.Device)
 	}
-	nd := &resourceapi.NetworkDeviceData{InterfaceName: data.InterfaceName, IPs: data.IPs, HardwareAddress: data.HardwareAddress}
-	if i := deviceStatusIndex(claim, dev, share); i >= 0 {
-		claim.Status.Devices[i].NetworkData = nd
-		return nil
+	i := deviceStatusIndex(claim, dev, share)
+	if i < 0 {
+		claim.Status.Devices = append(claim.Status.Devices, resourceapi.AllocatedDeviceStatus{Driver: dev.Driver, Pool: dev.Pool, Device: dev.Device, ShareID: share})
+		i = len(claim.Status.Devices) - 1
 	}
-	claim.Status.Devices = append(claim.Status.Devices, resourceapi.AllocatedDeviceStatus{
-		Driver: dev.Driver, Pool: dev.Pool, Device: dev.Device, ShareID: share, NetworkData: nd,
+	entry := &claim.Status.Devices[i]
+	entry.NetworkData = nil // a device that became no interface has none
+	if st.Network != nil {
+		entry.NetworkData = &resourceapi.NetworkDeviceData{InterfaceName: st.Network.InterfaceName, IPs: st.Network.IPs, HardwareAddress: st.Network.HardwareAddress}
+	}
+	ready := metav1.ConditionFalse
+	if st.Ready {
+		ready = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&entry.Conditions, metav1.Condition{
+		Type: ConditionReady, Status: ready, Reason: st.Reason, Message: st.Message, ObservedGeneration: claim.Generation,
 	})
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	resourceapi "k8s.io/api/resource/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -307,39 +308,57 @@ func wantNetworkData() *resourceapi.NetworkDeviceData {
 	return &resourceapi.NetworkDeviceData{InterfaceName: "net1", IPs: []string{"10.1.0.5/24", "2001:db8::5/64"}, HardwareAddress: "02:00:00:00:00:01"}
 }
 
-func TestRecordNetworkData(t *testing.T) {
+var testStatus = DeviceStatus{Network: &testNetworkData, Ready: true, Reason: ReasonConfigured, Message: "interface net1 of pod ns/p"}
+
+// TestRecordDeviceStatus: the device's entry gets the network data and a
+// Ready condition; the entry's driver data and the other entries stay, and
+// a condition whose status did not change keeps its transition time.
+func TestRecordDeviceStatus(t *testing.T) {
 	gpuEntry := resourceapi.AllocatedDeviceStatus{Driver: "gpu.test", Pool: "pool-a", Device: "gpu0", Conditions: []metav1.Condition{readyCondition()}}
 	for _, tc := range []struct {
 		name      string
 		vf1Entry  bool
-		wantEntry resourceapi.AllocatedDeviceStatus
+		st        DeviceStatus
+		wantData  *resourceapi.NetworkDeviceData
+		wantReady metav1.ConditionStatus
+		keptTime  bool // the Ready condition's transition time is the fixture's
 	}{
-		{"adds an entry", false, resourceapi.AllocatedDeviceStatus{Driver: testDriver, Pool: "pool-a", Device: "vf1", NetworkData: wantNetworkData()}},
-		{"updates an entry keeping its conditions and data", true, resourceapi.AllocatedDeviceStatus{
-			Driver: testDriver, Pool: "pool-a", Device: "vf1",
-			Conditions:  []metav1.Condition{readyCondition()},
-			Data:        &runtime.RawExtension{Raw: []byte(`{"vf":1}`)},
-			NetworkData: wantNetworkData(),
-		}},
+		{name: "adds an entry", st: testStatus, wantData: wantNetworkData(), wantReady: metav1.ConditionTrue},
+		{name: "updates an entry keeping its data", vf1Entry: true, st: testStatus, wantData: wantNetworkData(), wantReady: metav1.ConditionTrue, keptTime: true},
+		{name: "a failed attachment: not ready, no network data", vf1Entry: true,
+			st: DeviceStatus{Reason: ReasonAttachFailed, Message: "interface net1 of pod ns/p: no such device"}, wantReady: metav1.ConditionFalse},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client := fake.NewClientset(sharedWithStatus(tc.vf1Entry))
-			if err := (&Claims{Client: client}).RecordNetworkData(t.Context(), vf1, testNetworkData); err != nil {
+			if err := (&Claims{Client: client}).RecordDeviceStatus(t.Context(), vf1, tc.st); err != nil {
 				t.Fatal(err)
 			}
 			c, err := client.ResourceV1().ResourceClaims("ns").Get(t.Context(), "shared", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []resourceapi.AllocatedDeviceStatus{gpuEntry, tc.wantEntry}
-			if !reflect.DeepEqual(c.Status.Devices, want) {
-				t.Errorf("status.devices =\n%+v\nwant\n%+v", c.Status.Devices, want)
+			if len(c.Status.Devices) != 2 || !reflect.DeepEqual(c.Status.Devices[0], gpuEntry) {
+				t.Fatalf("status.devices = %+v, want gpu0's entry unchanged and vf1's", c.Status.Devices)
+			}
+			got := c.Status.Devices[1]
+			if got.Driver != testDriver || got.Pool != "pool-a" || got.Device != "vf1" || !reflect.DeepEqual(got.NetworkData, tc.wantData) {
+				t.Errorf("vf1's entry %+v, want network data %+v", got, tc.wantData)
+			}
+			if tc.vf1Entry && (got.Data == nil || string(got.Data.Raw) != `{"vf":1}`) {
+				t.Errorf("vf1's driver data %v, want it kept", got.Data)
+			}
+			ready := meta.FindStatusCondition(got.Conditions, ConditionReady)
+			if len(got.Conditions) != 1 || ready == nil || ready.Status != tc.wantReady || ready.Reason != tc.st.Reason || ready.Message != tc.st.Message || ready.LastTransitionTime.IsZero() {
+				t.Fatalf("vf1's conditions %+v, want one Ready=%s with reason %s and message %q", got.Conditions, tc.wantReady, tc.st.Reason, tc.st.Message)
+			}
+			if kept := ready.LastTransitionTime.Equal(&metav1.Time{Time: readyCondition().LastTransitionTime.Time}); kept != tc.keptTime {
+				t.Errorf("Ready's transition time %v kept: %v, want %v", ready.LastTransitionTime, kept, tc.keptTime)
 			}
 		})
 	}
 }
 
-func TestRecordNetworkDataRetriesOnConflict(t *testing.T) {
+func TestRecordDeviceStatusRetriesOnConflict(t *testing.T) {
 	client := fake.NewClientset(sharedWithStatus(false))
 	conflicts := 0
 	client.PrependReactor("update", "resourceclaims", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -350,7 +369,7 @@ func TestRecordNetworkDataRetriesOnConflict(t *testing.T) {
 		// Someone else wrote the claim since our Get.
 		return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "resource.k8s.io", Resource: "resourceclaims"}, "shared", errors.New("the object has been modified"))
 	})
-	if err := (&Claims{Client: client}).RecordNetworkData(t.Context(), vf1, testNetworkData); err != nil {
+	if err := (&Claims{Client: client}).RecordDeviceStatus(t.Context(), vf1, testStatus); err != nil {
 		t.Fatal(err)
 	}
 	if g, u := countActions(client.Actions(), "get", "resourceclaims"), countActions(client.Actions(), "update", "resourceclaims"); conflicts != 1 || g != 2 || u != 2 {
@@ -365,7 +384,7 @@ func TestRecordNetworkDataRetriesOnConflict(t *testing.T) {
 	}
 }
 
-func TestRecordNetworkDataDropped(t *testing.T) {
+func TestRecordDeviceStatusDropped(t *testing.T) {
 	client := fake.NewClientset(sharedWithStatus(false))
 	// What an API server with DRAResourceClaimDeviceStatus off answers.
 	client.PrependReactor("update", "resourceclaims", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -373,17 +392,17 @@ func TestRecordNetworkDataDropped(t *testing.T) {
 		c.Status.Devices = nil
 		return true, c, nil
 	})
-	err := (&Claims{Client: client}).RecordNetworkData(t.Context(), vf1, testNetworkData)
+	err := (&Claims{Client: client}).RecordDeviceStatus(t.Context(), vf1, testStatus)
 	if !errors.Is(err, ErrNetworkDataUnsupported) || !strings.Contains(err.Error(), "ResourceClaim ns/shared") {
 		t.Errorf("error %v, want ErrNetworkDataUnsupported naming the claim", err)
 	}
 }
 
-func TestRecordNetworkDataNotAllocated(t *testing.T) {
+func TestRecordDeviceStatusNotAllocated(t *testing.T) {
 	client := fake.NewClientset(sharedWithStatus(false))
 	dev := vf1
 	dev.Device = "vf9"
-	err := (&Claims{Client: client}).RecordNetworkData(t.Context(), dev, testNetworkData)
+	err := (&Claims{Client: client}).RecordDeviceStatus(t.Context(), dev, testStatus)
 	if err == nil || !strings.Contains(err.Error(), "device braid.test/pool-a/vf9 is not allocated in the claim") {
 		t.Errorf("error %v, want one saying vf9 is not allocated", err)
 	}

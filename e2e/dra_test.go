@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
 	resourceapi "k8s.io/api/resource/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -118,6 +120,13 @@ func TestDRADevices(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, want) {
 				return fmt.Errorf("status.devices networkData %s, want %s", show(got), show(want))
+			}
+			// KEP-4817's Ready condition, per device braid configured.
+			for _, dev := range stored.Status.Devices {
+				c := apimeta.FindStatusCondition(dev.Conditions, devices.ConditionReady)
+				if c == nil || c.Status != metav1.ConditionTrue || c.Reason != devices.ReasonConfigured || !strings.Contains(c.Message, want[dev.Device].InterfaceName) {
+					return fmt.Errorf("device %s: conditions %+v, want Ready True naming %s", dev.Device, dev.Conditions, want[dev.Device].InterfaceName)
+				}
 			}
 			return nil
 		})

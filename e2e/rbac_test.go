@@ -95,7 +95,7 @@ func TestPodStatusPolicy(t *testing.T) {
 }
 
 // TestClaimStatusPolicy: braid's own write of network data
-// (devices.Claims.RecordNetworkData) into a ResourceClaim allocated on the
+// (devices.Claims.RecordDeviceStatus) into a ResourceClaim allocated on the
 // token's node goes through; into one allocated on another node it is
 // refused; braid may not unreserve or deallocate it. (A changed
 // allocation the API server's validation refuses: it is immutable.)
@@ -107,11 +107,11 @@ func TestClaimStatusPolicy(t *testing.T) {
 		t.Run(acct.name, func(t *testing.T) {
 			client := tokenClient(t, acct.token)
 			claims := &devices.Claims{Client: client}
-			data := devices.NetworkData{InterfaceName: "net1", IPs: []string{"10.58.0.10/24"}}
+			st := devices.DeviceStatus{Network: &devices.NetworkData{InterfaceName: "net1", IPs: []string{"10.58.0.10/24"}}, Ready: true, Reason: devices.ReasonConfigured, Message: "interface net1"}
 			for _, node := range []string{testNode, otherNode} {
 				name := acct.name + "-on-" + node
 				kube.allocatedClaim(t, name, driver, node, pod)
-				err := claims.RecordNetworkData(t.Context(), devices.ClaimDevice{Namespace: kube.namespace, Name: name, Driver: driver, Pool: node, Device: "vf0"}, data)
+				err := claims.RecordDeviceStatus(t.Context(), devices.ClaimDevice{Namespace: kube.namespace, Name: name, Driver: driver, Pool: node, Device: "vf0"}, st)
 				if node == testNode {
 					// A server whose DRAResourceClaimDeviceStatus is off
 					// drops the data, but admitted the write.

@@ -13,9 +13,11 @@ import (
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	resourceapi "k8s.io/api/resource/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/braid-cni/braid/devices"
 	"github.com/braid-cni/braid/e2e/framework"
 )
 
@@ -200,6 +202,9 @@ func networkDataProblems(claim *resourceapi.ResourceClaim, device, ifName string
 	}
 	if nd.HardwareAddress != st.Mac {
 		out = append(out, fmt.Sprintf("device %s: MAC %q, network-status has %s", device, nd.HardwareAddress, st.Mac))
+	}
+	if c := apimeta.FindStatusCondition(claim.Status.Devices[i].Conditions, devices.ConditionReady); c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, ifName) {
+		out = append(out, fmt.Sprintf("device %s: conditions %+v, want Ready True naming %s", device, claim.Status.Devices[i].Conditions, ifName))
 	}
 	return out
 }
