@@ -88,6 +88,16 @@ func (a *Attacher) claimFailed(ctx context.Context, p *plan.Plan, att *plan.Atta
 		Message: fmt.Sprintf("interface %s of pod %s/%s (network %s): %s", att.IfName, p.Pod.Namespace, p.Pod.Name, att.Network, message(err))})
 }
 
+// claimRemoved tells the ResourceClaim of a device-backed attachment that
+// hot-plug removed that its device is an interface no more.
+func (a *Attacher) claimRemoved(ctx context.Context, p *plan.Plan, att *plan.Attachment) {
+	if a.Claims == nil || att.Device == nil || att.Device.Claim == nil {
+		return
+	}
+	a.claimStatus(ctx, att, devices.DeviceStatus{Reason: devices.ReasonRemoved,
+		Message: fmt.Sprintf("interface %s removed from pod %s/%s (network %s)", att.IfName, p.Pod.Namespace, p.Pod.Name, att.Network)})
+}
+
 // claimStatus writes st for the attachment's claimed device. It is
 // information for the claim's readers, not part of the attachment: a write
 // that fails is logged.

@@ -128,6 +128,7 @@ func (a *Attacher) detach(ctx context.Context, prev *plan.Plan, c *plan.Change) 
 			a.warn(ctx, prev.Pod, ReasonDelFailed, fmt.Sprintf("remove %s (%s): %s", att.IfName, att.Network, message(te)))
 			return nil, te
 		}
+		a.claimRemoved(ctx, prev, att)
 		events = append(events, podEvent{ReasonRemovedInterface, fmt.Sprintf("Remove %s from %s", att.IfName, att.Network)})
 	}
 	return events, nil

@@ -387,6 +387,9 @@ func TestSyncDeviceBacked(t *testing.T) {
 	if _, err := os.Stat(infoFile); !os.IsNotExist(err) {
 		t.Errorf("device-info %s after net2 was removed: %v, want it gone", infoFile, err)
 	}
+	if st := claims.written["ns1/vfs/vf2"]; st.Ready || st.Network != nil || st.Reason != devices.ReasonRemoved {
+		t.Errorf("vf2's claim after net2 was removed: %+v, want not ready, removed, no network data", st)
+	}
 }
 
 // TestSyncReplugs: the pod asks for a kept network with other parameters

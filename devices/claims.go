@@ -220,6 +220,9 @@ const ConditionReady = "Ready"
 const (
 	ReasonConfigured   = "InterfaceConfigured"
 	ReasonAttachFailed = "AttachFailed"
+	// ReasonRemoved: hot-plug took the device's network off the running
+	// pod; the device is back with its driver.
+	ReasonRemoved = "InterfaceRemoved"
 )
 
 // DeviceStatus is what braid reports of a claimed device: the network data
