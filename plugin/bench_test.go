@@ -24,3 +24,20 @@ func BenchmarkPluginAdd(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPluginStatus runs STATUS as containerd 2 does every 5 s on
+// every node: config parsing, the cluster network's plan and its STATUS
+// (the delegate binary faked).
+func BenchmarkPluginStatus(b *testing.B) {
+	e := newEnv(b, "1.1.0")
+	e.exec.Quiet = true
+	e.plugin.Stdout = io.Discard
+	args := e.args(b, "", nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := e.plugin.Status(args); err != nil {
+			b.Fatalf("Status: %v", err)
+		}
+	}
+}
