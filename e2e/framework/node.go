@@ -174,7 +174,8 @@ func StartNode(ctx context.Context, cp *ControlPlane, opts NodeOptions) (_ *Node
 	if err := n.startContainerd(ctx); err != nil {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	n.log.Info("containerd ready", "snapshotter", n.snapshotter, "elapsed", time.Since(start).Round(time.Millisecond))
+	n.log.Info("containerd ready", "path", n.opts.ContainerdPath, "major", n.containerdMajor, "snapshotter", n.snapshotter,
+		"elapsed", time.Since(start).Round(time.Millisecond))
 	if err := n.startKubelet(ctx); err != nil {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
