@@ -167,7 +167,12 @@ func (a *Attacher) Status(ctx context.Context, req Request) error {
 	if err != nil {
 		return err
 	}
-	return a.statusPlan(ctx, p)
+	if err := a.statusPlan(ctx, p); err != nil {
+		return err
+	}
+	// Debug only: containerd 2 runs STATUS every few seconds.
+	a.Log.Debug("STATUS done")
+	return nil
 }
 
 // statusPlan asks the cluster network of a plan whether it is ready.

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs what braid's e2e tests and demo need, and links it into bin/:
 #   etcd            /usr/bin/etcd (Debian etcd-server, with iproute2 and iptables)
-#   containerd      /usr/bin/containerd and ctr (Debian containerd 1.6, with runc);
-#                   installed only, never started: the e2e node runs its own
+#   containerd      containerd, ctr and containerd-shim-runc-v2 v2.4.2 built
+#                   from the Go module proxy, cached per version, linked into
+#                   bin/; never started as a service: the e2e node runs its own
+#   runc            /usr/bin/runc (Debian)
+#   containerd 1.6  /usr/bin/containerd, ctr and shim (Debian, with runc): the
+#                   second runtime, BRAID_CONTAINERD=/usr/bin/containerd
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet
 #                   built from hack/tools/k8s (one main per binary), cached per
 #                   version
@@ -14,6 +18,7 @@ set -euo pipefail
 
 K8S_VERSION=v1.34.4
 PLUGINS_VERSION=v1.9.1
+CONTAINERD_VERSION=v2.4.2
 CNI_VERSION=v1.3.0
 PLUGINS=(main/bridge main/macvlan main/loopback ipam/host-local ipam/static meta/tuning meta/portmap)
 
@@ -25,6 +30,8 @@ K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
 # dynamically linked binary has no loader (the "-static" name keeps older,
 # cgo-linked caches from being reused).
 PLUGINS_DIR="$CACHE/plugins-$PLUGINS_VERSION-static"
+CONTAINERD_DIR="$CACHE/containerd-$CONTAINERD_VERSION"
+CONTAINERD_BINARIES=(containerd ctr containerd-shim-runc-v2)
 
 log() { echo "install-tools: $*" >&2; }
 
@@ -59,7 +66,8 @@ ensure_packages() {
 	command -v ip >/dev/null || missing+=(iproute2)
 	# The portmap plugin (port mappings on the cluster network) needs it.
 	command -v iptables >/dev/null || missing+=(iptables)
-	# The e2e node's container runtime; ctr comes with containerd.
+	# The e2e node's second container runtime (BRAID_CONTAINERD); ctr and
+	# the shim come with it.
 	[[ -x /usr/bin/containerd && -x /usr/bin/ctr ]] || missing+=(containerd)
 	command -v runc >/dev/null || missing+=(runc)
 	if ((${#missing[@]} > 0)); then
@@ -106,6 +114,33 @@ go_install() {
 	rmdir "$tmp"
 }
 
+# ensure_containerd builds the e2e node's containerd, ctr and runc shim
+# from the Go module proxy. Static (cgo off): the btrfs snapshotter, the one
+# part that needs cgo, is left out by its build tag, and the node uses
+# overlayfs or native. The version is linked in as containerd's own build
+# does (its Makefile sets the git tag), so the node reports v2.4.2, not
+# 2.4.2+unknown.
+ensure_containerd() {
+	local want=()
+	for b in "${CONTAINERD_BINARIES[@]}"; do
+		[[ -x $CONTAINERD_DIR/$b ]] ||
+			want+=("github.com/containerd/containerd/v2/cmd/$b@$CONTAINERD_VERSION")
+	done
+	((${#want[@]} > 0)) || return 0
+	mkdir -p "$CONTAINERD_DIR"
+	log "building containerd $CONTAINERD_VERSION (a few minutes)"
+	go_install "$CONTAINERD_DIR" -ldflags "-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" "${want[@]}"
+}
+
+# link_containerd links containerd, ctr and the shim side by side into bin/:
+# the e2e framework runs the shim next to containerd.
+link_containerd() {
+	mkdir -p "$ROOT/bin"
+	for b in "${CONTAINERD_BINARIES[@]}"; do
+		ln -sfn "$CONTAINERD_DIR/$b" "$ROOT/bin/$b"
+	done
+}
+
 ensure_plugins() {
 	mkdir -p "$PLUGINS_DIR"
 	local want=()
@@ -139,7 +174,10 @@ link_into_repo() {
 report() {
 	printf '%-24s %s\n' etcd /usr/bin/etcd
 	printf '%-24s %s\n' ip "$(command -v ip)"
-	printf '%-24s %s\n' containerd /usr/bin/containerd
+	for b in "${CONTAINERD_BINARIES[@]}"; do
+		printf '%-24s %s\n' "$b" "$ROOT/bin/$b"
+	done
+	printf '%-24s %s\n' "containerd 1.6" /usr/bin/containerd
 	printf '%-24s %s\n' runc "$(command -v runc)"
 	for b in "${K8S_BINARIES[@]}"; do
 		printf '%-24s %s\n' "$b" "$ROOT/bin/$b"
@@ -156,7 +194,9 @@ command -v go >/dev/null || {
 }
 ensure_packages
 ensure_kubernetes
+ensure_containerd
 ensure_plugins
 ensure_cnitool
 link_into_repo
+link_containerd
 report

@@ -22,43 +22,6 @@ import (
 // images in.
 const criNamespace = "k8s.io"
 
-// containerdConfig is containerd's config (version 2): everything it owns
-// lives under the node's work dir (the opt plugin would otherwise create
-// /opt/containerd); only the CNI directories are the host's, because the
-// plugin under test is installed there. restrict_oom_score_adj is needed
-// because root here lacks CAP_SYS_RESOURCE and may not lower a score.
-func (n *Node) containerdConfig() string {
-	q := strconv.Quote
-	cri := `plugins."io.containerd.grpc.v1.cri"`
-	lines := []string{
-		`version = 2`,
-		`root = ` + q(filepath.Join(n.containerdDir, "root")),
-		`state = ` + q(filepath.Join(n.containerdDir, "state")),
-		`disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",` +
-			` "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]`,
-		`[grpc]`,
-		`  address = ` + q(n.socket),
-		`[plugins."io.containerd.internal.v1.opt"]`,
-		`  path = ` + q(filepath.Join(n.containerdDir, "opt")),
-		`[` + cri + `]`,
-		`  sandbox_image = ` + q(n.opts.SandboxImage),
-		`  restrict_oom_score_adj = true`,
-		`[` + cri + `.containerd]`,
-		`  snapshotter = ` + q(n.snapshotter),
-		`  default_runtime_name = "runc"`,
-		`[` + cri + `.containerd.runtimes.runc]`,
-		`  runtime_type = "io.containerd.runc.v2"`,
-		`[` + cri + `.containerd.runtimes.runc.options]`,
-		`  SystemdCgroup = false`,
-		`  Root = ` + q(filepath.Join(n.containerdDir, "runc")),
-		`[` + cri + `.cni]`,
-		`  bin_dir = ` + q(cniBinDir),
-		`  conf_dir = ` + q(cniConfDir),
-		`  max_conf_num = 1`,
-	}
-	return strings.Join(lines, "\n") + "\n"
-}
-
 // pickSnapshotter returns overlayfs when an overlay mount works in dir, as
 // containerd's overlayfs snapshotter needs, and native otherwise.
 func pickSnapshotter(dir string) string {

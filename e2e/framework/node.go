@@ -20,9 +20,8 @@ const (
 	PauseImage = "braid.local/pause:e2e"
 
 	kubeletEnv         = "BRAID_KUBELET"
+	containerdEnv      = "BRAID_CONTAINERD"
 	loopbackEnv        = "BRAID_CNI_LOOPBACK"
-	defaultContainerd  = "/usr/bin/containerd"
-	defaultCtr         = "/usr/bin/ctr"
 	defaultMaxPods     = 16
 	containerdGrace    = 10 * time.Second
 	kubeletGrace       = 10 * time.Second
@@ -41,8 +40,11 @@ type NodeOptions struct {
 	// KubeletPath defaults to $BRAID_KUBELET, then to bin/kubelet in the
 	// repository root (see `make tools`).
 	KubeletPath string
-	// ContainerdPath and CtrPath default to /usr/bin/containerd and
-	// /usr/bin/ctr. runc must be on PATH.
+	// ContainerdPath defaults to $BRAID_CONTAINERD, then to bin/containerd
+	// in the repository root: containerd 2 (see `make tools`);
+	// BRAID_CONTAINERD=/usr/bin/containerd runs Debian's containerd 1.6.
+	// The runc shim (containerd-shim-runc-v2) must be next to it, and
+	// CtrPath defaults to the ctr next to it. runc must be on PATH.
 	ContainerdPath string
 	CtrPath        string
 	// LoopbackPath is the CNI loopback plugin, which containerd runs for the
@@ -79,11 +81,11 @@ func (o NodeOptions) Resolve() (NodeOptions, error) {
 	if o.LoopbackPath, err = binaryPath(o.LoopbackPath, loopbackEnv, filepath.Join("plugins", "loopback")); err != nil {
 		return o, err
 	}
-	if o.ContainerdPath == "" {
-		o.ContainerdPath = defaultContainerd
+	if o.ContainerdPath, err = binaryPath(o.ContainerdPath, containerdEnv, "containerd"); err != nil {
+		return o, err
 	}
 	if o.CtrPath == "" {
-		o.CtrPath = defaultCtr
+		o.CtrPath = filepath.Join(filepath.Dir(o.ContainerdPath), "ctr")
 	}
 	if o.SandboxImage == "" {
 		o.SandboxImage = PauseImage
@@ -95,6 +97,7 @@ func (o NodeOptions) Resolve() (NodeOptions, error) {
 		o.Log = io.Discard
 	}
 	return o, errors.Join(checkExecutable("kubelet", o.KubeletPath), checkExecutable("containerd", o.ContainerdPath),
+		checkExecutable("containerd shim", filepath.Join(filepath.Dir(o.ContainerdPath), shimName)),
 		checkExecutable("ctr", o.CtrPath), checkOnPath("runc"), checkExecutable("CNI loopback", o.LoopbackPath))
 }
 
@@ -118,6 +121,10 @@ type Node struct {
 	lock          *os.File // see lockHost
 	hostBefore    []string // snapshotHost before the node changed anything
 	host          *hostState
+
+	// containerdMajor is the major version of ContainerdPath's containerd,
+	// which picks its config's version.
+	containerdMajor int
 
 	mu         sync.Mutex
 	containerd *process
@@ -159,7 +166,7 @@ func StartNode(ctx context.Context, cp *ControlPlane, opts NodeOptions) (_ *Node
 		return nil, fmt.Errorf("start node: %w", err)
 	}
 	n.hostBefore = snapshotHost()
-	if err := n.prepare(); err != nil {
+	if err := n.prepare(ctx); err != nil {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
 	n.mu.Lock()
@@ -167,7 +174,8 @@ func StartNode(ctx context.Context, cp *ControlPlane, opts NodeOptions) (_ *Node
 	if err := n.startContainerd(ctx); err != nil {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	n.log.Info("containerd ready", "snapshotter", n.snapshotter, "elapsed", time.Since(start).Round(time.Millisecond))
+	n.log.Info("containerd ready", "path", n.opts.ContainerdPath, "major", n.containerdMajor, "snapshotter", n.snapshotter,
+		"elapsed", time.Since(start).Round(time.Millisecond))
 	if err := n.startKubelet(ctx); err != nil {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
@@ -176,9 +184,13 @@ func StartNode(ctx context.Context, cp *ControlPlane, opts NodeOptions) (_ *Node
 }
 
 // prepare saves the host state and writes the configs.
-func (n *Node) prepare() error {
+func (n *Node) prepare(ctx context.Context) error {
 	n.containerdDir = filepath.Join(n.workDir, "containerd")
 	n.socket = filepath.Join(n.containerdDir, "containerd.sock")
+	var err error
+	if n.containerdMajor, err = containerdMajor(ctx, n.opts.ContainerdPath); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(n.containerdDir, 0o700); err != nil {
 		return err
 	}

@@ -24,17 +24,21 @@ type mode struct {
 	conf       []string
 	// logs are braid's logs in this mode, for failure reports.
 	logs func(c *cluster) string
+	// statusCalls counts the CNI STATUS calls braid answered with
+	// success so far.
+	statusCalls func(c *cluster) (int, error)
 }
 
 var modes = []mode{
 	{
-		name:       "thin",
-		app:        "braid",
-		install:    installThin,
-		pluginType: "braid",
-		files:      []string{filepath.Join(hostBinDir, "braid"), filepath.Join(hostConfDir, braidFile), thinKubeconfig},
-		conf:       []string{thinKubeconfig},
-		logs:       func(c *cluster) string { return c.podLogs("braid") + c.braidLogs(60) },
+		name:        "thin",
+		app:         "braid",
+		install:     installThin,
+		pluginType:  "braid",
+		files:       []string{filepath.Join(hostBinDir, "braid"), filepath.Join(hostConfDir, braidFile), thinKubeconfig},
+		conf:        []string{thinKubeconfig},
+		logs:        func(c *cluster) string { return c.podLogs("braid") + c.braidLogs(60) },
+		statusCalls: thinStatusCalls,
 	},
 	{
 		name:       "thick",
@@ -42,9 +46,10 @@ var modes = []mode{
 		install:    installThick,
 		pluginType: "braid-shim",
 		// braid stays beside the shim for the DELs the daemon cannot answer.
-		files: []string{filepath.Join(hostBinDir, "braid-shim"), filepath.Join(hostBinDir, "braid"), filepath.Join(hostConfDir, braidFile), braiddSocket},
-		conf:  []string{`"daemonSocketDir": "/run/braid"`},
-		logs:  func(c *cluster) string { return c.podLogs("braidd") },
+		files:       []string{filepath.Join(hostBinDir, "braid-shim"), filepath.Join(hostBinDir, "braid"), filepath.Join(hostConfDir, braidFile), braiddSocket},
+		conf:        []string{`"daemonSocketDir": "/run/braid"`},
+		logs:        func(c *cluster) string { return c.podLogs("braidd") },
+		statusCalls: thickStatusCalls,
 	},
 }
 
@@ -55,6 +60,7 @@ var scenarios = []struct {
 	run  func(t *testing.T, m mode)
 }{
 	{"installed", installed},
+	{"network ready", networkReady},
 	{"annotation forms", annotationForms},
 	{"pods talk", podsTalk},
 	{"missing NAD", missingNAD},

@@ -28,7 +28,9 @@ var referencePlugins = []string{"bridge", "host-local", "loopback", "macvlan", "
 
 // primaryNetwork puts the node's own cluster network in place, as a node
 // has before braid is installed: the reference plugins in /opt/cni/bin and a
-// bridge + host-local conflist in /etc/cni/net.d.
+// bridge + host-local conflist in /etc/cni/net.d, at cniVersion 1.1.0 so
+// that containerd 2 runs STATUS on it, and on braid's conflist, which takes
+// its version.
 func (c *cluster) primaryNetwork() error {
 	if err := os.MkdirAll(hostBinDir, 0o755); err != nil {
 		return err
@@ -43,7 +45,7 @@ func (c *cluster) primaryNetwork() error {
 		}
 	}
 	conf := map[string]any{
-		"cniVersion": "1.0.0",
+		"cniVersion": "1.1.0",
 		"name":       "cluster",
 		"plugins": []any{
 			map[string]any{

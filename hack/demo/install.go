@@ -22,8 +22,9 @@ const (
 
 // primaryNetwork gives the node the network it has before braid, as a
 // cluster network's installer would: the reference plugins in /opt/cni/bin
-// and a bridge + host-local conflist in /etc/cni/net.d. Its leases live in
-// the work directory.
+// and a bridge + host-local conflist in /etc/cni/net.d, at cniVersion 1.1.0
+// so that containerd 2 runs STATUS on braid's conflist, which takes its
+// version. Its leases live in the work directory.
 func (d *demo) primaryNetwork(context.Context) error {
 	plugins, err := filepath.Glob(filepath.Join(d.root, "bin", "plugins", "*"))
 	if err != nil || len(plugins) == 0 {
@@ -41,7 +42,7 @@ func (d *demo) primaryNetwork(context.Context) error {
 		"routes": []any{map[string]any{"dst": "0.0.0.0/0"}},
 	}
 	bridge := map[string]any{"type": "bridge", "bridge": clusterNet, "isGateway": true, "ipMasq": false, "ipam": ipam}
-	conf, _ := json.MarshalIndent(map[string]any{"cniVersion": "1.0.0", "name": "cluster", "plugins": []any{bridge}}, "", "  ")
+	conf, _ := json.MarshalIndent(map[string]any{"cniVersion": "1.1.0", "name": "cluster", "plugins": []any{bridge}}, "", "  ")
 	path := filepath.Join(cniConfDir, primaryFile)
 	if err := os.WriteFile(path, append(conf, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write primary network %s: %w", path, err)
