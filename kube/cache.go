@@ -202,14 +202,17 @@ func cached(inf cache.SharedIndexInformer, namespace, name string) any {
 // podListWatch lists and watches the pods on node. The field selector does
 // the work on a real API server; the filter behind it keeps other nodes'
 // pods out of the cache when it is ignored (fake clientsets ignore it).
-func podListWatch(clients *Clients, node string) *cache.ListWatch {
+// Against an API server the informer syncs from a watch that streams the
+// initial pods (client-go's WatchListClient); a client that cannot stream
+// them (client-go's fake clientset says so) gets a list and a watch.
+func podListWatch(clients *Clients, node string) cache.ListerWatcher {
 	pods := clients.Core.CoreV1().Pods(metav1.NamespaceAll)
 	selector := fields.Everything()
 	if node != "" {
 		selector = fields.OneTermEqualSelector("spec.nodeName", node)
 	}
 	elsewhere := func(pod *corev1.Pod) bool { return !selector.Matches(fields.Set{"spec.nodeName": pod.Spec.NodeName}) }
-	return &cache.ListWatch{
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			opts.FieldSelector = selector.String()
 			list, err := pods.List(ctx, opts)
@@ -232,20 +235,21 @@ func podListWatch(clients *Clients, node string) *cache.ListWatch {
 				return e, keep
 			}), nil
 		},
-	}
+	}, clients.Core)
 }
 
-// nadListWatch lists and watches NADs in all namespaces.
-func nadListWatch(clients *Clients) *cache.ListWatch {
+// nadListWatch lists and watches NADs in all namespaces, streaming the
+// initial NADs as podListWatch does unless the client says it cannot.
+func nadListWatch(clients *Clients) cache.ListerWatcher {
 	nads := clients.NADs.K8sCniCncfIoV1().NetworkAttachmentDefinitions(metav1.NamespaceAll)
-	return &cache.ListWatch{
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return nads.List(ctx, opts)
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 			return nads.Watch(ctx, opts)
 		},
-	}
+	}, clients.NADs)
 }
 
 // slimPod keeps what braid reads from a pod: its metadata (annotations, UID,

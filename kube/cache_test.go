@@ -65,7 +65,7 @@ func newFixture(t *testing.T, nodeName string, objs ...runtime.Object) *fixture 
 		must(t, err)
 	}
 	f.watching = []<-chan struct{}{signalWatch(&f.core.Fake, f.core.Tracker(), podsRes), signalWatch(&f.nads.Fake, f.nads.Tracker(), nadsRes)}
-	f.cache = kube.NewCache(&kube.Clients{Core: f.core, NADs: f.nads}, kube.CacheOptions{NodeName: nodeName})
+	f.cache = kube.NewCache(&kube.Clients{Core: f.core, NADs: listingNADFake{f.nads}}, kube.CacheOptions{NodeName: nodeName})
 	return f
 }
 
@@ -78,6 +78,15 @@ func (f *fixture) start(t *testing.T) {
 		<-ch
 	}
 }
+
+// listingNADFake is the NAD client's fake clientset saying, as client-go's
+// fake does since v0.35, that its watches cannot stream the initial
+// objects, so informers list first. The NAD client's generated fake
+// predates that; without it an informer waits for a stream that never
+// comes.
+type listingNADFake struct{ *nadfake.Clientset }
+
+func (listingNADFake) IsWatchListSemanticsUnSupported() bool { return true }
 
 func must(t testing.TB, err error) {
 	t.Helper()
@@ -326,7 +335,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 	idle := func(clienttesting.Action) (bool, watch.Interface, error) { return true, watch.NewFake(), nil }
 	core.PrependWatchReactor(podsRes, idle)
 	nadCS.PrependWatchReactor(nadsRes, idle)
-	c := kube.NewCache(&kube.Clients{Core: core, NADs: nadCS}, kube.CacheOptions{NodeName: node})
+	c := kube.NewCache(&kube.Clients{Core: core, NADs: listingNADFake{nadCS}}, kube.CacheOptions{NodeName: node})
 	base = liveHeap()
 	c.Start(b.Context())
 	must(b, c.WaitForSync(b.Context()))

@@ -140,6 +140,8 @@ func StartDRADriver(ctx context.Context, opts DRADriverOptions) (_ *DRADriver, e
 		kubeletplugin.RegistrarDirectoryPath(opts.RegistrarDir),
 		kubeletplugin.PluginDataDirectoryPath(opts.PluginDir),
 		kubeletplugin.GRPCInterceptor(d.seeRegistration),
+		// The test devices have no health to report (WatchHealthStatus).
+		kubeletplugin.HealthService(false),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("start DRA driver %s: %w", opts.Driver, err)
@@ -359,6 +361,12 @@ func (p *draPlugin) UnprepareResourceClaims(_ context.Context, claims []kubeletp
 		out[c.UID] = nil
 	}
 	return out, nil
+}
+
+// WatchHealthStatus is never called: StartDRADriver turns the health
+// service off, the test devices having no health to report.
+func (p *draPlugin) WatchHealthStatus(context.Context, chan<- kubeletplugin.DeviceHealthReport) error {
+	return kubeletplugin.ErrHealthNotSupported
 }
 
 // HandleError records a background error: every error is worth a test's

@@ -131,13 +131,13 @@ func TestDRADriver(t *testing.T) {
 	}
 	defer conn.Close()
 	dra := drapb.NewDRAPluginClient(conn)
-	req := []*drapb.Claim{{Namespace: "ns", Name: "net", UID: "claim-uid"}}
+	req := []*drapb.Claim{{Namespace: "ns", Name: "net", Uid: "claim-uid"}}
 	prep, err := dra.NodePrepareResources(ctx, &drapb.NodePrepareResourcesRequest{Claims: req})
 	if err != nil {
 		t.Fatalf("NodePrepareResources: %v", err)
 	}
 	got := prep.Claims["claim-uid"]
-	if got == nil || got.Error != "" || len(got.Devices) != 1 || got.Devices[0].PoolName != "node1" || got.Devices[0].DeviceName != "vf-1" || len(got.Devices[0].CDIDeviceIDs) != 0 {
+	if got == nil || got.Error != "" || len(got.Devices) != 1 || got.Devices[0].PoolName != "node1" || got.Devices[0].DeviceName != "vf-1" || len(got.Devices[0].CdiDeviceIds) != 0 {
 		t.Errorf("NodePrepareResources answered %v, want device node1/vf-1 without CDI devices", prep.Claims)
 	}
 	if p := d.Prepared(); len(p) != 1 || p[0].UID != "claim-uid" || !slices.Equal(p[0].Devices, []string{"vf-1"}) {
