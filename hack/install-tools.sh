@@ -8,16 +8,20 @@
 #   containerd 1.6  /usr/bin/containerd, ctr and shim (Debian, with runc): the
 #                   second runtime, BRAID_CONTAINERD=/usr/bin/containerd
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet
-#                   built from hack/tools/k8s (one main per binary), cached per
-#                   version
+#                   built from hack/tools/k8s (one main per binary) at
+#                   K8S_VERSION (default v1.37.2; v1.35.4 and v1.36.3 too),
+#                   with that minor's module file, cached per version
 #   CNI plugins     reference plugins, cached per version, linked into bin/plugins/
 #                   (loopback too: containerd sets up every sandbox's lo with it)
 #   cnitool         cached next to the plugins, linked into bin/
 # Idempotent; with a warm cache it only checks files and refreshes links.
 set -euo pipefail
 
-K8S_VERSION=v1.34.4
-PLUGINS_VERSION=v1.9.1
+# The supported Kubernetes versions: each has hack/tools/k8s/v1.MINOR.mod,
+# written by hack/tools/k8s/pin.sh.
+K8S_VERSIONS=(v1.35.4 v1.36.3 v1.37.2)
+K8S_VERSION=${K8S_VERSION:-v1.37.2}
+PLUGINS_VERSION=v1.10.0
 CONTAINERD_VERSION=v2.4.2
 CNI_VERSION=v1.3.0
 PLUGINS=(main/bridge main/macvlan main/loopback ipam/host-local ipam/static meta/tuning meta/portmap)
@@ -34,6 +38,13 @@ CONTAINERD_DIR="$CACHE/containerd-$CONTAINERD_VERSION"
 CONTAINERD_BINARIES=(containerd ctr containerd-shim-runc-v2)
 
 log() { echo "install-tools: $*" >&2; }
+
+[[ " ${K8S_VERSIONS[*]} " == *" $K8S_VERSION "* ]] || {
+	log "K8S_VERSION=$K8S_VERSION is not one of ${K8S_VERSIONS[*]}"
+	exit 1
+}
+K8S_MODFILE=v${K8S_VERSION#v}
+K8S_MODFILE=${K8S_MODFILE%.*}.mod
 
 # apt_install installs Debian packages without letting their maintainer
 # scripts start services: etcd and containerd are run by the tests, never as
@@ -91,9 +102,7 @@ ensure_kubernetes() {
 	(
 		cd "$ROOT/hack/tools/k8s"
 		export GOWORK=off
-		# go.sum is committed; recreate it only on a checkout without it.
-		[[ -f go.sum ]] || go mod tidy
-		go build -o "$tmp/" -ldflags "-X k8s.io/component-base/version.gitVersion=$K8S_VERSION" "${want[@]}"
+		go build -modfile="$K8S_MODFILE" -o "$tmp/" -ldflags "-X k8s.io/component-base/version.gitVersion=$K8S_VERSION" "${want[@]}"
 	) || {
 		rm -rf "$tmp"
 		exit 1

@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	_ "time/tzdata" // CronJob time zones, as upstream
 
 	"k8s.io/component-base/cli"
 	_ "k8s.io/component-base/logs/json/register"
