@@ -22,7 +22,9 @@ import (
 // its ResourceClaims. A ResourceSlice publishes devices with the
 // k8s.cni.cncf.io/resourceName and deviceID attributes; the pod's claim is
 // allocated two of them (and a device that is no network device), written
-// here as the scheduler would; there is no kubelet socket and no
+// here as the scheduler would (with the node selector of a node-local
+// slice, which Kubernetes 1.36+ reads to allow braid's node-bound token
+// "associated-node:update" on resourceclaims/driver); there is no kubelet socket and no
 // checkpoint. braid hands the two devices to the two device-backed
 // networks in order, and writes what each became (interface, IPs, MAC) into
 // the claim's status.devices[].networkData, with braid's least-privilege
@@ -82,7 +84,7 @@ func TestDRADevices(t *testing.T) {
 			{Request: "vf", Driver: driver, Pool: "node1", Device: "gpu0"},
 			{Request: "vf", Driver: driver, Pool: "node1", Device: "vf1"},
 			{Request: "vf", Driver: driver, Pool: "node1", Device: "vf0"},
-		}}}
+		}}, NodeSelector: onNode(testNode)}
 		claim.Status.ReservedFor = []resourceapi.ResourceClaimConsumerReference{{Resource: "pods", Name: pod.Name, UID: pod.UID}}
 		if _, err := resource.ResourceClaims(d.namespace).UpdateStatus(ctx, claim, metav1.UpdateOptions{}); err != nil {
 			t.Fatalf("allocate ResourceClaim: %v", err)
