@@ -89,6 +89,8 @@ func (s *Server) run(ctx context.Context, req *wire.Request) (*wire.Response, st
 		}
 	}
 	switch req.Command {
+	case "STATUS":
+		return s.status(ctx, req)
 	case "ADD":
 		var done func()
 		ctx, done = s.adds.start(ctx, req.ContainerID)

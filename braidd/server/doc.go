@@ -5,5 +5,7 @@
 // checks each request as skel would and refuses one carrying braid's own
 // mark, runs at most MaxConcurrent at once with DEL admitted ahead of ADD (a
 // DEL first cancels the same container's ADD in flight), and serves
-// health, readiness and metrics for the node's operators.
+// health, readiness and metrics for the node's operators. STATUS, the
+// node's network health that containerd 2 asks for every few seconds,
+// bypasses the bound and is shared by the calls that arrive together.
 package server

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/braid-cni/braid/attacher"
 	"github.com/braid-cni/braid/netconf"
@@ -60,12 +61,14 @@ type Server struct {
 	// EnablePprof adds /debug/pprof/ to OpsHandler.
 	EnablePprof bool
 
-	once    sync.Once
-	adds    adds
-	syncs   adds // hot-plug's, by container ID, also cancelled by a DEL
-	sem     *prioritySem
-	metrics *metrics
-	initErr error
+	once  sync.Once
+	adds  adds
+	syncs adds // hot-plug's, by container ID, also cancelled by a DEL
+	sem   *prioritySem
+	// statuses coalesces STATUS calls by config (see status).
+	statuses singleflight.Group
+	metrics  *metrics
+	initErr  error
 }
 
 func (s *Server) init() {

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,11 +24,13 @@ type Exec struct {
 	Fail map[string]error
 	// Quiet records nothing (benchmarks).
 	Quiet bool
-	// With Hold set, an ADD first sends its call on Entered, then waits
-	// until Hold is closed or its context ends (as a real plugin is killed
-	// when libcni's context ends).
-	Hold    chan struct{}
-	Entered chan ExecCall
+	// With Hold set, a call of HoldCommand (ADD when empty) first sends
+	// its call on Entered, then waits until Hold is closed or its context
+	// ends (as a real plugin is killed when libcni's context ends), and
+	// only then fails as Fail says.
+	Hold        chan struct{}
+	Entered     chan ExecCall
+	HoldCommand string
 
 	mu    sync.Mutex
 	calls []ExecCall
@@ -78,16 +81,16 @@ func (f *Exec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, 
 	}
 	err := f.Fail[c.Command]
 	f.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	if c.Command == "ADD" && f.Hold != nil {
+	if hold := cmp.Or(f.HoldCommand, "ADD"); c.Command == hold && f.Hold != nil {
 		f.Entered <- c
 		select {
 		case <-f.Hold:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("fake %s: killed: %w", c.Plugin, ctx.Err())
 		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	if c.Command != "ADD" {
 		return nil, nil
