@@ -140,4 +140,3 @@ func TestStatusCallerGone(t *testing.T) {
 		}
 	})
 }
-
