@@ -30,6 +30,13 @@ type Writer struct {
 	// RemoveOnExit removes braid's file when Run ends, handing the node
 	// back to its primary network.
 	RemoveOnExit bool
+	// Uninstalling, when set, limits RemoveOnExit to an uninstall: the
+	// file is removed only when it answers true. On a restart or an update
+	// the file stays, so the runtime's STATUS through it reports the node's
+	// network not ready until braid is back, rather than the runtime
+	// starting new pods on the primary network alone, without the networks
+	// they ask for. An error keeps the file too, and is logged.
+	Uninstalling func(context.Context) (bool, error)
 	Log          *slog.Logger
 
 	mu      sync.Mutex
@@ -53,6 +60,9 @@ func (w *Writer) setPrimary(path string) {
 // settle is how long Run waits after a change for the next one: tools
 // write a config in several steps.
 const settle = 100 * time.Millisecond
+
+// uninstallCheck bounds the Uninstalling question at exit.
+const uninstallCheck = 5 * time.Second
 
 // A failed sync (the primary braid wraps does not parse yet, a write
 // failed) is tried again without waiting for a change: after retryFirst,
@@ -211,6 +221,15 @@ func (w *Writer) sync(prev time.Duration) time.Duration {
 func (w *Writer) exit() error {
 	if !w.RemoveOnExit {
 		return nil
+	}
+	if w.Uninstalling != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), uninstallCheck)
+		defer cancel()
+		uninstalling, err := w.Uninstalling(ctx)
+		if err != nil || !uninstalling {
+			w.Log.Info("keeping braid's config on exit: not an uninstall", "file", filepath.Join(w.Dir, w.Own), "error", err)
+			return nil
+		}
 	}
 	w.setPrimary("")
 	if err := install.Remove(w.Dir, w.Own); err != nil {

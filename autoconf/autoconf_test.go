@@ -3,6 +3,7 @@ package autoconf
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -140,6 +141,49 @@ func TestRun(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(w.Dir, own)); !os.IsNotExist(err) {
 		t.Errorf("braid config left after Run ended with RemoveOnExit: %v", err)
+	}
+}
+
+// TestExitOnlyOnUninstall: with Uninstalling set, RemoveOnExit removes
+// braid's file only when braid is being uninstalled; a restart, or no
+// answer, keeps it.
+func TestExitOnlyOnUninstall(t *testing.T) {
+	tests := []struct {
+		name         string
+		uninstalling bool
+		err          error
+		wantFile     bool
+	}{
+		{"uninstall", true, nil, false},
+		{"restart", false, nil, true},
+		{"no answer", false, errors.New("read braid's own pod kube-system/braidd-x: connection refused"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := writer(t)
+			w.RemoveOnExit = true
+			asked := 0
+			w.Uninstalling = func(ctx context.Context) (bool, error) {
+				asked++
+				if _, ok := ctx.Deadline(); !ok {
+					t.Error("Uninstalling asked without a deadline")
+				}
+				return tt.uninstalling, tt.err
+			}
+			write(t, w.Dir, "10-flannel.conflist", flannel)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- w.Run(ctx) }()
+			eventually(t, "braid config for flannel", func() bool { return wrapped(w) != "" })
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			_, err := os.Stat(filepath.Join(w.Dir, own))
+			if got := err == nil; got != tt.wantFile || asked != 1 {
+				t.Errorf("braid config present after exit = %v (asked %d times), want %v", got, asked, tt.wantFile)
+			}
+		})
 	}
 }
 

@@ -85,6 +85,11 @@ func Run(ctx context.Context, conf *netconf.DaemonConf, opts Options, log *slog.
 	var writer *autoconf.Writer
 	if conf.Autoconfig {
 		writer = autoconfWriter(conf, log)
+		if conf.PodName != "" && conf.PodNamespace != "" {
+			writer.Uninstalling = func(ctx context.Context) (bool, error) {
+				return clients.Uninstalling(ctx, conf.PodNamespace, conf.PodName)
+			}
+		}
 	}
 	wrap, err := server.DelegateMetrics(reg)
 	if err != nil {

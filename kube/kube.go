@@ -84,3 +84,28 @@ func (c *Clients) GetNAD(ctx context.Context, namespace, name string) (*nadv1.Ne
 	}
 	return nad, err
 }
+
+// Uninstalling reports whether the DaemonSet that runs the pod
+// namespace/name is gone or being deleted: braid is being uninstalled from
+// the node, not restarted or updated. A pod that no DaemonSet controls is
+// never being uninstalled this way. Errors name the object they could not
+// read; the caller decides what an unknown answer means.
+func (c *Clients) Uninstalling(ctx context.Context, namespace, name string) (bool, error) {
+	pod, err := c.FreshPod(ctx, namespace, name)
+	if err != nil {
+		return false, fmt.Errorf("read braid's own pod %s/%s: %w", namespace, name, err)
+	}
+	owner := metav1.GetControllerOf(pod)
+	if owner == nil || owner.Kind != "DaemonSet" {
+		return false, nil
+	}
+	ds, err := c.Core.AppsV1().DaemonSets(namespace).Get(ctx, owner.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read the DaemonSet %s/%s of braid's pod %s: %w", namespace, owner.Name, name, err)
+	}
+	// Another DaemonSet by that name since: ours is gone.
+	return ds.DeletionTimestamp != nil || ds.UID != owner.UID, nil
+}

@@ -29,6 +29,12 @@ type DaemonConf struct {
 	SocketDir string `json:"socketDir,omitempty"`
 	// NodeName selects the pods to cache: default $NODE_NAME, else the hostname.
 	NodeName string `json:"nodeName,omitempty"`
+	// PodNamespace and PodName are braidd's own pod, from $POD_NAMESPACE
+	// and $POD_NAME (the DaemonSet's downward API); empty outside a pod.
+	// removeConfigOnExit asks its DaemonSet whether an exit is an
+	// uninstall.
+	PodNamespace string `json:"-"`
+	PodName      string `json:"-"`
 	// MetricsAddr serves /metrics, /healthz and /readyz; empty: off.
 	MetricsAddr string `json:"metricsAddr,omitempty"`
 	EnablePprof bool   `json:"enablePprof,omitempty"`
@@ -78,6 +84,7 @@ func ParseDaemon(data []byte, getenv func(string) string, hostname func() (strin
 	if c.NodeName == "" {
 		c.NodeName = getenv("NODE_NAME")
 	}
+	c.PodNamespace, c.PodName = getenv("POD_NAMESPACE"), getenv("POD_NAME")
 	if c.NodeName == "" {
 		name, err := hostname()
 		if err != nil {
