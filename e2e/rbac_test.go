@@ -309,7 +309,7 @@ func (k *rbacKube) allocatedClaim(t *testing.T, name, driver, node string, pod *
 	}
 	t.Cleanup(func() { _ = claims.Delete(context.Background(), name, metav1.DeleteOptions{}) })
 	claim.Status.Allocation = &resourceapi.AllocationResult{
-		Devices: resourceapi.DeviceAllocationResult{Results: []resourceapi.DeviceRequestAllocationResult{{Request: "vf", Driver: driver, Pool: node, Device: "vf0"}}},
+		Devices:      resourceapi.DeviceAllocationResult{Results: []resourceapi.DeviceRequestAllocationResult{{Request: "vf", Driver: driver, Pool: node, Device: "vf0"}}},
 		NodeSelector: onNode(node),
 	}
 	claim.Status.ReservedFor = []resourceapi.ResourceClaimConsumerReference{{Resource: "pods", Name: pod.Name, UID: pod.UID}}

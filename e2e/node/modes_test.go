@@ -61,6 +61,7 @@ var scenarios = []struct {
 }{
 	{"installed", installed},
 	{"network ready", networkReady},
+	{"network health", networkHealth},
 	{"annotation forms", annotationForms},
 	{"pods talk", podsTalk},
 	{"missing NAD", missingNAD},

@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/braid-cni/braid/e2e/framework"
 )
@@ -142,4 +145,149 @@ func readyCondition(node *corev1.Node) corev1.NodeCondition {
 		}
 	}
 	return corev1.NodeCondition{}
+}
+
+// healthWait bounds each change of the node's network readiness: the
+// kubelet asks the runtime every 5 s and reports the node every 10 s.
+const healthWait = 90 * time.Second
+
+// networkHealth: braid's STATUS is the node's network health under a real
+// kubelet and containerd 2. When the cluster network's own STATUS fails
+// (its IPAM plugin gone from the node), the node reports its network not
+// ready with the delegate's message, and ready again once the plugin is
+// back. In thick mode, braidd stopped by a DaemonSet update (not an
+// uninstall) leaves braid's conflist in place, the node reports its
+// network not ready naming braidd's socket, a pod created meanwhile is not
+// started half-attached, and once braidd is back the node is ready and the
+// pod runs with every network it asked for.
+func networkHealth(t *testing.T, m mode) {
+	node := readyNode(t)
+	rt := node.Status.NodeInfo.ContainerRuntimeVersion
+	if major, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(rt, "containerd://"), "v"), "."); major == "1" {
+		t.Skipf("the node's runtime %s never runs CNI STATUS", rt)
+	}
+
+	ipam := filepath.Join(hostBinDir, "host-local")
+	aside := ipam + ".aside"
+	if err := os.Rename(ipam, aside); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := os.Rename(aside, ipam); err != nil {
+				t.Errorf("put host-local back: %v", err)
+			}
+		}
+	}
+	t.Cleanup(restore)
+	c := waitNetwork(t, false, "network cluster (plugin bridge", `"host-local"`)
+	t.Logf("cluster network's STATUS failing: node %s Ready=%s: %s", framework.NodeName, c.Status, c.Message)
+	restore()
+	waitNetwork(t, true)
+
+	if m.app != "braidd" {
+		return
+	}
+	e := newEnv(t, m, "health")
+	e.bridgeNAD("blue", "br-hblue", "10.89.9.0/24")
+	stopBraidd(t, e)
+	if _, err := os.Stat(filepath.Join(hostConfDir, braidFile)); err != nil {
+		t.Errorf("braidd stopped by an update removed braid's conflist: %v", err)
+	}
+	c = waitNetwork(t, false, braiddSocket)
+	t.Logf("braidd stopped: node %s Ready=%s: %s", framework.NodeName, c.Status, c.Message)
+	sandboxes := len(journal())
+	e.pod("waits", "blue")
+	time.Sleep(10 * time.Second) // long enough for a sandbox to be tried
+	pod, err := e.kube.CoreV1().Pods(e.namespace).Get(t.Context(), "waits", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := pod.Annotations[nadv1.NetworkStatusAnnot]; ok || pod.Status.Phase == corev1.PodRunning {
+		t.Errorf("pod %s %s with network-status %v while braidd is stopped", pod.Name, pod.Status.Phase, ok)
+	}
+	if n := len(journal()); n != sandboxes {
+		t.Errorf("braid's journal went from %d to %d sandboxes while braidd is stopped", sandboxes, n)
+	}
+	startBraidd(t)
+	waitNetwork(t, true)
+	matchStatus(t, e.running("waits"), []string{"eth0", "net1"})
+}
+
+// stopBraidd stops braidd as a DaemonSet update does, not as an uninstall:
+// the DaemonSet stays, with a node selector no node matches, and braidd's
+// pod goes.
+func stopBraidd(t *testing.T, e *env) {
+	t.Helper()
+	patch := `{"spec":{"template":{"spec":{"nodeSelector":{"braid.test/nowhere":"true"}}}}}`
+	if _, err := e.kube.AppsV1().DaemonSets(systemNamespace).Patch(t.Context(), "braidd", k8stypes.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("stop braidd: %v", err)
+	}
+	t.Cleanup(func() { startBraidd(t) })
+	ctx, cancel := context.WithTimeout(t.Context(), installTimeout)
+	defer cancel()
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		pods, err := shared.pods(ctx, "braidd")
+		return err == nil && len(pods) == 0, nil
+	})
+	if err != nil {
+		t.Fatalf("braidd's pod still there after the update: %v", err)
+	}
+}
+
+// startBraidd undoes stopBraidd and waits for braidd to be Ready.
+func startBraidd(t *testing.T) {
+	t.Helper()
+	client, _, err := shared.cp.Clients()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
+	defer cancel()
+	patch := `{"spec":{"template":{"spec":{"nodeSelector":{"braid.test/nowhere":null}}}}}`
+	if _, err := client.AppsV1().DaemonSets(systemNamespace).Patch(ctx, "braidd", k8stypes.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("start braidd: %v", err)
+	}
+	if err := shared.podReady(ctx, "braidd"); err != nil {
+		t.Fatalf("braidd back: %v", err)
+	}
+}
+
+// waitNetwork waits until the node's Ready condition is ready and, when
+// not ready, its message holds each of want; it returns the condition.
+func waitNetwork(t *testing.T, ready bool, want ...string) corev1.NodeCondition {
+	t.Helper()
+	client, _, err := shared.cp.Clients()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus := corev1.ConditionFalse
+	if ready {
+		wantStatus = corev1.ConditionTrue
+	}
+	var last corev1.NodeCondition
+	ctx, cancel := context.WithTimeout(t.Context(), healthWait)
+	defer cancel()
+	err = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		node, err := client.CoreV1().Nodes().Get(ctx, framework.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		last = readyCondition(node)
+		if last.Status != wantStatus {
+			return false, nil
+		}
+		for _, w := range want {
+			if !strings.Contains(last.Message, w) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("node %s: Ready=%s (%s: %s), want %s with a message naming %q", framework.NodeName, last.Status, last.Reason, last.Message, wantStatus, want)
+	}
+	return last
 }
