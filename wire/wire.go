@@ -130,6 +130,15 @@ func (r *Request) CmdArgs() *skel.CmdArgs {
 	}
 }
 
+// what names the request in errors: the verb, and its container when it
+// has one (STATUS and GC have none).
+func (r *Request) what() string {
+	if r.ContainerID == "" {
+		return r.Command
+	}
+	return r.Command + " of container " + r.ContainerID
+}
+
 // Forward sends req to the daemon on socketPath and returns its answer. A
 // CNI error of the verb comes back in the Response; the returned error means
 // the daemon did not answer (no socket, refused, cut off, ctx done) or did
@@ -138,11 +147,11 @@ func (r *Request) CmdArgs() *skel.CmdArgs {
 func Forward(ctx context.Context, socketPath string, req *Request) (*Response, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s request of container %s: %w", req.Command, req.ContainerID, err)
+		return nil, fmt.Errorf("encode %s request: %w", req.what(), err)
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("%s request of container %s: %w", req.Command, req.ContainerID, err)
+		return nil, fmt.Errorf("%s request: %w", req.what(), err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	transport := &http.Transport{
@@ -156,7 +165,7 @@ func Forward(ctx context.Context, socketPath string, req *Request) (*Response, e
 	defer transport.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: transport}).Do(hreq)
 	if err != nil {
-		return nil, fmt.Errorf("%s of container %s: %w", req.Command, req.ContainerID, err)
+		return nil, fmt.Errorf("%s: %w", req.what(), err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	return decodeResponse(req, resp)
@@ -166,11 +175,11 @@ func decodeResponse(req *Request, resp *http.Response) (*Response, error) {
 	body := io.LimitReader(resp.Body, MaxResponseBytes)
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(body, 1024))
-		return nil, fmt.Errorf("%s of container %s: daemon answered %s: %s", req.Command, req.ContainerID, resp.Status, strings.TrimSpace(string(msg)))
+		return nil, fmt.Errorf("%s: daemon answered %s: %s", req.what(), resp.Status, strings.TrimSpace(string(msg)))
 	}
 	var out Response
 	if err := json.NewDecoder(body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("%s of container %s: decode the daemon's answer: %w", req.Command, req.ContainerID, err)
+		return nil, fmt.Errorf("%s: decode the daemon's answer: %w", req.what(), err)
 	}
 	return &out, nil
 }

@@ -9,11 +9,13 @@ import (
 	"slices"
 	"time"
 
+	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/braid-cni/braid/e2e/framework"
+	"github.com/braid-cni/braid/wire"
 )
 
 const (
@@ -54,7 +56,15 @@ type burstResult struct {
 	peak             int64           // braidd's VmHWM during the burst
 	fallbacks        float64         // braidd's live GETs, from its metrics
 	leftovers        []string        // what the DELs should have removed
+	// STATUS calls made to braidd during the ADDs, as containerd makes
+	// them: the answered ones' latencies, and the failures.
+	status     []time.Duration
+	statusErrs []error
 }
+
+// statusEvery is how often the burst asks braidd for STATUS during the
+// ADDs: far more often than containerd does (every 5 s per node).
+const statusEvery = 100 * time.Millisecond
 
 // runBurst creates the pods, starts a braidd that lists them, adds every pod
 // and then deletes every pod with opts.inFlight calls at once, and checks
@@ -98,7 +108,19 @@ func burst(ctx context.Context, d *framework.Braidd, boxes []sandbox, opts burst
 		return r, err
 	}
 	var addErrs, delErrs []error
+	shim, ok := boxes[0].cni.(*braid)
+	if !ok {
+		return r, fmt.Errorf("burst: sandbox %s is not run by braid", boxes[0].id)
+	}
+	statusCtx, stopStatus := context.WithCancel(ctx)
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		r.status, r.statusErrs = pollStatus(statusCtx, d.SocketDir, shim.list.Plugins[0].Bytes)
+	}()
 	r.add, r.addWall, addErrs = timeCalls(ctx, "ADD", boxes, opts.inFlight, addSandbox)
+	stopStatus()
+	<-polled
 	// A failed ADD is deleted too, as a runtime does.
 	r.del, r.delWall, delErrs = timeCalls(ctx, "DEL", boxes, opts.inFlight, delSandbox)
 	r.errs = slices.Concat(addErrs, delErrs)
@@ -113,6 +135,36 @@ func burst(ctx context.Context, d *framework.Braidd, boxes []sandbox, opts burst
 	}
 	r.fallbacks = m["braid_cache_fallbacks_total"]
 	return r, nil
+}
+
+// pollStatus forwards STATUS to the braidd on socketDir every statusEvery
+// until ctx ends, as braid-shim does for containerd, and returns the
+// latencies of the answered calls and the failures (an error answer or no
+// answer within a second).
+func pollStatus(ctx context.Context, socketDir string, config []byte) ([]time.Duration, []error) {
+	var took []time.Duration
+	var errs []error
+	tick := time.NewTicker(statusEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return took, errs
+		case <-tick.C:
+		}
+		call, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		start := time.Now()
+		resp, err := wire.Forward(call, wire.SocketPath(socketDir), wire.NewRequest("STATUS", &skel.CmdArgs{StdinData: config}))
+		cancel()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("STATUS: %w", err))
+		case resp.Error != nil:
+			errs = append(errs, fmt.Errorf("STATUS: %w", resp.Error))
+		default:
+			took = append(took, time.Since(start))
+		}
+	}
 }
 
 // timeCalls runs call on every sandbox, inFlight at once, and returns the
@@ -189,8 +241,10 @@ func closeSandboxes(boxes []sandbox) error {
 	return errors.Join(errs...)
 }
 
-// err fails the benchmark on any failed call or leftover.
-func (r burstResult) err() error { return failures("CNI calls", r.errs, r.leftovers) }
+// err fails the round on a failed CNI call, a failed STATUS or a leftover.
+func (r burstResult) err() error {
+	return failures("CNI calls", slices.Concat(r.errs, r.statusErrs), r.leftovers)
+}
 
 // failures is a round's verdict: the first of errs (what they are), and
 // the first of the leftovers; nil when there are neither.

@@ -38,6 +38,11 @@ func printBurst(w io.Writer, r burstResult) {
 	_ = tw.Flush()
 	fmt.Fprintf(w, "braidd RSS: %.1f MiB before the burst, peak %.1f MiB during it (VmHWM); live GETs: %.0f\n",
 		mib(r.before.rss), mib(r.peak), r.fallbacks)
+	fmt.Fprintf(w, "STATUS during the ADDs (every %s, through braidd's socket as braid-shim forwards it): %d answered, p50 %.1f ms, max %.1f ms, %d failed\n",
+		statusEvery, len(r.status), ms(percentile(r.status, 50)), ms(percentile(r.status, 100)), len(r.statusErrs))
+	for _, err := range r.statusErrs {
+		fmt.Fprintln(w, "  ", err)
+	}
 	printLeftovers(w, r.leftovers)
 	fmt.Fprintln(w)
 }
