@@ -98,7 +98,7 @@ func setUp() (*cluster, error) {
 	if err != nil {
 		return c, err
 	}
-	if err := c.primaryNetwork(); err != nil {
+	if err := c.primaryNetwork(ctx); err != nil {
 		return c, err
 	}
 	if c.rootShared, err = framework.ShareRoot(); err != nil {

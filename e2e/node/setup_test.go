@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/braid-cni/braid/e2e/framework"
 )
 
@@ -30,8 +32,21 @@ var referencePlugins = []string{"bridge", "host-local", "loopback", "macvlan", "
 // has before braid is installed: the reference plugins in /opt/cni/bin and a
 // bridge + host-local conflist in /etc/cni/net.d, at cniVersion 1.1.0 so
 // that containerd 2 runs STATUS on it, and on braid's conflist, which takes
-// its version.
-func (c *cluster) primaryNetwork() error {
+// its version. Under containerd 1.6, whose libcni refuses 1.1.0 results,
+// at 1.0.0, as a node of that runtime has it.
+func (c *cluster) primaryNetwork(ctx context.Context) error {
+	client, _, err := c.cp.Clients()
+	if err != nil {
+		return err
+	}
+	node, err := client.CoreV1().Nodes().Get(ctx, framework.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("the node's runtime: %w", err)
+	}
+	cniVersion := "1.0.0"
+	if runsStatus(node.Status.NodeInfo.ContainerRuntimeVersion) {
+		cniVersion = "1.1.0"
+	}
 	if err := os.MkdirAll(hostBinDir, 0o755); err != nil {
 		return err
 	}
@@ -45,7 +60,7 @@ func (c *cluster) primaryNetwork() error {
 		}
 	}
 	conf := map[string]any{
-		"cniVersion": "1.1.0",
+		"cniVersion": cniVersion,
 		"name":       "cluster",
 		"plugins": []any{
 			map[string]any{
@@ -67,6 +82,13 @@ func (c *cluster) primaryNetwork() error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(hostConfDir, primaryFile), data, 0o644)
+}
+
+// runsStatus reports whether the container runtime rt (the node's
+// containerRuntimeVersion) runs CNI STATUS: containerd 2 does, 1.x never.
+func runsStatus(rt string) bool {
+	major, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(rt, "containerd://"), "v"), ".")
+	return major != "1"
 }
 
 // images builds and imports the sandbox image, braid's image and the

@@ -86,7 +86,7 @@ func thickStatusCalls(*cluster) (int, error) {
 func networkReady(t *testing.T, m mode) {
 	node := readyNode(t)
 	rt := node.Status.NodeInfo.ContainerRuntimeVersion
-	if major, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(rt, "containerd://"), "v"), "."); major == "1" {
+	if !runsStatus(rt) {
 		t.Skipf("the node's runtime %s never runs CNI STATUS", rt)
 	}
 	if conf := readFile(t, filepath.Join(hostConfDir, braidFile)); !strings.Contains(conf, `"cniVersion": "1.1.0"`) {
@@ -163,7 +163,7 @@ const healthWait = 90 * time.Second
 func networkHealth(t *testing.T, m mode) {
 	node := readyNode(t)
 	rt := node.Status.NodeInfo.ContainerRuntimeVersion
-	if major, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(rt, "containerd://"), "v"), "."); major == "1" {
+	if !runsStatus(rt) {
 		t.Skipf("the node's runtime %s never runs CNI STATUS", rt)
 	}
 
