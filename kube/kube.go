@@ -1,5 +1,7 @@
 // Package kube connects braid to the API server: clients from a kubeconfig,
-// and the pod and NAD getters that the plan builder asks through.
+// the pod and NAD getters that the plan builder asks through, braidd's
+// informer caches, and the question braidd asks at exit (is its DaemonSet
+// gone: an uninstall?).
 package kube
 
 import (
