@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,15 +173,11 @@ func networkHealth(t *testing.T, m mode) {
 	if err := os.Rename(ipam, aside); err != nil {
 		t.Fatal(err)
 	}
-	restored := false
-	restore := func() {
-		if !restored {
-			restored = true
-			if err := os.Rename(aside, ipam); err != nil {
-				t.Errorf("put host-local back: %v", err)
-			}
+	restore := sync.OnceFunc(func() {
+		if err := os.Rename(aside, ipam); err != nil {
+			t.Errorf("put host-local back: %v", err)
 		}
-	}
+	})
 	t.Cleanup(restore)
 	c := waitNetwork(t, false, "network cluster (plugin bridge", `"host-local"`)
 	t.Logf("cluster network's STATUS failing: node %s Ready=%s: %s", framework.NodeName, c.Status, c.Message)
@@ -192,7 +189,7 @@ func networkHealth(t *testing.T, m mode) {
 	}
 	e := newEnv(t, m, "health")
 	e.bridgeNAD("blue", "br-hblue", "10.89.9.0/24")
-	stopBraidd(t, e)
+	restart := stopBraidd(t, e)
 	if _, err := os.Stat(filepath.Join(hostConfDir, braidFile)); err != nil {
 		t.Errorf("braidd stopped by an update removed braid's conflist: %v", err)
 	}
@@ -211,21 +208,23 @@ func networkHealth(t *testing.T, m mode) {
 	if n := len(journal()); n != sandboxes {
 		t.Errorf("braid's journal went from %d to %d sandboxes while braidd is stopped", sandboxes, n)
 	}
-	startBraidd(t)
+	restart()
 	waitNetwork(t, true)
 	matchStatus(t, e.running("waits"), []string{"eth0", "net1"})
 }
 
 // stopBraidd stops braidd as a DaemonSet update does, not as an uninstall:
 // the DaemonSet stays, with a node selector no node matches, and braidd's
-// pod goes.
-func stopBraidd(t *testing.T, e *env) {
+// pod goes. It returns what starts braidd again, once however often it is
+// called; the test's cleanup calls it too.
+func stopBraidd(t *testing.T, e *env) (start func()) {
 	t.Helper()
 	patch := `{"spec":{"template":{"spec":{"nodeSelector":{"braid.test/nowhere":"true"}}}}}`
 	if _, err := e.kube.AppsV1().DaemonSets(systemNamespace).Patch(t.Context(), "braidd", k8stypes.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatalf("stop braidd: %v", err)
 	}
-	t.Cleanup(func() { startBraidd(t) })
+	start = sync.OnceFunc(func() { startBraidd(t) })
+	t.Cleanup(start)
 	ctx, cancel := context.WithTimeout(t.Context(), installTimeout)
 	defer cancel()
 	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
@@ -235,6 +234,7 @@ func stopBraidd(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatalf("braidd's pod still there after the update: %v", err)
 	}
+	return start
 }
 
 // startBraidd undoes stopBraidd and waits for braidd to be Ready.
