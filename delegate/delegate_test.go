@@ -2,7 +2,6 @@ package delegate_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -164,8 +163,8 @@ func TestInjectCNIArgs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("InjectCNIArgs: %v", err)
 			}
-			if g, w := decode(t, got), decode(t, []byte(tt.want)); !reflect.DeepEqual(g, w) {
-				t.Errorf("config\n got %s\nwant %s", got, compact(t, []byte(tt.want)))
+			if g, w := testutil.Decode(t, got), testutil.Decode(t, []byte(tt.want)); !reflect.DeepEqual(g, w) {
+				t.Errorf("config\n got %s\nwant %s", got, testutil.Compact(t, []byte(tt.want)))
 			}
 			for _, k := range tt.keep {
 				if !bytes.Contains(got, []byte(k)) {
@@ -241,28 +240,6 @@ func TestRebuild(t *testing.T) {
 	if got := delegate.Rebuild(nil, "ns/net", "net1"); got != nil {
 		t.Errorf("Rebuild(nil) = %v, want nil", got)
 	}
-}
-
-func compact(t *testing.T, data []byte) string {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, data); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, data)
-	}
-	return buf.String()
-}
-
-// decode reads JSON keeping numbers as their text, so that 1 and 1.0 or a
-// rounded large integer do not compare equal.
-func decode(t *testing.T, data []byte) any {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, data)
-	}
-	return v
 }
 
 func TestInjectDeviceID(t *testing.T) {

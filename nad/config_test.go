@@ -76,7 +76,7 @@ func TestConfig(t *testing.T) {
 					t.Errorf("config\n got %s\nwant %s", got, tt.spec)
 				}
 			default:
-				if g := decode(t, got); !reflect.DeepEqual(g, tt.wantDoc) {
+				if g := testutil.Decode(t, got); !reflect.DeepEqual(g, tt.wantDoc) {
 					t.Errorf("config\n got %#v\nwant %#v", g, tt.wantDoc)
 				}
 			}

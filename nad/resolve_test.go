@@ -1,9 +1,7 @@
 package nad_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -108,32 +106,10 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-// compact returns s without insignificant whitespace.
-func compact(t *testing.T, s []byte) string {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, s); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, s)
-	}
-	return buf.String()
-}
-
-// decode reads JSON keeping numbers as their text.
-func decode(t *testing.T, data []byte) any {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, data)
-	}
-	return v
-}
-
 // withName returns the document conf with "name" set, decoded.
 func withName(t *testing.T, conf, name string) any {
 	t.Helper()
-	doc := decode(t, []byte(conf)).(map[string]any)
+	doc := testutil.Decode(t, []byte(conf)).(map[string]any)
 	doc["name"] = name
 	return doc
 }
@@ -209,12 +185,12 @@ func TestResolverNAD(t *testing.T) {
 				t.Errorf("NAD %+v, want the object %s/%s", got.NAD, tt.namespace, tt.nad)
 			}
 			if tt.wantExact != "" {
-				if g, w := compact(t, got.Config), compact(t, []byte(tt.wantExact)); g != w {
+				if g, w := testutil.Compact(t, got.Config), testutil.Compact(t, []byte(tt.wantExact)); g != w {
 					t.Errorf("Config\n got %s\nwant %s", g, w)
 				}
 			}
 			if tt.wantDoc != nil {
-				if g := decode(t, got.Config); !reflect.DeepEqual(g, tt.wantDoc) {
+				if g := testutil.Decode(t, got.Config); !reflect.DeepEqual(g, tt.wantDoc) {
 					t.Errorf("Config\n got %#v\nwant %#v", g, tt.wantDoc)
 				}
 			}
@@ -299,7 +275,7 @@ func TestResolverClusterNetwork(t *testing.T) {
 			if got.Name != tt.wantName {
 				t.Errorf("Name %q, want %q", got.Name, tt.wantName)
 			}
-			if g, w := compact(t, got.Config), compact(t, []byte(tt.wantConf)); g != w {
+			if g, w := testutil.Compact(t, got.Config), testutil.Compact(t, []byte(tt.wantConf)); g != w {
 				t.Errorf("Config\n got %s\nwant %s", g, w)
 			}
 			if (got.NAD != nil) != tt.wantNAD {

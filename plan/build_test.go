@@ -162,7 +162,7 @@ func TestBuild(t *testing.T) {
 			ref:  &plan.PodRef{},
 			want: []want{{"eth0", "cluster-net", true}},
 			check: func(t *testing.T, p *plan.Plan) {
-				if got := compact(t, p.Attachments[0].Config); got != clusterList {
+				if got := testutil.Compact(t, p.Attachments[0].Config); got != clusterList {
 					t.Errorf("cluster Config %s, want the file's bytes %s", got, clusterList)
 				}
 				if !reflect.DeepEqual(p.Attachments[0].CapabilityArgs, map[string]any{"portMappings": []any{"runtime"}}) {
@@ -202,7 +202,7 @@ func TestBuild(t *testing.T) {
 			pod:  newPod("ns", "p", "uid-1", networks("a, other/x")),
 			want: []want{{"eth0", "cluster-net", true}, {"net1", "ns/a", false}, {"net2", "other/x", false}},
 			check: func(t *testing.T, p *plan.Plan) {
-				if got := compact(t, p.Attachments[1].Config); got != confA {
+				if got := testutil.Compact(t, p.Attachments[1].Config); got != confA {
 					t.Errorf("ns/a Config %s, want the NAD's %s", got, confA)
 				}
 				for _, a := range p.Attachments[1:] {
@@ -276,7 +276,7 @@ func TestBuild(t *testing.T) {
 			}),
 			want: []want{{"eth0", "kube-system/dflt", true}, {"net1", "ns/a", false}},
 			check: func(t *testing.T, p *plan.Plan) {
-				if got := compact(t, p.Attachments[0].Config); got != confK {
+				if got := testutil.Compact(t, p.Attachments[0].Config); got != confK {
 					t.Errorf("cluster Config %s, want %s", got, confK)
 				}
 			},
@@ -316,7 +316,7 @@ func TestBuild(t *testing.T) {
 			pod:  newPod("ns", "p", "uid-1", networks("a")),
 			want: []want{{"eth0", "cluster-net", true}, {"net1", "kube-system/dflt", false}, {"net2", "file-default", false}, {"net3", "ns/a", false}},
 			check: func(t *testing.T, p *plan.Plan) {
-				if got := compact(t, p.Attachments[2].Config); got != fileDefault {
+				if got := testutil.Compact(t, p.Attachments[2].Config); got != fileDefault {
 					t.Errorf("file-default Config %s, want the file's %s", got, fileDefault)
 				}
 			},
@@ -405,10 +405,10 @@ func TestBuild(t *testing.T) {
 			pod:  newPod("ns", "p", "uid-1", networks("a")),
 			want: []want{{"eth0", "net-c", true}, {"net1", "net-x", false}, {"net2", "ns/a", false}},
 			check: func(t *testing.T, p *plan.Plan) {
-				if got := compact(t, p.Attachments[0].Config); got != confC {
+				if got := testutil.Compact(t, p.Attachments[0].Config); got != confC {
 					t.Errorf("cluster Config %s, want %s", got, confC)
 				}
-				if got := compact(t, p.Attachments[1].Config); got != confX {
+				if got := testutil.Compact(t, p.Attachments[1].Config); got != confX {
 					t.Errorf("net1 Config %s, want %s", got, confX)
 				}
 			},
@@ -523,7 +523,7 @@ func checkJSONForm(t *testing.T, p *plan.Plan) {
 		t.Errorf("DefaultRoutes %+v, want %+v", p.DefaultRoutes, wantReqs)
 	}
 	wantA := `{"args":{"cni":{"foo":"bar","n":5}},"bridge":"br-a","capabilities":{"ips":true,"mac":true},"cniVersion":"1.0.0","name":"net-a","type":"bridge"}`
-	if got := decode(t, a.Config); !reflect.DeepEqual(got, decode(t, []byte(wantA))) {
+	if got := testutil.Decode(t, a.Config); !reflect.DeepEqual(got, testutil.Decode(t, []byte(wantA))) {
 		t.Errorf("ns/a Config %s, want %s", a.Config, wantA)
 	}
 
@@ -533,7 +533,7 @@ func checkJSONForm(t *testing.T, p *plan.Plan) {
 	wantB := `{"cniVersion":"1.0.0","name":"net-b","plugins":[
 		{"type":"bridge","args":{"cni":{"keep":"yes","k":"v"}}},
 		{"type":"tuning","args":{"cni":{"k":"v"}}}]}`
-	if got := decode(t, b.Config); !reflect.DeepEqual(got, decode(t, []byte(wantB))) {
+	if got := testutil.Decode(t, b.Config); !reflect.DeepEqual(got, testutil.Decode(t, []byte(wantB))) {
 		t.Errorf("ns/b Config %s, want %s", b.Config, wantB)
 	}
 }
@@ -620,27 +620,6 @@ func mustIPs(t *testing.T, ips ...string) []net.IP {
 		out = append(out, ip)
 	}
 	return out
-}
-
-func compact(t *testing.T, data []byte) string {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, data); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, data)
-	}
-	return buf.String()
-}
-
-// decode reads JSON keeping numbers as their text.
-func decode(t *testing.T, data []byte) any {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, data)
-	}
-	return v
 }
 
 // stalePods is a cache that still holds the pod a recreated one replaced;

@@ -102,7 +102,7 @@ func TestBuildDeviceBacked(t *testing.T) {
 			t.Errorf("%s: network %s device %+v, want %s %s=%s", tc.ifName, a.Network, a.Device, tc.network, tc.resource, tc.id)
 			continue
 		}
-		if got := compact(t, a.Config); got != tc.config {
+		if got := testutil.Compact(t, a.Config); got != tc.config {
 			t.Errorf("%s config:\n got %s\nwant %s", tc.ifName, got, tc.config)
 		}
 		wantInfo := "/devinfo/cni/" + dashed(tc.network) + "-c1-" + tc.ifName + "-device.json"
