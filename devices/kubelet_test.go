@@ -3,7 +3,6 @@ package devices
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	podresourcesv1 "k8s.io/kubelet/pkg/apis/podresources/v1"
+
+	"github.com/braid-cni/braid/internal/testutil"
 )
 
 // fakePodResources is the kubelet's pod-resources service, spoken over a
@@ -33,17 +34,8 @@ func (f *fakePodResources) List(context.Context, *podresourcesv1.ListPodResource
 // serve starts f on a socket in a fresh directory and returns its path.
 func (f *fakePodResources) serve(t testing.TB) string {
 	t.Helper()
-	// Unix socket paths are short; t.TempDir's can be too long.
-	dir, err := os.MkdirTemp("", "podres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	socket := filepath.Join(dir, "kubelet.sock")
-	l, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
+	socket := filepath.Join(testutil.SocketDir(t), "kubelet.sock")
+	l := testutil.ListenUnix(t, socket)
 	srv := grpc.NewServer()
 	podresourcesv1.RegisterPodResourcesListerServer(srv, f)
 	go func() { _ = srv.Serve(l) }()

@@ -9,29 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// socketDir is a short temp dir: a unix socket path has at most 107 bytes.
-func socketDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "doctor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+	"github.com/braid-cni/braid/internal/testutil"
+)
 
 // fakeDaemon serves /healthz, and /readyz with readyCode, on braid.sock in dir.
 func fakeDaemon(t *testing.T, dir string, readyCode int) {
 	t.Helper()
-	ln, err := net.Listen("unix", filepath.Join(dir, "braid.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.ListenUnix(t, filepath.Join(dir, "braid.sock"))
 	if err := os.Chmod(filepath.Join(dir, "braid.sock"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +81,7 @@ func TestCheckDaemon(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := socketDir(t)
+			dir := testutil.SocketDir(t)
 			tt.setup(t, dir)
 			got := CheckDaemon(context.Background(), dir, 2*time.Second)
 			if got.Status != tt.want || !strings.Contains(got.Detail, tt.wantDetail) {

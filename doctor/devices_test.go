@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	podresourcesv1 "k8s.io/kubelet/pkg/apis/podresources/v1"
 
+	"github.com/braid-cni/braid/internal/testutil"
 	"github.com/braid-cni/braid/netconf"
 )
 
@@ -23,16 +23,9 @@ func (podResources) List(context.Context, *podresourcesv1.ListPodResourcesReques
 }
 
 func TestCheckDevices(t *testing.T) {
-	dir, err := os.MkdirTemp("", "doc") // short: a unix socket path
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := testutil.SocketDir(t)
 	socket := filepath.Join(dir, "kubelet.sock")
-	l, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testutil.ListenUnix(t, socket)
 	srv := grpc.NewServer()
 	podresourcesv1.RegisterPodResourcesListerServer(srv, podResources{})
 	go func() { _ = srv.Serve(l) }()

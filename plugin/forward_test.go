@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -32,15 +31,7 @@ type fakeDaemon struct {
 func newFakeDaemon(t *testing.T, answers map[string]wire.Response) *fakeDaemon {
 	t.Helper()
 	d := &fakeDaemon{dir: t.TempDir(), answers: answers}
-	ln, err := net.Listen("unix", wire.SocketPath(d.dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(d.serve))
-	_ = srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
+	testutil.ServeUnix(t, wire.SocketPath(d.dir), http.HandlerFunc(d.serve))
 	return d
 }
 
