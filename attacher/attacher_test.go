@@ -265,11 +265,7 @@ func unrecorded() []struct {
 // journaled reads the plan journaled for id; t fails if there is none.
 func (f *fixture) journaled(t *testing.T, id string) *plan.Plan {
 	t.Helper()
-	data, err := f.journal.Read(id)
-	if err != nil {
-		t.Fatalf("journal entry %s: %v", id, err)
-	}
-	p, err := plan.Unmarshal(data)
+	p, err := f.journal.Load(id)
 	if err != nil {
 		t.Fatalf("journal entry %s: %v", id, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/braid-cni/braid/internal/testutil"
+	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/plan"
 )
 
@@ -44,11 +45,7 @@ func assertNoFile(t *testing.T, path string) {
 
 func journaled(t *testing.T, e *env, id string) *plan.Plan {
 	t.Helper()
-	data, err := os.ReadFile(e.journalPath(id))
-	if err != nil {
-		t.Fatalf("journal of %s: %v", id, err)
-	}
-	p, err := plan.Unmarshal(data)
+	p, err := journal.New(e.cniDir).Load(id)
 	if err != nil {
 		t.Fatalf("journal of %s: %v", id, err)
 	}
