@@ -60,6 +60,7 @@ const (
 	benchBurst   = "burst"
 	benchHotplug = "hotplug"
 	benchScale   = "scale"
+	benchProfile = "profile" // only when asked for
 )
 
 // options are the command line's settings.
@@ -79,7 +80,7 @@ func (o options) wants(bench string) bool { return slices.Contains(o.run, bench)
 
 func main() {
 	var o options
-	run := flag.String("run", "latency,burst,hotplug,scale", "the benchmarks to run, comma-separated")
+	run := flag.String("run", "latency,burst,hotplug,scale", "the benchmarks to run, comma-separated; also profile (one ADD per mode under strace)")
 	flag.IntVar(&o.rounds, "rounds", 9, "latency: measured ADD+DEL rounds per N and mode (at least 7)")
 	flag.IntVar(&o.warmup, "warmup", 1, "latency: unmeasured rounds before them")
 	flag.StringVar(&o.out, "out", "bench.png", "latency: where to write the plot")
@@ -113,7 +114,7 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 		return errors.New("needs root (network namespaces, bridges)")
 	}
 	var errs []error
-	if o.wants(benchLatency) || o.wants(benchBurst) || o.wants(benchHotplug) {
+	if o.wants(benchLatency) || o.wants(benchBurst) || o.wants(benchHotplug) || o.wants(benchProfile) {
 		baseline := ""
 		if o.wants(benchLatency) {
 			baseline = o.baseline
@@ -129,6 +130,9 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 			if o.wants(benchHotplug) {
 				errs = append(errs, wrapBench(benchHotplug, runHotplug(ctx, e, o.hotplug, w)))
 			}
+			if o.wants(benchProfile) {
+				errs = append(errs, wrapBench(benchProfile, runProfile(ctx, e, w)))
+			}
 			return errors.Join(errs...)
 		}))
 	}
@@ -143,8 +147,8 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 
 func (o options) validate() error {
 	for _, b := range o.run {
-		if !slices.Contains([]string{benchLatency, benchBurst, benchHotplug, benchScale}, b) {
-			return fmt.Errorf("-run: unknown benchmark %q (want latency, burst, hotplug, scale)", b)
+		if !slices.Contains([]string{benchLatency, benchBurst, benchHotplug, benchScale, benchProfile}, b) {
+			return fmt.Errorf("-run: unknown benchmark %q (want latency, burst, hotplug, scale, profile)", b)
 		}
 	}
 	if o.wants(benchLatency) && o.rounds < 7 {
