@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -211,8 +212,10 @@ func (a *Attacher) defaultRoutes(p *plan.Plan, results []*current.Result) error 
 	return nil
 }
 
-// record writes network-status and one event per attachment. A pod deleted
-// meanwhile is not an error: there is nothing left to record on.
+// record writes network-status and the events: one per reason, listing
+// every interface it concerns (an ADD of any number of networks is one
+// event). A pod deleted meanwhile is not an error: there is nothing left to
+// record on.
 func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.Result, events []podEvent) error {
 	if a.Recorder == nil || p.Pod.Name == "" {
 		return nil
@@ -232,12 +235,12 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 			events = append(events, addedEvent(&att, results[i]))
 		}
 	}
-	// One event per interface, all sent alongside the status: a recorder
-	// that writes inline (the thin plugin) costs one round trip, not one per
-	// network and one more for the status. They tell what the delegates did,
-	// which stays true if the status write then fails the ADD.
+	// The events go alongside the status: a recorder that writes inline (the
+	// thin plugin) costs one round trip, not one more per event. They tell
+	// what the delegates did, which stays true if the status write then
+	// fails the ADD.
 	var wg sync.WaitGroup
-	for _, ev := range events {
+	for _, ev := range merge(events) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -258,12 +261,61 @@ func (a *Attacher) record(ctx context.Context, p *plan.Plan, results []*current.
 	return nil
 }
 
-// podEvent is a Normal event record sends with the status.
-type podEvent struct{ reason, message string }
+// podEvent is what one interface contributes to a Normal event record
+// sends with the status: its reason, the action that message starts with,
+// and the interface's part.
+type podEvent struct{ reason, action, item string }
 
-// addedEvent is the event of an attachment that was added.
+// addedEvent is the part of an attachment that was added.
 func addedEvent(att *plan.Attachment, res *current.Result) podEvent {
-	return podEvent{ReasonAddedInterface, fmt.Sprintf("Add %s [%s] from %s", att.IfName, ipList(res), att.Network)}
+	return podEvent{ReasonAddedInterface, "Add", fmt.Sprintf("%s [%s] from %s", att.IfName, ipList(res), att.Network)}
+}
+
+// removedEvent is the part of an attachment that was removed.
+func removedEvent(att *plan.Attachment) podEvent {
+	return podEvent{ReasonRemovedInterface, "Remove", fmt.Sprintf("%s from %s", att.IfName, att.Network)}
+}
+
+// maxEventMessage is the longest message merge writes: the size the
+// events.k8s.io API allows an event's note.
+const maxEventMessage = 1024
+
+// eventMessage is one event to send.
+type eventMessage struct{ reason, message string }
+
+// merge makes one event per reason, in the order the reasons first come,
+// its message the action and every interface's part: "Add eth0 [10.1.0.5/24]
+// from cluster, net1 [10.2.0.5/24] from ns/blue". Parts that would make the
+// message too long are counted instead of listed.
+func merge(events []podEvent) []eventMessage {
+	var out []eventMessage
+	for i, ev := range events {
+		if slices.ContainsFunc(events[:i], func(e podEvent) bool { return e.reason == ev.reason }) {
+			continue
+		}
+		var items []string
+		for _, e := range events[i:] {
+			if e.reason == ev.reason {
+				items = append(items, e.item)
+			}
+		}
+		out = append(out, eventMessage{ev.reason, joinParts(ev.action, items)})
+	}
+	return out
+}
+
+// joinParts writes "action part, part, ..." within maxEventMessage bytes,
+// ending in "and K more" when some parts did not fit.
+func joinParts(action string, parts []string) string {
+	msg := action + " " + parts[0]
+	for i, p := range parts[1:] {
+		more := fmt.Sprintf(", and %d more", len(parts)-1-i)
+		if len(msg)+2+len(p)+len(", and 999 more") > maxEventMessage {
+			return msg + more
+		}
+		msg += ", " + p
+	}
+	return msg
 }
 
 func ipList(res *current.Result) string {

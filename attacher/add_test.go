@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -138,16 +139,12 @@ func checkRecorded(t *testing.T, r *fakeRecorder, uid string) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("statuses =\n%+v\nwant\n%+v", got, want)
 	}
+	// One event for the whole ADD, listing every interface in plan order.
 	wantEvents := []event{
-		{wantPod, "Normal", "AddedInterface", "Add eth0 [10.244.1.5/24 fd00::5/64] from cluster"},
-		{wantPod, "Normal", "AddedInterface", "Add net1 [10.1.1.5/24] from ns1/blue"},
-		{wantPod, "Normal", "AddedInterface", "Add net2 [10.2.2.5/24] from ns1/green"},
+		{wantPod, "Normal", "AddedInterface", "Add eth0 [10.244.1.5/24 fd00::5/64] from cluster, net1 [10.1.1.5/24] from ns1/blue, net2 [10.2.2.5/24] from ns1/green"},
 	}
-	// Sent concurrently: any order, each once.
-	events := slices.Clone(r.events)
-	slices.SortFunc(events, func(a, b event) int { return strings.Compare(a.message, b.message) })
-	if !reflect.DeepEqual(events, wantEvents) {
-		t.Errorf("events =\n%+v\nwant\n%+v", events, wantEvents)
+	if !reflect.DeepEqual(r.events, wantEvents) {
+		t.Errorf("events =\n%+v\nwant\n%+v", r.events, wantEvents)
 	}
 }
 
@@ -340,8 +337,8 @@ func TestAddRecorderFailure(t *testing.T) {
 				t.Errorf("Record called %d times, want 1", len(f.recorder.records))
 			}
 			// Sent alongside the status, whatever becomes of it.
-			if got := eventsOf(f.recorder, "Normal"); len(got) != 3 {
-				t.Errorf("%d Normal events, want 3", len(got))
+			if got := eventsOf(f.recorder, "Normal"); len(got) != 1 {
+				t.Errorf("%d Normal events, want the ADD's one", len(got))
 			}
 			if tt.wantCode == 0 {
 				if err != nil {
@@ -523,4 +520,62 @@ func TestAddJournalUnwritable(t *testing.T) {
 	if got := f.invoker.seen(); len(got) != 0 {
 		t.Errorf("invoker calls = %q, want none before the plan is journaled", got)
 	}
+}
+
+func TestMergeEvents(t *testing.T) {
+	added := func(ifName, network string) podEvent {
+		return addedEvent(&plan.Attachment{IfName: ifName, Network: network}, &current.Result{})
+	}
+	removed := func(ifName, network string) podEvent {
+		return removedEvent(&plan.Attachment{IfName: ifName, Network: network})
+	}
+	many := make([]podEvent, 40)
+	for i := range many {
+		many[i] = added(fmt.Sprintf("net%d", i+1), "a-namespace-of-some-length/a-network-of-some-length")
+	}
+	tests := []struct {
+		name   string
+		events []podEvent
+		want   []eventMessage
+	}{
+		{name: "none"},
+		{
+			name:   "one interface",
+			events: []podEvent{added("eth0", "cluster")},
+			want:   []eventMessage{{ReasonAddedInterface, "Add eth0 [] from cluster"}},
+		},
+		{
+			name:   "a hot-plug that replaces: one event per reason, in the order they come",
+			events: []podEvent{removed("net1", "ns/a"), removed("net2", "ns/b"), added("net1", "ns/c")},
+			want: []eventMessage{
+				{ReasonRemovedInterface, "Remove net1 from ns/a, net2 from ns/b"},
+				{ReasonAddedInterface, "Add net1 [] from ns/c"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := merge(tt.events); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("merge = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	t.Run("too many to list", func(t *testing.T) {
+		got := merge(many)
+		if len(got) != 1 {
+			t.Fatalf("merge = %q, want one event", got)
+		}
+		msg := got[0].message
+		if len(msg) > maxEventMessage || !strings.HasPrefix(msg, "Add net1 [] from ") || !strings.HasSuffix(msg, " more") {
+			t.Errorf("message of %d bytes %q, want at most %d starting with net1 and counting the rest", len(msg), msg, maxEventMessage)
+		}
+		listed := strings.Count(msg, " from ")
+		var more int
+		if _, err := fmt.Sscanf(msg[strings.LastIndex(msg, ", and ")+len(", and "):], "%d more", &more); err != nil {
+			t.Fatalf("no count in %q: %v", msg, err)
+		}
+		if listed+more != len(many) {
+			t.Errorf("%d listed + %d counted, want %d", listed, more, len(many))
+		}
+	})
 }

@@ -96,7 +96,7 @@ func TestNewWiresTheAPI(t *testing.T) {
 		data, _ := json.Marshal(api.statuses)
 		t.Errorf("statuses = %s", data)
 	}
-	if len(api.events) != 2 {
-		t.Errorf("events = %v, want one per attachment", api.events)
+	if len(api.events) != 1 {
+		t.Errorf("events = %v, want one for the ADD", api.events)
 	}
 }

@@ -129,7 +129,7 @@ func (a *Attacher) detach(ctx context.Context, prev *plan.Plan, c *plan.Change) 
 			return nil, te
 		}
 		a.claimRemoved(ctx, prev, att)
-		events = append(events, podEvent{ReasonRemovedInterface, fmt.Sprintf("Remove %s from %s", att.IfName, att.Network)})
+		events = append(events, removedEvent(att))
 	}
 	return events, nil
 }
