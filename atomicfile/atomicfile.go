@@ -1,6 +1,7 @@
 // Package atomicfile replaces and removes files so that a reader sees the
 // old content or the new, never a mix, and a crash of the node loses neither
-// the new content nor the removal once the call has returned. It is the one
+// the new content nor the removal once the call has returned (Update alone
+// may lose its new content to the old, for one directory sync less). It is the one
 // place in braid that writes files the runtime, libcni or braid itself read
 // back: the journal, libcni's result cache and the installer's files.
 package atomicfile
@@ -25,6 +26,15 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 	return Copy(path, bytes.NewReader(data), perm)
 }
 
+// Update replaces path with data and mode perm as Write does, but does not
+// sync the directory: after a crash of the node path may hold the new
+// content or the old one, each whole. It is for a new version the caller
+// can do without, such as a journal entry that only adds results to one
+// already made durable; it saves a directory sync.
+func Update(path string, data []byte, perm fs.FileMode) error {
+	return replace(path, bytes.NewReader(data), perm, false)
+}
+
 // Copy replaces path with what r holds and mode perm: it copies r into a
 // temp file in path's directory, sets its mode, syncs and closes it, renames
 // it over path and syncs the directory. The temp file's name is a dot, the
@@ -34,6 +44,12 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 // failure the temp file is removed and path is untouched. The errors name
 // the file or directory that failed; callers add what they were writing.
 func Copy(path string, r io.Reader, perm fs.FileMode) error {
+	return replace(path, r, perm, true)
+}
+
+// replace writes r to a temp file beside path and renames it over path,
+// syncing the directory after when durable.
+func replace(path string, r io.Reader, perm fs.FileMode, durable bool) error {
 	dir, base := filepath.Dir(path), filepath.Base(path)
 	if len(base) > maxTempBase {
 		base = base[:maxTempBase]
@@ -49,6 +65,9 @@ func Copy(path string, r io.Reader, perm fs.FileMode) error {
 		// The rename did not happen, so the temp file is ours alone to
 		// delete and path is untouched.
 		return errors.Join(err, removeIfExists(tmp.Name()))
+	}
+	if !durable {
+		return nil
 	}
 	return syncDir(dir)
 }

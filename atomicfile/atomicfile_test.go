@@ -32,36 +32,41 @@ func TestWrite(t *testing.T) {
 		{name: "mode narrower than the old file", file: "kubeconfig", old: []byte("old"), data: []byte("token"), perm: 0o600},
 		{name: "longest name", file: strings.Repeat("a", 255), data: []byte("x"), perm: 0o600},
 	}
+	// Update is Write without the directory sync: what a reader sees is the
+	// same.
+	writers := map[string]func(string, []byte, fs.FileMode) error{"Write": Write, "Update": Update}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, tt.file)
-			if tt.old != nil {
-				if err := os.WriteFile(path, tt.old, 0o666); err != nil {
+		for wname, write := range writers {
+			t.Run(wname+"/"+tt.name, func(t *testing.T) {
+				dir := t.TempDir()
+				path := filepath.Join(dir, tt.file)
+				if tt.old != nil {
+					if err := os.WriteFile(path, tt.old, 0o666); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := write(path, tt.data, tt.perm); err != nil {
+					t.Fatalf("%s: %v", wname, err)
+				}
+				got, err := os.ReadFile(path)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			if err := Write(path, tt.data, tt.perm); err != nil {
-				t.Fatalf("Write: %v", err)
-			}
-			got, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, tt.data) {
-				t.Errorf("content = %q, want %q", got, tt.data)
-			}
-			info, err := os.Stat(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if info.Mode().Perm() != tt.perm {
-				t.Errorf("mode = %v, want %v", info.Mode().Perm(), tt.perm)
-			}
-			if names := testutil.DirNames(t, dir); !slices.Equal(names, []string{tt.file}) {
-				t.Errorf("%s holds %q, want only %s", dir, names, tt.file)
-			}
-		})
+				if !bytes.Equal(got, tt.data) {
+					t.Errorf("content = %q, want %q", got, tt.data)
+				}
+				info, err := os.Stat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.Mode().Perm() != tt.perm {
+					t.Errorf("mode = %v, want %v", info.Mode().Perm(), tt.perm)
+				}
+				if names := testutil.DirNames(t, dir); !slices.Equal(names, []string{tt.file}) {
+					t.Errorf("%s holds %q, want only %s", dir, names, tt.file)
+				}
+			})
+		}
 	}
 }
 

@@ -105,7 +105,13 @@ func (a *Attacher) saveResults(p *plan.Plan, results []*current.Result) error {
 		}
 		p.Attachments[i].Result = raw
 	}
-	return a.save(p)
+	// The intent, saved durably before the first delegate ran, already
+	// names every attachment: should a crash lose this version, DEL still
+	// deletes them all.
+	if err := a.Journal.Update(p); err != nil {
+		return types.NewError(types.ErrIOFailure, fmt.Sprintf("write journal for container %s", p.ContainerID), err.Error())
+	}
+	return nil
 }
 
 // invokeAll runs ADD for each attachment in order. On failure the returned

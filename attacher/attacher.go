@@ -37,6 +37,9 @@ type Invoker interface {
 // Journal keeps plans by container ID (journal.Store).
 type Journal interface {
 	Save(p *plan.Plan) error
+	// Update saves a plan whose earlier version may be kept by a crash
+	// instead: the plan with its results, after its intent was saved.
+	Update(p *plan.Plan) error
 	Load(id string) (*plan.Plan, error)
 	Remove(id string) error
 	List() ([]string, error)

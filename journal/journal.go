@@ -1,6 +1,7 @@
 // Package journal is braid's crash-safe, one-file-per-container record of
-// plans: ADD saves a container's plan before the first delegate runs and
-// again with the results, so that DEL, CHECK, GC and braidctl doctor can
+// plans: ADD saves a container's plan before the first delegate runs
+// (durably) and again with the results (Update: a crash may keep the first),
+// so that DEL, CHECK, GC and braidctl doctor can
 // load exactly what was attached even when the pod or its network
 // attachments are gone. Save and Load are the one writing and reading of a
 // plan; Write and Read move an entry's raw bytes (a planted or broken entry
@@ -41,6 +42,25 @@ func (s *Store) Save(p *plan.Plan) error {
 		return err
 	}
 	return s.Write(p.ContainerID, data)
+}
+
+// Update journals p as Save does, except that a crash of the node may keep
+// the entry it replaces instead (each is whole): for the plan with its
+// results, whose intent (the same attachments, without results) was saved
+// before the first delegate ran. DEL of either deletes every attachment.
+func (s *Store) Update(p *plan.Plan) error {
+	data, err := p.Marshal()
+	if err != nil {
+		return err
+	}
+	path, err := s.path(p.ContainerID)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Update(path, data, 0o600); err != nil {
+		return fmt.Errorf("journal: write %q: %w", p.ContainerID, err)
+	}
+	return nil
 }
 
 // Load reads the journaled plan of a container. A missing entry's error

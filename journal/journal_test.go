@@ -319,6 +319,15 @@ func TestSaveLoad(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, p) {
 		t.Errorf("Load = %+v, %v; want %+v", got, err, p)
 	}
+	// Update replaces the entry: the plan with its results.
+	p.Attachments[0].Result = json.RawMessage(`{"cniVersion":"1.0.0"}`)
+	if err := store.Update(p); err != nil {
+		t.Fatal(err)
+	}
+	got, err = store.Load("c1")
+	if err != nil || !reflect.DeepEqual(got, p) {
+		t.Errorf("Load after Update = %+v, %v; want %+v", got, err, p)
+	}
 	if _, err := store.Load("c2"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Load of a missing entry = %v, want fs.ErrNotExist", err)
 	}
