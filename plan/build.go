@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/containernetworking/cni/pkg/types"
 	corev1 "k8s.io/api/core/v1"
@@ -104,14 +105,13 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 		p.Attachments = append(p.Attachments, Attachment{IfName: names[i], Network: n.Name, Config: n.Config})
 		resources, wants = append(resources, ""), append(wants, "")
 	}
+	atts, res, err := b.attachments(ctx, sels, names[len(inline):], defaults)
+	if err != nil {
+		return nil, err
+	}
 	for i, sel := range sels {
-		a, res, err := b.attachment(ctx, sel, names[len(inline)+i], i < defaults)
-		if err != nil {
-			return nil, err
-		}
-		a.Selected = i >= defaults
-		p.Attachments = append(p.Attachments, *a)
-		resources, wants = append(resources, res), append(wants, sel.DeviceID)
+		p.Attachments = append(p.Attachments, *atts[i])
+		resources, wants = append(resources, res[i]), append(wants, sel.DeviceID)
 	}
 	if err := b.checkDelegates(p); err != nil {
 		return nil, err
@@ -123,6 +123,27 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Plan, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// attachments resolves the selections, the first defaults of which are
+// defaultNetworks, all at once: in the thin plugin each is a read from the
+// API server, and N of them one after the other would cost N round trips.
+// They come back in order with their resource names; the failure reported is
+// the first in order.
+func (b *Builder) attachments(ctx context.Context, sels []*annotations.Selection, names []string, defaults int) ([]*Attachment, []string, error) {
+	atts, res, errs := make([]*Attachment, len(sels)), make([]string, len(sels)), make([]error, len(sels))
+	var wg sync.WaitGroup
+	for i, sel := range sels {
+		wg.Go(func() { atts[i], res[i], errs[i] = b.attachment(ctx, sel, names[i], i < defaults) })
+	}
+	wg.Wait()
+	for i := range sels {
+		if errs[i] != nil {
+			return nil, nil, errs[i]
+		}
+		atts[i].Selected = i >= defaults
+	}
+	return atts, res, nil
 }
 
 // pod reads the pod. No API access or no pod args: nil, nil. A pod that is

@@ -13,7 +13,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
@@ -696,5 +699,73 @@ func TestBuildTakesThePodsUID(t *testing.T) {
 	}
 	if p.Pod.UID != "uid-7" {
 		t.Errorf("plan's pod UID = %q, want the pod's uid-7", p.Pod.UID)
+	}
+}
+
+// barrierNADs answers no read until want reads have arrived, or a minute
+// has passed: reads made one after the other fail.
+type barrierNADs struct {
+	mapNADs
+	want int
+	mu   sync.Mutex
+	n    int
+	all  chan struct{}
+}
+
+func (b *barrierNADs) GetNAD(ctx context.Context, namespace, name string) (*nadv1.NetworkAttachmentDefinition, error) {
+	b.mu.Lock()
+	if b.n++; b.n == b.want {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+		return b.mapNADs.GetNAD(ctx, namespace, name)
+	case <-time.After(time.Minute):
+		return nil, errors.New("reads made one at a time")
+	}
+}
+
+// TestBuildReadsNADsAtOnce: the selections' NADs are read concurrently (one
+// round trip's time in the thin plugin, not N), and the error reported is
+// the first selection's in order, whichever read finished first.
+func TestBuildReadsNADsAtOnce(t *testing.T) {
+	tests := []struct {
+		name     string
+		networks string
+		want     []want
+		wantMsg  string
+	}{
+		{
+			name:     "all found",
+			networks: "a, b, other/x",
+			want:     []want{{"eth0", "cluster-net", true}, {"net1", "ns/a", false}, {"net2", "ns/b", false}, {"net3", "other/x", false}},
+		},
+		{name: "two missing", networks: "a, missing-1, b, missing-2", wantMsg: "ns/missing-1 not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				nc := clusterFileConf(t)
+				nads := &barrierNADs{mapNADs: fixtureNADs(), want: strings.Count(tt.networks, ",") + 1, all: make(chan struct{})}
+				pods := &mapPods{pods: map[string]*corev1.Pod{"ns/p": newPod("ns", "p", "uid-1", map[string]string{annotations.NetworksKey: tt.networks})}}
+				b := &plan.Builder{Conf: nc, Pods: pods, Resolver: &nad.Resolver{NADs: nads, ConfDir: nc.ConfDir}, Log: slog.New(slog.DiscardHandler)}
+				p, err := b.Build(t.Context(), plan.Request{ContainerID: "c1", IfName: "eth0", Pod: plan.PodRef{Namespace: "ns", Name: "p"}})
+				if tt.wantMsg != "" {
+					testutil.WantCNIError(t, err, types.ErrTryAgainLater, tt.wantMsg)
+					return
+				}
+				if err != nil {
+					t.Fatalf("Build: %v", err)
+				}
+				var got []want
+				for _, a := range p.Attachments {
+					got = append(got, want{a.IfName, a.Network, a.Cluster})
+				}
+				if !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("attachments %+v, want %+v", got, tt.want)
+				}
+			})
+		})
 	}
 }
