@@ -16,6 +16,8 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/plugins/pkg/testutils"
+
+	"github.com/braid-cni/braid/e2e/framework"
 )
 
 // profileCalls are the system calls the profile traces: process starts and
@@ -63,11 +65,16 @@ func runProfile(ctx context.Context, e *env, w io.Writer) error {
 			if _, _, err := round(ctx, b, "prof-warm-"+id(n, mode)); err != nil {
 				return fmt.Errorf("%s N=%d warm-up: %w", mode, n, err)
 			}
+			fmt.Fprintf(w, "\n-- %s, N=%d\n", mode, n)
+			if mode == modeThick {
+				if err := daemonShare(ctx, w, d, b, n); err != nil {
+					return fmt.Errorf("%s N=%d: %w", mode, n, err)
+				}
+			}
 			traces, err := e.profileOne(ctx, b, strace, mode, n, d.Pid())
 			if err != nil {
 				return fmt.Errorf("%s N=%d: %w", mode, n, err)
 			}
-			fmt.Fprintf(w, "\n-- %s, N=%d\n", mode, n)
 			for _, t := range traces {
 				fmt.Fprint(w, t)
 			}
@@ -192,4 +199,69 @@ func milestone(call string) bool {
 		return !strings.Contains(call, "EAGAIN")
 	}
 	return !strings.HasPrefix(call, "+++") && !strings.HasPrefix(call, "---")
+}
+
+// profileRounds are the untraced rounds daemonShare averages.
+const profileRounds = 7
+
+// daemonShare runs profileRounds untraced ADDs and DELs and prints, from
+// braidd's own metrics, how long its ADD requests took on average and how
+// much of that its delegates took: the rest is braidd's own work (decoding,
+// the plan, the journal, the merge, encoding).
+func daemonShare(ctx context.Context, w io.Writer, d *framework.Braidd, b *braid, n int) error {
+	before, err := addSums(ctx, d)
+	if err != nil {
+		return err
+	}
+	var total time.Duration
+	for i := range profileRounds {
+		add, _, err := round(ctx, b, fmt.Sprintf("prof-share-%d-%d", n, i))
+		if err != nil {
+			return err
+		}
+		total += add
+	}
+	after, err := addSums(ctx, d)
+	if err != nil {
+		return err
+	}
+	req := (after.request - before.request) / profileRounds * 1000
+	del := (after.delegates - before.delegates) / profileRounds * 1000
+	fmt.Fprintf(w, "untraced, mean of %d: ADD %.1f ms at libcni; in braidd %.1f ms, of which delegates %.1f ms and braidd's own work %.1f ms\n",
+		profileRounds, ms(total/profileRounds), req, del, req-del)
+	return nil
+}
+
+// sums are the seconds braidd's ADD requests and delegate ADDs took so far.
+type sums struct{ request, delegates float64 }
+
+// addSums reads braidd's metrics: the sums of braid_request_duration_seconds
+// and braid_delegate_duration_seconds over every series with verb ADD.
+func addSums(ctx context.Context, d *framework.Braidd) (sums, error) {
+	code, body, err := d.Probe(ctx, "/metrics")
+	if err != nil {
+		return sums{}, err
+	}
+	if code != 200 {
+		return sums{}, fmt.Errorf("braidd /metrics: status %d", code)
+	}
+	var s sums
+	for _, line := range strings.Split(body, "\n") {
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok || !strings.Contains(rest, `verb="ADD"`) {
+			continue
+		}
+		f := strings.Fields(rest)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "braid_request_duration_seconds_sum":
+			s.request += v
+		case "braid_delegate_duration_seconds_sum":
+			s.delegates += v
+		}
+	}
+	return s, nil
 }
