@@ -1,9 +1,7 @@
 package plugin
 
 import (
-	"encoding/json"
 	"net"
-	"net/http"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -31,20 +29,16 @@ type fakeDaemon struct {
 func newFakeDaemon(t *testing.T, answers map[string]wire.Response) *fakeDaemon {
 	t.Helper()
 	d := &fakeDaemon{dir: t.TempDir(), answers: answers}
-	testutil.ServeUnix(t, wire.SocketPath(d.dir), http.HandlerFunc(d.serve))
+	testutil.ServeWire(t, wire.SocketPath(d.dir), d.answer)
 	return d
 }
 
-func (d *fakeDaemon) serve(w http.ResponseWriter, r *http.Request) {
-	var req wire.Request
-	if r.URL.Path != wire.Path || json.NewDecoder(r.Body).Decode(&req) != nil {
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
-	}
+func (d *fakeDaemon) answer(req *wire.Request) *wire.Response {
 	d.mu.Lock()
-	d.reqs = append(d.reqs, req)
+	d.reqs = append(d.reqs, *req)
 	d.mu.Unlock()
-	_ = json.NewEncoder(w).Encode(d.answers[req.Command])
+	resp := d.answers[req.Command]
+	return &resp
 }
 
 func (d *fakeDaemon) requests() []wire.Request {

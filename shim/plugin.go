@@ -1,15 +1,18 @@
 package shim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
-	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
@@ -84,21 +87,57 @@ func (p *Plugin) forward(ctx context.Context, command string, args *skel.CmdArgs
 }
 
 // execBraid runs the same DEL through the braid binary next to the shim in
-// CNI_PATH. braid, given this config, forwards once more (the daemon may be
-// back), then deletes from the journal.
+// CNI_PATH, as the runtime would run a plugin: the CNI_* variables, the
+// config on stdin, a CNI error on stdout. braid, given this config, forwards
+// once more (the daemon may be back), then deletes from the journal.
+//
+// It does not use libcni's invoke package, which links OpenTelemetry and
+// net/http: their start-up would cost every exec of the shim, to serve a
+// DEL that only a node without braidd sends.
 func execBraid(ctx context.Context, args *skel.CmdArgs) error {
-	path, err := invoke.FindInPath("braid", filepath.SplitList(args.Path))
-	if err != nil {
-		return types.NewError(types.ErrTryAgainLater, "braid daemon not answering and no braid binary in CNI_PATH to delete from the journal", err.Error())
+	path, ok := findBraid(args.Path)
+	if !ok {
+		return types.NewError(types.ErrTryAgainLater, "braid daemon not answering and no braid binary in CNI_PATH to delete from the journal", "CNI_PATH="+args.Path)
 	}
-	cniArgs := &invoke.Args{
-		Command:       "DEL",
-		ContainerID:   args.ContainerID,
-		NetNS:         args.Netns,
-		IfName:        args.IfName,
-		PluginArgsStr: args.Args,
-		Path:          args.Path,
+	cmd := exec.CommandContext(ctx, path)
+	cmd.Env = append(withoutCNI(os.Environ()),
+		"CNI_COMMAND=DEL", "CNI_CONTAINERID="+args.ContainerID, "CNI_NETNS="+args.Netns,
+		"CNI_IFNAME="+args.IfName, "CNI_ARGS="+args.Args, "CNI_PATH="+args.Path)
+	cmd.Stdin = bytes.NewReader(args.StdinData)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	err := cmd.Run()
+	if err == nil {
+		return nil
 	}
 	// braid's own CNI error, its code kept, is the answer.
-	return invoke.ExecPluginWithoutResult(ctx, path, args.StdinData, cniArgs, nil)
+	var te types.Error
+	if json.Unmarshal(out.Bytes(), &te) == nil && te.Code != 0 {
+		return &te
+	}
+	return types.NewError(types.ErrInternal, fmt.Sprintf("%s: DEL of container %s", path, args.ContainerID), strings.TrimSpace(err.Error()+": "+out.String()))
+}
+
+// findBraid finds the braid binary in the CNI_PATH list, as libcni finds a
+// plugin: the first directory that holds a regular executable file of that
+// name.
+func findBraid(cniPath string) (string, bool) {
+	for _, dir := range filepath.SplitList(cniPath) {
+		path := filepath.Join(dir, "braid")
+		if info, err := os.Stat(path); err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0 {
+			return path, true
+		}
+	}
+	return "", false
+}
+
+// withoutCNI is env without its CNI_* variables, which execBraid sets.
+func withoutCNI(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "CNI_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -3,10 +3,7 @@ package shim
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,11 +18,11 @@ import (
 	"github.com/braid-cni/braid/wire"
 )
 
-// serve runs h as the daemon on a socket in a temp dir.
-func serve(t *testing.T, h http.HandlerFunc) string {
+// serve runs answer as the daemon on a socket in a temp dir.
+func serve(t *testing.T, answer func(*wire.Request) *wire.Response) string {
 	t.Helper()
 	sock := wire.SocketPath(t.TempDir())
-	testutil.ServeUnix(t, sock, h)
+	testutil.ServeWire(t, sock, answer)
 	return sock
 }
 
@@ -49,9 +46,9 @@ func TestPluginForwards(t *testing.T) {
 	for _, command := range []string{"ADD", "DEL", "CHECK", "STATUS", "GC"} {
 		t.Run(command, func(t *testing.T) {
 			var got wire.Request
-			sock := serve(t, func(w http.ResponseWriter, r *http.Request) {
-				_ = json.NewDecoder(r.Body).Decode(&got)
-				_ = json.NewEncoder(w).Encode(wire.Response{Stdout: []byte("out-" + got.Command), Error: types.NewError(4, "from daemon", "")})
+			sock := serve(t, func(r *wire.Request) *wire.Response {
+				got = *r
+				return &wire.Response{Stdout: []byte("out-" + got.Command), Error: types.NewError(4, "from daemon", "")}
 			})
 			var out bytes.Buffer
 			p := &Plugin{Stdout: &out, Timeout: 5 * time.Second, Local: func(context.Context, *skel.CmdArgs) error {
@@ -165,9 +162,9 @@ func TestExecBraid(t *testing.T) {
 // started refuses with code 7 and sends nothing.
 func TestPluginRefusesUnderMark(t *testing.T) {
 	sent := false
-	sock := serve(t, func(w http.ResponseWriter, r *http.Request) {
+	sock := serve(t, func(*wire.Request) *wire.Response {
 		sent = true
-		_ = json.NewEncoder(w).Encode(wire.Response{})
+		return &wire.Response{}
 	})
 	p := &Plugin{Stdout: &bytes.Buffer{}, Timeout: 5 * time.Second, Getenv: func(k string) string {
 		if k == caller.Env {
@@ -191,9 +188,11 @@ func TestPluginRefusesUnderMark(t *testing.T) {
 // deadline passed still gets a whole deadline of its own for the local
 // delete.
 func TestPluginLocalDelFreshDeadline(t *testing.T) {
-	sock := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body) // the server notices the shim go only then
-		<-r.Context().Done()               // a daemon that never answers
+	never := make(chan struct{})
+	t.Cleanup(func() { close(never) })
+	sock := serve(t, func(*wire.Request) *wire.Response {
+		<-never // a daemon that never answers
+		return nil
 	})
 	var localErr error
 	var left time.Duration

@@ -1,15 +1,16 @@
 package wire
 
 import (
-	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
-	"net/http"
+	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -25,11 +26,13 @@ const (
 	VerbTimeout = 2 * time.Minute
 	// SocketName is the daemon's socket in daemonSocketDir.
 	SocketName = "braid.sock"
-	// Path is where the daemon serves CNI calls.
+	// Path is where the daemon serves CNI calls over HTTP, the protocol of
+	// braid-shims before the framed one: a node may run such a shim for a
+	// moment while a new braidd installs its own.
 	Path = "/cni"
-	// url is what the shim asks for; the host is a placeholder, since the
-	// connection always goes to the socket.
-	url = "http://braid" + Path
+	// Magic opens every framed call; no HTTP request starts with it, so the
+	// daemon tells the two apart on one socket.
+	Magic = "BRAID01\n"
 	// MaxResponseBytes bounds the daemon's answer the shim reads.
 	MaxResponseBytes = 16 << 20
 )
@@ -143,43 +146,119 @@ func (r *Request) what() string {
 // CNI error of the verb comes back in the Response; the returned error means
 // the daemon did not answer (no socket, refused, cut off, ctx done) or did
 // not speak this protocol, and the caller decides what to do about it. A
-// missing socket file and a refused connection fail at once.
+// missing socket file and a refused connection fail at once. The connection
+// stays open until the answer: the daemon takes its closing for the caller
+// giving up.
 func Forward(ctx context.Context, socketPath string, req *Request) (*Response, error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s request: %w", req.what(), err)
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("%s request: %w", req.what(), err)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	transport := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socketPath)
-		},
-		// One call per shim process: nothing to keep alive.
-		DisableKeepAlives: true,
-	}
-	defer transport.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: transport}).Do(hreq)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", socketPath)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", req.what(), err)
 	}
-	defer func() { _ = resp.Body.Close() }()
-	return decodeResponse(req, resp)
+	defer func() { _ = conn.Close() }()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	// A context cancelled before its deadline unblocks the reads and writes.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	resp, err := exchange(conn, req)
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// Only ctx sets the connection's deadlines; the timer of its
+			// own deadline may fire a moment after the connection's.
+			<-ctx.Done()
+		}
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return nil, fmt.Errorf("%s on %s: %w", req.what(), socketPath, err)
+	}
+	return resp, nil
 }
 
-func decodeResponse(req *Request, resp *http.Response) (*Response, error) {
-	body := io.LimitReader(resp.Body, MaxResponseBytes)
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(body, 1024))
-		return nil, fmt.Errorf("%s: daemon answered %s: %s", req.what(), resp.Status, strings.TrimSpace(string(msg)))
+// exchange writes req and reads the answer on conn.
+func exchange(conn io.ReadWriter, req *Request) (*Response, error) {
+	if err := WriteRequest(conn, req); err != nil {
+		return nil, err
 	}
-	var out Response
-	if err := json.NewDecoder(body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("%s: decode the daemon's answer: %w", req.what(), err)
+	var resp Response
+	if err := readFrame(conn, MaxResponseBytes, &resp); err != nil {
+		return nil, fmt.Errorf("read the daemon's answer: %w", err)
 	}
-	return &out, nil
+	return &resp, nil
+}
+
+// WriteRequest writes req as one framed call: Magic, then the frame.
+func WriteRequest(w io.Writer, req *Request) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode %s request: %w", req.what(), err)
+	}
+	return writeFrame(w, []byte(Magic), body)
+}
+
+// ReadRequest reads one framed call, Magic first, of at most maxBytes of
+// JSON.
+func ReadRequest(r io.Reader, maxBytes int) (*Request, error) {
+	magic := make([]byte, len(Magic))
+	if _, err := io.ReadFull(r, magic); err != nil {
+		return nil, fmt.Errorf("read request: %w", err)
+	}
+	if string(magic) != Magic {
+		return nil, fmt.Errorf("read request: starts with %q, not %q", magic, Magic)
+	}
+	var req Request
+	if err := readFrame(r, maxBytes, &req); err != nil {
+		return nil, fmt.Errorf("read request: %w", err)
+	}
+	return &req, nil
+}
+
+// WriteResponse writes the daemon's answer as one frame.
+func WriteResponse(w io.Writer, resp *Response) error {
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("encode answer: %w", err)
+	}
+	return writeFrame(w, nil, body)
+}
+
+// writeFrame writes prefix, body's length (4 bytes, big-endian) and body in
+// one write.
+func writeFrame(w io.Writer, prefix, body []byte) error {
+	if len(body) > math.MaxUint32 {
+		return fmt.Errorf("frame of %d bytes is too long", len(body))
+	}
+	buf := make([]byte, 0, len(prefix)+4+len(body))
+	buf = append(buf, prefix...)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(body)))
+	buf = append(buf, body...)
+	_, err := w.Write(buf)
+	return err
+}
+
+// readFrame reads one frame of at most maxBytes and decodes its JSON into v.
+// An HTTP answer instead (a braidd older than the framed protocol answers
+// it 400) is named as such.
+func readFrame(r io.Reader, maxBytes int, v any) error {
+	var head [4]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return err
+	}
+	if string(head[:]) == "HTTP" {
+		return errors.New("the daemon answered in HTTP: a braidd older than this braid-shim")
+	}
+	n := binary.BigEndian.Uint32(head[:])
+	if uint64(n) > uint64(maxBytes) {
+		return fmt.Errorf("frame of %d bytes, more than %d", n, maxBytes)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	return nil
 }

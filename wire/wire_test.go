@@ -1,20 +1,21 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
+	"io"
+	"net"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
-
-	"github.com/braid-cni/braid/internal/testutil"
 )
 
 func TestRequestCarriesCmdArgs(t *testing.T) {
@@ -42,62 +43,94 @@ func TestRequestCarriesCmdArgs(t *testing.T) {
 	}
 }
 
-// serve answers on a unix socket in a temp dir with h and returns the socket.
-func serve(t *testing.T, h http.HandlerFunc) string {
+// serve answers each connection on a unix socket in a temp dir with reply,
+// given the request read, and returns the socket.
+func serve(t *testing.T, reply func(conn net.Conn, req *Request)) string {
 	t.Helper()
 	sock := SocketPath(t.TempDir())
-	testutil.ServeUnix(t, sock, h)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				req, err := ReadRequest(conn, 1<<20)
+				if err != nil {
+					_, _ = conn.Write([]byte("unexpected request: " + err.Error()))
+					return
+				}
+				reply(conn, req)
+			}()
+		}
+	}()
 	return sock
 }
 
 func TestForward(t *testing.T) {
 	tests := []struct {
 		name    string
-		handler http.HandlerFunc
+		reply   func(conn net.Conn, req *Request)
 		want    *Response
 		wantErr string
 	}{
 		{
 			name: "result",
-			handler: func(w http.ResponseWriter, r *http.Request) {
-				var req Request
-				if r.Method != http.MethodPost || r.URL.Path != Path || json.NewDecoder(r.Body).Decode(&req) != nil || req.ContainerID != "c1" {
-					http.Error(w, "unexpected request", http.StatusBadRequest)
+			reply: func(conn net.Conn, req *Request) {
+				if req.Command != "ADD" || req.ContainerID != "c1" || string(req.Stdin) != `{"name":"n"}` {
 					return
 				}
-				_ = json.NewEncoder(w).Encode(Response{Stdout: []byte(`{"cniVersion":"1.0.0"}`)})
+				_ = WriteResponse(conn, &Response{Stdout: []byte(`{"cniVersion":"1.0.0"}`)})
 			},
 			want: &Response{Stdout: []byte(`{"cniVersion":"1.0.0"}`)},
 		},
 		{
 			name: "CNI error kept",
-			handler: func(w http.ResponseWriter, _ *http.Request) {
-				_ = json.NewEncoder(w).Encode(Response{Error: types.NewError(7, "bad config", "key x")})
+			reply: func(conn net.Conn, _ *Request) {
+				_ = WriteResponse(conn, &Response{Error: types.NewError(7, "bad config", "key x")})
 			},
 			want: &Response{Error: types.NewError(7, "bad config", "key x")},
 		},
 		{
-			name: "other protocol",
-			handler: func(w http.ResponseWriter, _ *http.Request) {
-				http.Error(w, "no such thing", http.StatusNotFound)
+			name: "an HTTP-only braidd",
+			reply: func(conn net.Conn, _ *Request) {
+				_, _ = conn.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
 			},
-			wantErr: "404 Not Found: no such thing",
+			wantErr: "answered in HTTP",
 		},
 		{
 			name: "not JSON",
-			handler: func(w http.ResponseWriter, _ *http.Request) {
-				_, _ = w.Write([]byte("hello"))
+			reply: func(conn net.Conn, _ *Request) {
+				_, _ = conn.Write([]byte{0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'})
 			},
-			wantErr: "decode the daemon's answer",
+			wantErr: "decode",
+		},
+		{
+			name: "too long",
+			reply: func(conn net.Conn, _ *Request) {
+				_, _ = conn.Write([]byte{0x7f, 0, 0, 0})
+			},
+			wantErr: "more than",
+		},
+		{
+			name:    "hung up",
+			reply:   func(net.Conn, *Request) {},
+			wantErr: "EOF",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sock := serve(t, tt.handler)
-			got, err := Forward(context.Background(), sock, &Request{Command: "ADD", ContainerID: "c1"})
+			sock := serve(t, tt.reply)
+			got, err := Forward(context.Background(), sock, &Request{Command: "ADD", ContainerID: "c1", Stdin: []byte(`{"name":"n"}`)})
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Forward = %+v, %v; want error containing %q", got, err, tt.wantErr)
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), sock) {
+					t.Fatalf("Forward = %+v, %v; want error containing %q and naming the socket", got, err, tt.wantErr)
 				}
 				return
 			}
@@ -108,6 +141,61 @@ func TestForward(t *testing.T) {
 				t.Errorf("Forward = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestForwardGivesUp: a daemon that does not answer is left when the
+// context ends, and it sees the connection close.
+func TestForwardGivesUp(t *testing.T) {
+	closed := make(chan error, 1)
+	sock := serve(t, func(conn net.Conn, _ *Request) {
+		_, err := conn.Read(make([]byte, 1))
+		closed <- err
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := Forward(ctx, sock, &Request{Command: "ADD", ContainerID: "c1"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Forward = %v, want the deadline", err)
+	}
+	select {
+	case err := <-closed:
+		if !errors.Is(err, io.EOF) {
+			t.Errorf("the daemon read %v, want EOF", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the daemon never saw the connection close")
+	}
+}
+
+// TestReadRequest: a request is Magic and one frame; anything else is
+// refused.
+func TestReadRequest(t *testing.T) {
+	var buf bytes.Buffer
+	req := &Request{Command: "DEL", ContainerID: "c1", Stdin: []byte(`{}`)}
+	if err := WriteRequest(&buf, req); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(buf.String(), Magic) {
+		t.Fatalf("request %q does not start with %q", buf.String(), Magic)
+	}
+	whole := buf.String()
+	got, err := ReadRequest(strings.NewReader(whole), 1<<20)
+	if err != nil || !reflect.DeepEqual(got, req) {
+		t.Errorf("ReadRequest = %+v, %v; want %+v", got, err, req)
+	}
+	for name, in := range map[string]string{
+		"HTTP":      "POST /cni HTTP/1.1\r\n",
+		"cut short": whole[:len(whole)-1],
+		"too long":  whole,
+	} {
+		max := 1 << 20
+		if name == "too long" {
+			max = 3
+		}
+		if got, err := ReadRequest(strings.NewReader(in), max); err == nil {
+			t.Errorf("%s: ReadRequest = %+v, want an error", name, got)
+		}
 	}
 }
 

@@ -36,8 +36,9 @@ func known(command string) bool {
 	return false
 }
 
-// serveCNI answers one shim: 200 with a wire.Response whenever there is
-// someone to answer, the verb's CNI error inside it.
+// serveCNI answers a shim that speaks HTTP (before the framed protocol): 200
+// with a wire.Response whenever there is someone to answer, the verb's CNI
+// error inside it.
 func (s *Server) serveCNI(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	var req wire.Request
@@ -48,22 +49,31 @@ func (s *Server) serveCNI(w http.ResponseWriter, r *http.Request) {
 		// the shim goes away, only once the body is read to its end.
 		_, err = io.Copy(io.Discard, body)
 	}
-	if err != nil {
-		s.log().Warn("undecodable CNI request", "error", err)
-		s.answer(w, &wire.Response{Error: types.NewError(types.ErrDecodingFailure, "braid daemon: decode request", err.Error())})
-		s.observe("unknown", resultError, start)
-		return
+	if resp := s.handle(r.Context(), &req, err, start); resp != nil {
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(resp); err != nil {
+			s.log().Warn("cannot answer the shim", "error", err)
+		}
 	}
-	resp, result := s.run(r.Context(), &req)
+}
+
+// handle runs a decoded request (decodeErr: it could not be decoded) under
+// ctx, which ends when the shim goes away, counts it in the metrics and
+// returns the answer; nil when the shim went away while waiting.
+func (s *Server) handle(ctx context.Context, req *wire.Request, decodeErr error, start time.Time) *wire.Response {
+	if decodeErr != nil {
+		s.log().Warn("undecodable CNI request", "error", decodeErr)
+		s.observe("unknown", resultError, start)
+		return &wire.Response{Error: types.NewError(types.ErrDecodingFailure, "braid daemon: decode request", decodeErr.Error())}
+	}
+	resp, result := s.run(ctx, req)
 	verb := req.Command
 	if !known(verb) {
 		verb = "unknown"
 	}
-	if resp != nil {
-		s.answer(w, resp)
-	}
 	s.observe(verb, result, start)
 	s.log().Debug("CNI call answered", "verb", req.Command, "container", req.ContainerID, "result", result, "seconds", time.Since(start).Seconds())
+	return resp
 }
 
 // run runs the verb of req once admitted, under ctx: the shim's
@@ -195,13 +205,6 @@ func asCNIError(err error) *types.Error {
 		return te
 	}
 	return types.NewError(types.ErrInternal, err.Error(), "")
-}
-
-func (s *Server) answer(w http.ResponseWriter, resp *wire.Response) {
-	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(resp); err != nil {
-		s.log().Warn("cannot answer the shim", "error", err)
-	}
 }
 
 func (s *Server) observe(verb, result string, start time.Time) {

@@ -126,8 +126,10 @@ func (s *Server) Serve(ctx context.Context, socketDir string) error {
 		ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log().Handler(), slog.LevelWarn),
 	}
+	m := newMux(s, ln)
+	go m.run()
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() { done <- srv.Serve(m) }()
 	s.log().Info("serving CNI calls", "socket", sock, "maxConcurrent", s.sem.size)
 	select {
 	case err := <-done:
@@ -137,7 +139,7 @@ func (s *Server) Serve(ctx context.Context, socketDir string) error {
 	grace := s.Timeout + shutdownMargin
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	err = srv.Shutdown(sctx)
+	err = errors.Join(srv.Shutdown(sctx), m.wait(sctx))
 	if err != nil {
 		_ = srv.Close()
 		err = fmt.Errorf("shut down CNI server on %s after %s: %w", sock, grace, err)

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"io/fs"
@@ -155,11 +156,31 @@ func TestBadRequests(t *testing.T) {
 		{"netns with ..", `{"command":"CHECK","containerID":"c1","netns":"/var/run/netns/../../proc/1/ns/net","ifName":"eth0","stdin":"eyJuYW1lIjoiYiJ9"}`, types.ErrInvalidNetNS},
 		{"network name skel refuses", `{"command":"GC","stdin":"eyJuYW1lIjoiYS9iIn0="}`, types.ErrInvalidNetworkConfig},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
-			e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
-			hresp, err := socketClient(e.sock()).Post("http://braid"+wire.Path, "application/json", strings.NewReader(tt.body))
+	// The same requests framed (braid-shim) and over HTTP (a braid-shim from
+	// before the framed protocol).
+	send := map[string]func(t *testing.T, sock, body string) wire.Response{
+		"framed": func(t *testing.T, sock, body string) wire.Response {
+			conn, err := net.Dial("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = conn.Close() }()
+			frame := binary.BigEndian.AppendUint32([]byte(wire.Magic), uint32(len(body)))
+			if _, err := conn.Write(append(frame, body...)); err != nil {
+				t.Fatal(err)
+			}
+			var head [4]byte
+			if _, err := io.ReadFull(conn, head[:]); err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			var resp wire.Response
+			if err := jsonDecode(io.LimitReader(conn, int64(binary.BigEndian.Uint32(head[:]))), &resp); err != nil {
+				t.Fatalf("answer: %v", err)
+			}
+			return resp
+		},
+		"http": func(t *testing.T, sock, body string) wire.Response {
+			hresp, err := socketClient(sock).Post("http://braid"+wire.Path, "application/json", strings.NewReader(body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,13 +189,23 @@ func TestBadRequests(t *testing.T) {
 			if err := jsonDecode(hresp.Body, &resp); err != nil || hresp.StatusCode != http.StatusOK {
 				t.Fatalf("answer %s: %v", hresp.Status, err)
 			}
-			if resp.Error == nil || resp.Error.Code != tt.wantCode {
-				t.Errorf("answer = %+v, want code %d", resp.Error, tt.wantCode)
-			}
-			if got := e.exec.Seen(); len(got) != 0 {
-				t.Errorf("exec calls = %q, want none", got)
-			}
-		})
+			return resp
+		},
+	}
+	for _, tt := range tests {
+		for how, send := range send {
+			t.Run(how+"/"+tt.name, func(t *testing.T) {
+				e := newEnv(t)
+				e.serve(t, &Server{Settings: e.settings, Core: e.core, Timeout: e.timeout})
+				resp := send(t, e.sock(), tt.body)
+				if resp.Error == nil || resp.Error.Code != tt.wantCode {
+					t.Errorf("answer = %+v, want code %d", resp.Error, tt.wantCode)
+				}
+				if got := e.exec.Seen(); len(got) != 0 {
+					t.Errorf("exec calls = %q, want none", got)
+				}
+			})
+		}
 	}
 }
 

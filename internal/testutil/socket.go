@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"testing"
+
+	"github.com/braid-cni/braid/wire"
 )
 
 // ServeUnix serves h on the unix socket sock until the test ends: a fake
@@ -45,4 +47,30 @@ func ListenUnix(t testing.TB, path string) net.Listener {
 	}
 	t.Cleanup(func() { _ = ln.Close() })
 	return ln
+}
+
+// ServeWire answers framed calls (package wire) on the unix socket sock with
+// answer until the test ends: a fake braidd for the shim's tests. A nil
+// answer hangs up without one.
+func ServeWire(t testing.TB, sock string, answer func(*wire.Request) *wire.Response) {
+	t.Helper()
+	ln := ListenUnix(t, sock)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				req, err := wire.ReadRequest(conn, wire.MaxResponseBytes)
+				if err != nil {
+					return
+				}
+				if resp := answer(req); resp != nil {
+					_ = wire.WriteResponse(conn, resp)
+				}
+			}()
+		}
+	}()
 }
