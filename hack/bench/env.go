@@ -75,15 +75,18 @@ func setUp(ctx context.Context, maxN int, baseline string) (_ *env, err error) {
 	return e, nil
 }
 
-// build compiles this tree's braid programs into the work directory and
-// checks the reference plugins are there.
+// build compiles this tree's braid programs and the do-nothing meta-plugin
+// into the work directory and checks the reference plugins are there.
 func (e *env) build(ctx context.Context) error {
 	for _, p := range []string{"bridge", "host-local"} {
 		if _, err := os.Stat(filepath.Join(e.pluginsDir, p)); err != nil {
 			return fmt.Errorf("reference plugin %s missing (run `make tools`): %w", p, err)
 		}
 	}
-	return e.bin.build(ctx, e.root, "")
+	if err := e.bin.build(ctx, e.root, ""); err != nil {
+		return err
+	}
+	return e.bin.buildNoop(ctx, e.root)
 }
 
 // startControlPlane starts etcd and kube-apiserver with the NAD CRD, braid's

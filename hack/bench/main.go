@@ -1,17 +1,20 @@
 // Command bench measures what braid costs a node, in four benchmarks, each
 // printing its own report:
 //
-//   - latency: for 0, 1, 4, 8 and 16 secondary networks it times CNI ADD and
-//     DEL through libcni, as a runtime drives them, in four modes: floor (the
-//     same delegates, the cluster network then each NAD's config, invoked
-//     one by one directly with libcni, no braid), thin (the braid plugin
-//     talking to the API server itself), thick (the braid shim forwarding to
-//     braidd) and thick+parallel (the same with braidd's "parallelAttach").
-//     It prints the median ADD and DEL per N and mode, with ADD's ratio to
-//     and excess over the floor, and plots ADD against N (-out). With
-//     -baseline REV it also builds braid, braid-shim and braidd of git
-//     revision REV and measures them in the same rounds as thin@base and
-//     thick@base, and compares thin and thick with them round by round.
+//   - latency: for 0, 1, 4, 8 and 16 secondary networks (up to -max-n) it
+//     times CNI ADD and DEL through libcni, as a runtime drives them, in
+//     five modes: floor (the same delegates, the cluster network then each
+//     NAD's config, invoked one by one directly with libcni, no braid), noop
+//     (a do-nothing meta-plugin, hack/bench/noop, exec'd in braid's place,
+//     that execs those delegates: the least any exec'd meta-plugin costs),
+//     thin (the braid plugin talking to the API server itself), thick (the
+//     braid shim forwarding to braidd) and thick+parallel (the same with
+//     braidd's "parallelAttach"). It prints the median ADD and DEL per N and
+//     mode, with ADD's ratio to and excess over the floor and braid's ADD
+//     and DEL over noop's, and plots ADD against N (-out). With -baseline
+//     REV it also builds braid, braid-shim and braidd of git revision REV
+//     and measures them in the same rounds as thin@base and thick@base, and
+//     compares thin and thick with them round by round.
 //   - burst: 200 pods, each with one secondary bridge network and its own
 //     network namespace, are added and then deleted through the thick path
 //     with 20 calls in flight, as a node does when a deployment scales. It
@@ -69,7 +72,7 @@ type options struct {
 	warmup   int
 	out      string
 	baseline string // a git revision, or empty
-	maxN     int
+	maxN     int    // latency: the largest N measured
 	burst    burstOptions
 	hotplug  hotplugOptions
 	scale    scaleOptions
@@ -83,6 +86,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 9, "latency: measured ADD+DEL rounds per N and mode (at least 7)")
 	flag.IntVar(&o.warmup, "warmup", 1, "latency: unmeasured rounds before them")
 	flag.StringVar(&o.out, "out", "bench.png", "latency: where to write the plot")
+	flag.IntVar(&o.maxN, "max-n", maxSecondaries, "latency: the largest number of secondary networks measured (to shorten a run)")
 	flag.StringVar(&o.baseline, "baseline", "", "latency: also measure thin and thick with the binaries of this git revision (thin@base, thick@base)")
 	flag.IntVar(&o.burst.pods, "burst-pods", 200, "burst: pods added then deleted")
 	flag.IntVar(&o.burst.inFlight, "burst-inflight", 20, "burst: CNI calls in flight")
@@ -93,7 +97,6 @@ func main() {
 	flag.DurationVar(&o.scale.settle, "scale-settle", 5*time.Second, "scale: wait after the caches hold everything, before reading memory")
 	flag.Parse()
 	o.run = strings.Split(*run, ",")
-	o.maxN = maxSecondaries
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := runAll(ctx, o, os.Stdout); err != nil {
@@ -118,7 +121,7 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 		if o.wants(benchLatency) {
 			baseline = o.baseline
 		}
-		errs = append(errs, withEnv(ctx, o.maxN, baseline, func(e *env) error {
+		errs = append(errs, withEnv(ctx, maxSecondaries, baseline, func(e *env) error {
 			var errs []error
 			if o.wants(benchLatency) {
 				errs = append(errs, wrapBench(benchLatency, runLatency(ctx, e, o, w)))
@@ -149,6 +152,9 @@ func (o options) validate() error {
 	}
 	if o.wants(benchLatency) && o.rounds < 7 {
 		return errors.New("-rounds must be at least 7")
+	}
+	if o.wants(benchLatency) && (o.maxN < 0 || o.maxN > maxSecondaries) {
+		return fmt.Errorf("-max-n must be 0 to %d", maxSecondaries)
 	}
 	if o.baseline != "" && !o.wants(benchLatency) {
 		return errors.New("-baseline needs the latency benchmark in -run")
