@@ -22,13 +22,15 @@ func newBinaries(dir string) binaries {
 	return binaries{dir: filepath.Join(dir, "bin"), braidd: filepath.Join(dir, "braidd")}
 }
 
-// build compiles braid, braid-shim and braidd of the source tree src, with
-// the go toolchain GOTOOLCHAIN selects (from the process environment if
-// toolchain is empty).
+// build compiles braid, braid-shim and braidd of the source tree src,
+// static as `make build` and the image build them (cgo would link them
+// against libc, and every exec would pay the dynamic loader), with the go
+// toolchain GOTOOLCHAIN selects (from the process environment if toolchain
+// is empty).
 func (b binaries) build(ctx context.Context, src, toolchain string) error {
-	var env []string
+	env := []string{"CGO_ENABLED=0"}
 	if toolchain != "" {
-		env = []string{"GOTOOLCHAIN=" + toolchain}
+		env = append(env, "GOTOOLCHAIN="+toolchain)
 	}
 	for pkg, out := range map[string]string{
 		"./cmd/braid":      filepath.Join(b.dir, "braid"),
@@ -43,7 +45,7 @@ func (b binaries) build(ctx context.Context, src, toolchain string) error {
 }
 
 // buildNoop compiles the do-nothing meta-plugin (./hack/bench/noop of src)
-// next to braid, static as a node's CNI plugins are.
+// next to braid, static as braid is.
 func (b binaries) buildNoop(ctx context.Context, src string) error {
 	return goBuild(ctx, src, "./hack/bench/noop", filepath.Join(b.dir, noopType), "CGO_ENABLED=0")
 }
