@@ -52,7 +52,7 @@ func (cp *ControlPlane) apiserverArgs() []string {
 		// kube-root-ca.crt config maps this plugin would insist on.
 		args = append(args, "--disable-admission-plugins=ServiceAccount")
 	}
-	return args
+	return append(args, cp.auditArgs()...)
 }
 
 // StartAPIServer starts the API server again after StopAPIServer, on the same

@@ -116,6 +116,9 @@ func (cp *ControlPlane) prepareWorkDir() error {
 	if err := cp.tokens.writeTokenFile(filepath.Join(cp.workDir, "tokens.csv")); err != nil {
 		return err
 	}
+	if err := cp.writeAuditPolicy(); err != nil {
+		return err
+	}
 	return writeServiceAccountKey(filepath.Join(cp.workDir, "sa.key"))
 }
 

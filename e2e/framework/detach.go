@@ -31,6 +31,7 @@ type ControlPlaneState struct {
 	ControllerManagerPath string `json:"controllerManagerPath,omitempty"`
 	SchedulerPath         string `json:"schedulerPath,omitempty"`
 	Controllers           bool   `json:"controllers"`
+	AuditLog              string `json:"auditLog,omitempty"`
 
 	Etcd              *ProcessState `json:"etcd,omitempty"`
 	APIServer         *ProcessState `json:"apiServer,omitempty"`
@@ -48,7 +49,7 @@ func (cp *ControlPlane) State() ControlPlaneState {
 		ControllerPorts: cp.controllerPorts, AdminToken: cp.tokens.admin, BraidToken: cp.tokens.braid,
 		CAData:        slices.Clone(cp.caData),
 		APIServerPath: cp.opts.APIServerPath, EtcdPath: cp.opts.EtcdPath, Controllers: cp.opts.Controllers,
-		ControllerManagerPath: cp.opts.ControllerManagerPath, SchedulerPath: cp.opts.SchedulerPath,
+		ControllerManagerPath: cp.opts.ControllerManagerPath, SchedulerPath: cp.opts.SchedulerPath, AuditLog: cp.opts.AuditLog,
 		Etcd: cp.etcd.state(), APIServer: cp.apiserver.state(),
 		ControllerManager: cp.controllerManager.state(), Scheduler: cp.scheduler.state(),
 	}
@@ -69,7 +70,8 @@ func AttachControlPlane(st ControlPlaneState, log io.Writer) (*ControlPlane, err
 	}
 	opts := Options{
 		WorkDir: st.WorkDir, APIServerPath: st.APIServerPath, EtcdPath: st.EtcdPath, Controllers: st.Controllers,
-		ControllerManagerPath: st.ControllerManagerPath, SchedulerPath: st.SchedulerPath, Detach: true, Log: log,
+		ControllerManagerPath: st.ControllerManagerPath, SchedulerPath: st.SchedulerPath, AuditLog: st.AuditLog,
+		Detach: true, Log: log,
 	}
 	return &ControlPlane{
 		opts: opts, log: slog.New(slog.NewTextHandler(log, nil)), workDir: st.WorkDir, ownsWorkDir: st.OwnsWorkDir,

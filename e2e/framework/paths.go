@@ -82,6 +82,11 @@ type Options struct {
 	// NodeOptions.Detach); a second process stops them with
 	// AttachControlPlane and Stop.
 	Detach bool
+	// AuditLog, when set, is where kube-apiserver writes its audit log: one
+	// JSON line per request at level Metadata (who, verb, object, response
+	// code), written before the response (see audit.go). The policy goes
+	// into WorkDir. Off by default.
+	AuditLog string
 	// Log receives the framework's own progress messages; nil discards them.
 	Log io.Writer
 }

@@ -22,23 +22,42 @@ func newBinaries(dir string) binaries {
 	return binaries{dir: filepath.Join(dir, "bin"), braidd: filepath.Join(dir, "braidd")}
 }
 
-// build compiles braid, braid-shim and braidd of the source tree src, with
-// the go toolchain GOTOOLCHAIN selects (from the process environment if
-// toolchain is empty).
+// build compiles braid, braid-shim and braidd of the source tree src,
+// static as `make build` and the image build them (cgo would link them
+// against libc, and every exec would pay the dynamic loader), with the go
+// toolchain GOTOOLCHAIN selects (from the process environment if toolchain
+// is empty).
 func (b binaries) build(ctx context.Context, src, toolchain string) error {
+	env := []string{"CGO_ENABLED=0"}
+	if toolchain != "" {
+		env = append(env, "GOTOOLCHAIN="+toolchain)
+	}
 	for pkg, out := range map[string]string{
 		"./cmd/braid":      filepath.Join(b.dir, "braid"),
 		"./cmd/braid-shim": filepath.Join(b.dir, "braid-shim"),
 		"./cmd/braidd":     b.braidd,
 	} {
-		build := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-		build.Dir, build.Stdout, build.Stderr = src, os.Stderr, os.Stderr
-		if toolchain != "" {
-			build.Env = append(os.Environ(), "GOTOOLCHAIN="+toolchain)
+		if err := goBuild(ctx, src, pkg, out, env...); err != nil {
+			return err
 		}
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build %s in %s: %w", pkg, src, err)
-		}
+	}
+	return nil
+}
+
+// buildNoop compiles the do-nothing meta-plugin (./hack/bench/noop of src)
+// next to braid, static as braid is.
+func (b binaries) buildNoop(ctx context.Context, src string) error {
+	return goBuild(ctx, src, "./hack/bench/noop", filepath.Join(b.dir, noopType), "CGO_ENABLED=0")
+}
+
+// goBuild builds package pkg of the source tree src into out, with env
+// added to the process environment.
+func goBuild(ctx context.Context, src, pkg, out string, env ...string) error {
+	build := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	build.Dir, build.Stdout, build.Stderr = src, os.Stderr, os.Stderr
+	build.Env = append(os.Environ(), env...)
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build %s in %s: %w", pkg, src, err)
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ type env struct {
 	kubeconfig  string   // braid's least-privilege kubeconfig
 	dataDir     string   // host-local leases of every network
 	clusterConf string   // the cluster network's conflist
+	auditLog    string   // kube-apiserver's audit log; empty without one
 	cp          *framework.ControlPlane
 	kube        kubernetes.Interface
 	nads        nadclientset.Interface
@@ -39,10 +40,17 @@ type env struct {
 	daemons     []*framework.Braidd
 }
 
-// setUp builds the binaries (also baseline's, a git revision, unless
-// empty), starts the control plane and installs what braid needs, and
-// creates the networks. On error it undoes what it did.
-func setUp(ctx context.Context, maxN int, baseline string) (_ *env, err error) {
+// envOptions are what a benchmark needs of its env.
+type envOptions struct {
+	maxN     int    // secondary networks created
+	baseline string // a git revision whose binaries are built too, or empty
+	audit    bool   // kube-apiserver keeps an audit log
+}
+
+// setUp builds the binaries (also the baseline's), starts the control plane
+// and installs what braid needs, and creates the networks. On error it
+// undoes what it did.
+func setUp(ctx context.Context, o envOptions) (_ *env, err error) {
 	root, err := framework.RepoRoot()
 	if err != nil {
 		return nil, err
@@ -61,37 +69,44 @@ func setUp(ctx context.Context, maxN int, baseline string) (_ *env, err error) {
 	if err := e.build(ctx); err != nil {
 		return nil, err
 	}
-	if baseline != "" {
-		if err := e.buildBaseline(ctx, baseline); err != nil {
+	if o.baseline != "" {
+		if err := e.buildBaseline(ctx, o.baseline); err != nil {
 			return nil, err
 		}
+	}
+	if o.audit {
+		e.auditLog = filepath.Join(e.work, "audit", "audit.log")
 	}
 	if err := e.startControlPlane(ctx); err != nil {
 		return nil, err
 	}
-	if err := e.writeNetworks(ctx, maxN); err != nil {
+	if err := e.writeNetworks(ctx, o.maxN); err != nil {
 		return nil, err
 	}
 	return e, nil
 }
 
-// build compiles this tree's braid programs into the work directory and
-// checks the reference plugins are there.
+// build compiles this tree's braid programs and the do-nothing meta-plugin
+// into the work directory and checks the reference plugins are there.
 func (e *env) build(ctx context.Context) error {
 	for _, p := range []string{"bridge", "host-local"} {
 		if _, err := os.Stat(filepath.Join(e.pluginsDir, p)); err != nil {
 			return fmt.Errorf("reference plugin %s missing (run `make tools`): %w", p, err)
 		}
 	}
-	return e.bin.build(ctx, e.root, "")
+	if err := e.bin.build(ctx, e.root, ""); err != nil {
+		return err
+	}
+	return e.bin.buildNoop(ctx, e.root)
 }
 
-// startControlPlane starts etcd and kube-apiserver with the NAD CRD, braid's
-// RBAC (thin and thick) and a kubeconfig for braid's service account.
+// startControlPlane starts etcd and kube-apiserver (with the audit log if
+// e.auditLog names one) with the NAD CRD, braid's RBAC (thin and thick)
+// and a kubeconfig for braid's service account.
 func (e *env) startControlPlane(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cp, err := framework.StartControlPlane(ctx, framework.Options{WorkDir: filepath.Join(e.work, "cp")})
+	cp, err := framework.StartControlPlane(ctx, framework.Options{WorkDir: filepath.Join(e.work, "cp"), AuditLog: e.auditLog})
 	if err != nil {
 		return err
 	}

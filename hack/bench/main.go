@@ -1,17 +1,25 @@
-// Command bench measures what braid costs a node, in four benchmarks, each
+// Command bench measures what braid costs a node, in five benchmarks, each
 // printing its own report:
 //
-//   - latency: for 0, 1, 4, 8 and 16 secondary networks it times CNI ADD and
-//     DEL through libcni, as a runtime drives them, in four modes: floor (the
-//     same delegates, the cluster network then each NAD's config, invoked
-//     one by one directly with libcni, no braid), thin (the braid plugin
-//     talking to the API server itself), thick (the braid shim forwarding to
-//     braidd) and thick+parallel (the same with braidd's "parallelAttach").
-//     It prints the median ADD and DEL per N and mode, with ADD's ratio to
-//     and excess over the floor, and plots ADD against N (-out). With
-//     -baseline REV it also builds braid, braid-shim and braidd of git
-//     revision REV and measures them in the same rounds as thin@base and
-//     thick@base, and compares thin and thick with them round by round.
+//   - latency: for 0, 1, 4, 8 and 16 secondary networks (up to -max-n) it
+//     times CNI ADD and DEL through libcni, as a runtime drives them, in
+//     five modes: floor (the same delegates, the cluster network then each
+//     NAD's config, invoked one by one directly with libcni, no braid), noop
+//     (a do-nothing meta-plugin, hack/bench/noop, exec'd in braid's place,
+//     that execs those delegates: the least any exec'd meta-plugin costs),
+//     thin (the braid plugin talking to the API server itself), thick (the
+//     braid shim forwarding to braidd) and thick+parallel (the same with
+//     braidd's "parallelAttach"). It prints the median ADD and DEL per N and
+//     mode, with ADD's ratio to and excess over the floor and braid's ADD
+//     and DEL over noop's, and plots ADD against N (-out). With -baseline
+//     REV it also builds braid, braid-shim and braidd of git revision REV
+//     and measures them in the same rounds as thin@base and thick@base, and
+//     compares thin and thick with them round by round.
+//   - requests: for 0, 4 and 8 secondary networks, thin and then thick, one
+//     at a time, it runs -requests-rounds ADDs and DELs of one pod and
+//     counts the API requests braid made meanwhile (braidd's queued writes
+//     included) in kube-apiserver's audit log, by verb and resource, per
+//     pod ADD+DEL; the informers' list and watch are shown apart.
 //   - burst: 200 pods, each with one secondary bridge network and its own
 //     network namespace, are added and then deleted through the thick path
 //     with 20 calls in flight, as a node does when a deployment scales. It
@@ -34,10 +42,11 @@
 //     and settled it prints braidd's RSS, peak RSS and Go heap, against the
 //     target of 60 MiB RSS.
 //
-// Latency, burst and hotplug share one control plane; scale gets a fresh
-// one so that its caches hold exactly its objects. The benchmarks start
-// their own etcd and kube-apiserver (e2e/framework), so they need root and
-// the binaries of `make tools build`; `make bench` runs all four.
+// Latency, burst and hotplug share one control plane; requests gets a fresh
+// one with an audit log, and scale one so that its caches hold exactly its
+// objects. The benchmarks start their own etcd and kube-apiserver
+// (e2e/framework), so they need root and the binaries of `make tools
+// build`; `make bench` runs them all.
 package main
 
 import (
@@ -54,37 +63,42 @@ import (
 	"time"
 )
 
-// The benchmarks, in the order they run.
+// The benchmarks; latency, burst and hotplug run first, then requests and
+// scale.
 const (
-	benchLatency = "latency"
-	benchBurst   = "burst"
-	benchHotplug = "hotplug"
-	benchScale   = "scale"
-	benchProfile = "profile" // only when asked for
+	benchLatency  = "latency"
+	benchRequests = "requests"
+	benchBurst    = "burst"
+	benchHotplug  = "hotplug"
+	benchScale    = "scale"
+	benchProfile  = "profile" // only when asked for
 )
 
 // options are the command line's settings.
 type options struct {
-	run      []string // the benchmarks to run
-	rounds   int
-	warmup   int
-	out      string
-	baseline string // a git revision, or empty
-	maxN     int
-	burst    burstOptions
-	hotplug  hotplugOptions
-	scale    scaleOptions
+	run            []string // the benchmarks to run
+	rounds         int
+	warmup         int
+	out            string
+	baseline       string // a git revision, or empty
+	maxN           int    // latency: the largest N measured
+	requestsRounds int
+	burst          burstOptions
+	hotplug        hotplugOptions
+	scale          scaleOptions
 }
 
 func (o options) wants(bench string) bool { return slices.Contains(o.run, bench) }
 
 func main() {
 	var o options
-	run := flag.String("run", "latency,burst,hotplug,scale", "the benchmarks to run, comma-separated; also profile (one ADD per mode under strace)")
+	run := flag.String("run", "latency,requests,burst,hotplug,scale", "the benchmarks to run, comma-separated; also profile (one ADD per mode under strace)")
 	flag.IntVar(&o.rounds, "rounds", 9, "latency: measured ADD+DEL rounds per N and mode (at least 7)")
 	flag.IntVar(&o.warmup, "warmup", 1, "latency: unmeasured rounds before them")
 	flag.StringVar(&o.out, "out", "bench.png", "latency: where to write the plot")
+	flag.IntVar(&o.maxN, "max-n", maxSecondaries, "latency: the largest number of secondary networks measured (to shorten a run)")
 	flag.StringVar(&o.baseline, "baseline", "", "latency: also measure thin and thick with the binaries of this git revision (thin@base, thick@base)")
+	flag.IntVar(&o.requestsRounds, "requests-rounds", 5, "requests: ADD+DEL rounds per N and mode, over which the requests are averaged")
 	flag.IntVar(&o.burst.pods, "burst-pods", 200, "burst: pods added then deleted")
 	flag.IntVar(&o.burst.inFlight, "burst-inflight", 20, "burst: CNI calls in flight")
 	flag.IntVar(&o.hotplug.pods, "hotplug-pods", 20, "hotplug: pods whose networks change")
@@ -94,7 +108,6 @@ func main() {
 	flag.DurationVar(&o.scale.settle, "scale-settle", 5*time.Second, "scale: wait after the caches hold everything, before reading memory")
 	flag.Parse()
 	o.run = strings.Split(*run, ",")
-	o.maxN = maxSecondaries
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := runAll(ctx, o, os.Stdout); err != nil {
@@ -115,11 +128,11 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 	}
 	var errs []error
 	if o.wants(benchLatency) || o.wants(benchBurst) || o.wants(benchHotplug) || o.wants(benchProfile) {
-		baseline := ""
+		eo := envOptions{maxN: maxSecondaries}
 		if o.wants(benchLatency) {
-			baseline = o.baseline
+			eo.baseline = o.baseline
 		}
-		errs = append(errs, withEnv(ctx, o.maxN, baseline, func(e *env) error {
+		errs = append(errs, withEnv(ctx, eo, func(e *env) error {
 			var errs []error
 			if o.wants(benchLatency) {
 				errs = append(errs, wrapBench(benchLatency, runLatency(ctx, e, o, w)))
@@ -136,9 +149,17 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 			return errors.Join(errs...)
 		}))
 	}
+	if o.wants(benchRequests) {
+		// A control plane of its own: its audit log, written before every
+		// response, must not slow the other benchmarks' requests.
+		eo := envOptions{maxN: slices.Max(requestCounts()), audit: true}
+		errs = append(errs, withEnv(ctx, eo, func(e *env) error {
+			return wrapBench(benchRequests, runRequests(ctx, e, o.requestsRounds, w))
+		}))
+	}
 	if o.wants(benchScale) {
 		// No secondary networks: the scale benchmark's NADs are its own.
-		errs = append(errs, withEnv(ctx, 0, "", func(e *env) error {
+		errs = append(errs, withEnv(ctx, envOptions{}, func(e *env) error {
 			return wrapBench(benchScale, runScale(ctx, e, o.scale, w))
 		}))
 	}
@@ -147,12 +168,18 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 
 func (o options) validate() error {
 	for _, b := range o.run {
-		if !slices.Contains([]string{benchLatency, benchBurst, benchHotplug, benchScale, benchProfile}, b) {
-			return fmt.Errorf("-run: unknown benchmark %q (want latency, burst, hotplug, scale, profile)", b)
+		if !slices.Contains([]string{benchLatency, benchRequests, benchBurst, benchHotplug, benchScale, benchProfile}, b) {
+			return fmt.Errorf("-run: unknown benchmark %q (want latency, requests, burst, hotplug, scale, profile)", b)
 		}
 	}
 	if o.wants(benchLatency) && o.rounds < 7 {
 		return errors.New("-rounds must be at least 7")
+	}
+	if o.wants(benchLatency) && (o.maxN < 0 || o.maxN > maxSecondaries) {
+		return fmt.Errorf("-max-n must be 0 to %d", maxSecondaries)
+	}
+	if o.wants(benchRequests) && o.requestsRounds < 1 {
+		return errors.New("-requests-rounds must be at least 1")
 	}
 	if o.baseline != "" && !o.wants(benchLatency) {
 		return errors.New("-baseline needs the latency benchmark in -run")
@@ -169,11 +196,9 @@ func (o options) validate() error {
 	return nil
 }
 
-// withEnv sets up a control plane with maxN secondary networks (and the
-// binaries of git revision baseline unless empty), runs fn and tears it all
-// down.
-func withEnv(ctx context.Context, maxN int, baseline string, fn func(*env) error) error {
-	e, err := setUp(ctx, maxN, baseline)
+// withEnv sets up a control plane as o asks, runs fn and tears it all down.
+func withEnv(ctx context.Context, o envOptions, fn func(*env) error) error {
+	e, err := setUp(ctx, o)
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// secondaryCounts are the numbers of secondary networks measured.
-func secondaryCounts() []int { return []int{0, 1, 4, 8, 16} }
+// secondaryCounts are the numbers of secondary networks measured, up to
+// maxN.
+func secondaryCounts(maxN int) []int {
+	var out []int
+	for _, n := range []int{0, 1, 4, 8, 16} {
+		if n <= maxN {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // result is one N and mode's measured durations.
 type result struct {
@@ -57,7 +66,7 @@ func runLatency(ctx context.Context, e *env, o options, w io.Writer) error {
 // and measures every N in every mode.
 func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
 	pods := map[string]*corev1.Pod{}
-	for _, n := range secondaryCounts() {
+	for _, n := range secondaryCounts(o.maxN) {
 		for _, m := range e.modes() {
 			pod, err := e.createPod(ctx, "p-"+id(n, m), n)
 			if err != nil {
@@ -77,7 +86,7 @@ func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
 		sockets[m] = d.SocketDir
 	}
 	var results []result
-	for _, n := range secondaryCounts() {
+	for _, n := range secondaryCounts(o.maxN) {
 		rs, err := e.measureN(ctx, o, n, pods, sockets)
 		if err != nil {
 			return nil, fmt.Errorf("N=%d: %w", n, err)
@@ -97,9 +106,12 @@ func (e *env) measureN(ctx context.Context, o options, n int, pods map[string]*c
 	for k, mode := range all {
 		results[k] = result{n: n, mode: mode}
 		var err error
-		if mode == modeFloor {
+		switch mode {
+		case modeFloor:
 			attachers[k], err = e.newFloor(pods[id(n, mode)], n)
-		} else {
+		case modeNoop:
+			attachers[k], err = e.newNoop(pods[id(n, mode)], n)
+		default:
 			attachers[k], err = e.newBraid(mode, pods[id(n, mode)], sockets[mode])
 		}
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 // binaries.
 const (
 	modeFloor     = "floor"
+	modeNoop      = "noop"
 	modeThin      = "thin"
 	modeThinBase  = "thin@base"
 	modeThick     = "thick"
@@ -29,9 +30,9 @@ const (
 // binaries' mode.
 func (e *env) modes() []string {
 	if e.baseRev == "" {
-		return []string{modeFloor, modeThin, modeThick, modeParallel}
+		return []string{modeFloor, modeNoop, modeThin, modeThick, modeParallel}
 	}
-	return []string{modeFloor, modeThin, modeThinBase, modeThick, modeThickBase, modeParallel}
+	return []string{modeFloor, modeNoop, modeThin, modeThinBase, modeThick, modeThickBase, modeParallel}
 }
 
 // thickModes maps each thick mode measured to its braidd's parallelAttach.
@@ -92,8 +93,8 @@ func (f *floor) del(ctx context.Context, netns, containerID string) error {
 	return nil
 }
 
-// braid is the braid plugin (thin) or shim (thick) as the node's only
-// network, as the runtime sees it.
+// braid is the braid plugin (thin), the shim (thick) or the do-nothing
+// meta-plugin (noop) as the node's only network, as the runtime sees it.
 type braid struct {
 	cni  *libcni.CNIConfig
 	pod  *corev1.Pod
@@ -107,6 +108,29 @@ func (b *braid) add(ctx context.Context, netns, containerID string) error {
 
 func (b *braid) del(ctx context.Context, netns, containerID string) error {
 	return b.cni.DelNetworkList(ctx, b.list, framework.SandboxConf(b.pod, containerID, netns))
+}
+
+// noopType is the do-nothing meta-plugin's binary (hack/bench/noop), next
+// to braid's.
+const noopType = "braid-noop"
+
+// newNoop is the do-nothing meta-plugin as the node's only network, as braid
+// is in thin mode, given the delegates braid would run: the cluster
+// conflist and the first n NADs' configs.
+func (e *env) newNoop(pod *corev1.Pod, n int) (attacher, error) {
+	cluster, err := os.ReadFile(e.clusterConf)
+	if err != nil {
+		return nil, err
+	}
+	delegates := []json.RawMessage{cluster}
+	for _, data := range e.nadConfs[:n] {
+		delegates = append(delegates, data)
+	}
+	conf := map[string]any{
+		"cniVersion": cniVersion, "name": "braid-net", "type": noopType, "binDir": e.pluginsDir,
+		"cacheDir": filepath.Join(e.work, modeNoop, "delegate-cache"), "delegates": delegates,
+	}
+	return e.meta(modeNoop, pod, conf)
 }
 
 // newFloor loads the cluster conflist and the first n NADs' configs.
@@ -157,13 +181,19 @@ func (e *env) newBraid(mode string, pod *corev1.Pod, socketDir string) (attacher
 		// own config carries the same settings).
 		conf["type"], conf["daemonSocketDir"] = "braid-shim", socketDir
 	}
+	return e.meta(mode, pod, conf)
+}
+
+// meta is the meta-plugin that conf configures as the node's only network,
+// in a conflist of its own, found among mode's binaries.
+func (e *env) meta(mode string, pod *corev1.Pod, conf map[string]any) (attacher, error) {
 	data, err := json.Marshal(map[string]any{"cniVersion": cniVersion, "name": "braid-net", "plugins": []any{conf}})
 	if err != nil {
 		return nil, err
 	}
 	list, err := libcni.NetworkConfFromBytes(data)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s config: %w", mode, err)
 	}
 	return &braid{cni: e.cniConfig(mode, e.binariesOf(mode).dir), pod: pod, list: list}, nil
 }

@@ -60,8 +60,9 @@ func resetPeakRSS(pid int) error {
 
 func mib(bytes int64) float64 { return float64(bytes) / (1 << 20) }
 
-// scrape reads the named unlabelled metrics from the text exposition at
-// http://addr/metrics; a name the page lacks is missing from the map.
+// scrape reads the named metrics from the text exposition at
+// http://addr/metrics, each the sum of its series (one for an unlabelled
+// metric); a name the page lacks is missing from the map.
 func scrape(ctx context.Context, addr string, names ...string) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -81,15 +82,16 @@ func scrape(ctx context.Context, addr string, names ...string) (map[string]float
 	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
+		series, value, ok := strings.Cut(sc.Text(), " ")
+		name, _, _ := strings.Cut(series, "{")
 		if !ok || !slices.Contains(names, name) {
 			continue
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 		if err != nil {
-			return nil, fmt.Errorf("scrape %s: metric %s: %w", url, name, err)
+			return nil, fmt.Errorf("scrape %s: metric %s: %w", url, series, err)
 		}
-		out[name] = v
+		out[name] += v
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", url, err)

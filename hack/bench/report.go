@@ -23,30 +23,37 @@ func median(ds []time.Duration) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// floors maps each N to the floor's median ADD.
-func floors(results []result) map[int]time.Duration {
-	out := map[int]time.Duration{}
+// medians maps each N to mode's median ADD and DEL.
+func medians(results []result, mode string) (add, del map[int]time.Duration) {
+	add, del = map[int]time.Duration{}, map[int]time.Duration{}
 	for _, r := range results {
-		if r.mode == modeFloor {
-			out[r.n] = median(r.add)
+		if r.mode == mode {
+			add[r.n], del[r.n] = median(r.add), median(r.del)
 		}
 	}
-	return out
+	return add, del
 }
 
-// printTable writes N, mode, the ADD and DEL medians, and ADD against the
-// floor of the same N.
+// printTable writes N, mode, the ADD and DEL medians, ADD against the floor
+// of the same N and, for braid's modes, ADD and DEL over noop's: braid's own
+// cost beyond one exec'd meta-plugin.
 func printTable(w io.Writer, results []result) {
-	fl := floors(results)
+	fl, _ := medians(results, modeFloor)
+	noopAdd, noopDel := medians(results, modeNoop)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tmode\tADD ms\tDEL ms\tADD/floor\tADD-floor ms\t")
+	fmt.Fprintln(tw, "N\tmode\tADD ms\tDEL ms\tADD/floor\tADD-floor ms\tADD-noop ms\tDEL-noop ms\t")
 	for _, r := range results {
-		add, floor := median(r.add), fl[r.n]
+		add, del, floor := median(r.add), median(r.del), fl[r.n]
 		ratio := 0.0
 		if floor > 0 {
 			ratio = float64(add) / float64(floor)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.2f\t%+.1f\t\n", r.n, r.mode, ms(add), ms(median(r.del)), ratio, ms(add-floor))
+		overNoop := "\t\t"
+		if _, ok := noopAdd[r.n]; ok && r.mode != modeFloor && r.mode != modeNoop {
+			overNoop = fmt.Sprintf("%+.1f\t%+.1f\t", ms(add-noopAdd[r.n]), ms(del-noopDel[r.n]))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.2f\t%+.1f\t%s\n", r.n, r.mode, ms(add), ms(del), ratio, ms(add-floor), overNoop)
 	}
 	_ = tw.Flush()
+	fmt.Fprintln(w, "(noop: a do-nothing meta-plugin exec'd in braid's place that execs the same delegates; X-noop is braid's cost beyond that one exec)")
 }
