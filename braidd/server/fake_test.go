@@ -33,7 +33,7 @@ type env struct {
 	stdin     []byte
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	cluster := filepath.Join(dir, "cluster.conflist")
@@ -113,7 +113,7 @@ type serving struct {
 }
 
 // serve runs s on the env's socket and waits until it answers.
-func (e *env) serve(t *testing.T, s *Server) *serving {
+func (e *env) serve(t testing.TB, s *Server) *serving {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sv := &serving{stop: cancel, done: make(chan struct{})}
@@ -150,7 +150,7 @@ func socketClient(sock string) *http.Client {
 // eventually waits for cond, failing the test if it never holds. It waits
 // for a state, not for a time: the bound only keeps a broken test from
 // hanging.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
