@@ -52,9 +52,11 @@ fuzz:
 test: vet fmt-check unit fuzz e2e
 
 # The Go benchmarks, then hack/bench: ADD/DEL latency against N secondary
-# networks (floor, thin, thick; writes bench.png), a 200-pod burst through
-# braidd, braidd's memory with 1000 pods and 500 NADs, and hot-plug latency
-# (20 pods, sequential and concurrent; needs root).
+# networks (floor, noop, thin, thick; writes bench.png), braid's API requests
+# per pod (the API server's audit log), a 200-pod burst through braidd,
+# hot-plug latency (20 pods, sequential and concurrent) and braidd's memory
+# with 1000 pods and 500 NADs; needs root. `go run ./hack/bench -run profile`
+# traces one ADD per mode with strace.
 # BASELINE=<git revision> also measures that revision's binaries in the
 # latency rounds (thin@base, thick@base).
 bench: tools build
