@@ -61,8 +61,9 @@ func resetPeakRSS(pid int) error {
 func mib(bytes int64) float64 { return float64(bytes) / (1 << 20) }
 
 // scrape reads the named metrics from the text exposition at
-// http://addr/metrics, each the sum of its series (one for an unlabelled
-// metric); a name the page lacks is missing from the map.
+// http://addr/metrics: a name with labels ({...}, as the page writes them)
+// is that one series, a bare name the sum of its series; a name the page
+// lacks is missing from the map.
 func scrape(ctx context.Context, addr string, names ...string) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -84,14 +85,18 @@ func scrape(ctx context.Context, addr string, names ...string) (map[string]float
 	for sc.Scan() {
 		series, value, ok := strings.Cut(sc.Text(), " ")
 		name, _, _ := strings.Cut(series, "{")
-		if !ok || !slices.Contains(names, name) {
+		key := series // a name with its labels: that one series
+		if !slices.Contains(names, key) {
+			key = name // a bare name: the sum of its series
+		}
+		if !ok || !slices.Contains(names, key) {
 			continue
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 		if err != nil {
 			return nil, fmt.Errorf("scrape %s: metric %s: %w", url, series, err)
 		}
-		out[name] += v
+		out[key] += v
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", url, err)
