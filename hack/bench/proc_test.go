@@ -27,8 +27,8 @@ func TestScrape(t *testing.T) {
 	}
 	want := map[string]float64{
 		`braid_request_duration_seconds_sum{result="ok",verb="HOTPLUG"}`: 0.25,
-		"braid_cache_fallbacks_total": 3,
-		"braid_api_requests_total":    3,
+		"braid_cache_fallbacks_total":                                    3,
+		"braid_api_requests_total":                                       3,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("scrape = %v, want %v", got, want)
