@@ -98,7 +98,7 @@ func (e *env) profileOne(ctx context.Context, b *braid, strace, mode string, n, 
 	}
 	real := filepath.Join(e.bin.dir, plugin)
 	pluginTrace := filepath.Join(dir, plugin+".strace")
-	wrapper := fmt.Sprintf("#!/bin/sh\nexec %s -f -ttt -T -qq -s 24 -e trace=%s -o %s %s \"$@\"\n", strace, profileCalls, pluginTrace, real)
+	wrapper := fmt.Sprintf("#!/bin/sh\nexec %s -f -ttt -T -qq -s 40 -e trace=%s -o %s %s \"$@\"\n", strace, profileCalls, pluginTrace, real)
 	if err := os.WriteFile(filepath.Join(dir, plugin), []byte(wrapper), 0o755); err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (e *env) profileOne(ctx context.Context, b *braid, strace, mode string, n, 
 	var daemon *exec.Cmd
 	daemonTrace := filepath.Join(dir, "braidd.strace")
 	if mode == modeThick {
-		daemon = exec.CommandContext(ctx, strace, "-f", "-ttt", "-T", "-qq", "-s", "24", "-e", "trace="+profileCalls, "-o", daemonTrace, "-p", strconv.Itoa(daemonPid))
+		daemon = exec.CommandContext(ctx, strace, "-f", "-ttt", "-T", "-qq", "-s", "40", "-e", "trace="+profileCalls, "-o", daemonTrace, "-p", strconv.Itoa(daemonPid))
 		if err := daemon.Start(); err != nil {
 			return nil, fmt.Errorf("strace braidd: %w", err)
 		}
@@ -192,7 +192,8 @@ func timeline(name, path string, start time.Time) (string, error) {
 func milestone(call string) bool {
 	switch {
 	case strings.HasPrefix(call, "read(") || strings.HasPrefix(call, "write("):
-		return strings.Contains(call, `"HTTP/1.1`) || strings.Contains(call, `"POST `) || strings.Contains(call, `"GET `)
+		return strings.Contains(call, `"HTTP/1.1`) || strings.Contains(call, `"POST `) || strings.Contains(call, `"GET `) ||
+			strings.Contains(call, `BRAID01`) || strings.Contains(call, `{\"stdout`) || strings.Contains(call, `{\"error`)
 	case strings.HasPrefix(call, "<... read") || strings.HasPrefix(call, "<... write"):
 		return false
 	case strings.HasPrefix(call, "connect(") || strings.HasPrefix(call, "accept4("):
