@@ -1,6 +1,7 @@
 // Package status tells the API server what braid attached: the
 // k8s.v1.cni.cncf.io/network-status annotation, written with one PATCH of
-// pods/status, and an event per attachment.
+// pods/status, and the events the attacher sends with it (one per ADD,
+// listing every interface).
 package status
 
 import (
