@@ -1,5 +1,6 @@
 // Package server is braidd's server: it answers the shim's CNI calls on a
-// unix socket by running braid's core (package attacher) with the daemon's
+// unix socket (the framed protocol of package wire, and HTTP for shims from
+// before it, told apart by the first bytes) by running braid's core (package attacher) with the daemon's
 // settings and the caller's runtime keys, its informer-backed API and
 // delegate metrics, under the shim's connection as the verb's context. It
 // checks each request as skel would and refuses one carrying braid's own
