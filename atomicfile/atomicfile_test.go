@@ -32,9 +32,9 @@ func TestWrite(t *testing.T) {
 		{name: "mode narrower than the old file", file: "kubeconfig", old: []byte("old"), data: []byte("token"), perm: 0o600},
 		{name: "longest name", file: strings.Repeat("a", 255), data: []byte("x"), perm: 0o600},
 	}
-	// Update is Write without the directory sync: what a reader sees is the
-	// same.
-	writers := map[string]func(string, []byte, fs.FileMode) error{"Write": Write, "Update": Update}
+	// Replace is Write without the syncs: what a reader on this node sees
+	// is the same.
+	writers := map[string]func(string, []byte, fs.FileMode) error{"Write": Write, "Replace": Replace}
 	for _, tt := range tests {
 		for wname, write := range writers {
 			t.Run(wname+"/"+tt.name, func(t *testing.T) {

@@ -43,6 +43,8 @@ type Journal interface {
 	Load(id string) (*plan.Plan, error)
 	Remove(id string) error
 	List() ([]string, error)
+	// Prune deletes what a crash left of removed entries.
+	Prune() ([]string, error)
 }
 
 // Recorder tells the API server what happened (status.Writer, or

@@ -12,13 +12,19 @@ import (
 )
 
 // GC deletes, with a full DEL of all its delegates, every journaled container
-// that is not among the request's valid attachments; then it sends GC to each delegate network braid
+// that is not among the request's valid attachments (and completed records
+// a crash left without their entry); then it sends GC to each delegate network braid
 // knows of, with that network's attachments that are still valid. libcni
 // issues the GC verb only to networks of version 1.1.0 or later.
 func (a *Attacher) GC(ctx context.Context, req Request) error {
 	keep := map[string]bool{}
 	for _, v := range req.Valid {
 		keep[v.ContainerID] = true
+	}
+	if pruned, err := a.Journal.Prune(); err != nil {
+		a.Log.Warn("cannot prune the journal's completed records", "error", err)
+	} else if len(pruned) > 0 {
+		a.Log.Info("pruned completed records without an entry", "containers", pruned)
 	}
 	ids, err := a.Journal.List()
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -17,6 +16,7 @@ import (
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 
 	"github.com/braid-cni/braid/ctl"
+	"github.com/braid-cni/braid/journal"
 	"github.com/braid-cni/braid/plan"
 )
 
@@ -169,14 +169,10 @@ func (n *node) explainConfigFile() string {
 	return path
 }
 
-// explainJournal reads braid's journal entry for a container.
+// explainJournal reads braid's journaled plan for a container.
 func (n *node) explainJournal(containerID string) *plan.Plan {
 	n.t.Helper()
-	data, err := os.ReadFile(filepath.Join(n.cniDir, containerID))
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	p, err := plan.Unmarshal(data)
+	p, err := journal.New(n.cniDir).Load(containerID)
 	if err != nil {
 		n.t.Fatal(err)
 	}

@@ -1,14 +1,21 @@
 // Package journal is braid's crash-safe, one-file-per-container record of
-// plans: ADD saves a container's plan before the first delegate runs
-// (durably) and again with the results (Update: a crash may keep the first),
-// so that DEL, CHECK, GC and braidctl doctor can
-// load exactly what was attached even when the pod or its network
-// attachments are gone. Save and Load are the one writing and reading of a
-// plan; Write and Read move an entry's raw bytes (a planted or broken entry
-// in tests, doctor's view of what is on disk).
+// plans, so that DEL, CHECK, GC and braidctl doctor can load exactly what
+// was attached even when the pod or its network attachments are gone.
+//
+// ADD saves a container's plan durably before the first delegate runs (the
+// entry, a file named by the container ID) and, once the delegates are
+// done, the plan with their results (the completed record, a file of the
+// same name in the hidden directory ".completed", which nothing syncs:
+// Update). Load returns the completed record when it is whole and agrees
+// with the entry, else the entry: a crash of the node may lose the
+// results, never the attachments DEL must delete. Save, Update and Load are
+// the one writing and reading of a plan;
+// Write and Read move an entry's raw bytes (a planted or broken entry in
+// tests, doctor's view of what is on disk).
 package journal
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,37 +42,49 @@ func New(dir string) *Store {
 	return &Store{Dir: dir}
 }
 
-// Save journals p under its container ID, atomically (see Write).
+// Save journals p as its container's entry, durably and atomically (see
+// Write), and first drops, durably, the container's completed record: p is
+// the whole truth from now on (hot-plug saves plans that hold results).
 func (s *Store) Save(p *plan.Plan) error {
 	data, err := p.Marshal()
 	if err != nil {
 		return err
 	}
+	if err := s.dropCompleted(p.ContainerID); err != nil {
+		return err
+	}
 	return s.Write(p.ContainerID, data)
 }
 
-// Update journals p as Save does, except that a crash of the node may keep
-// the entry it replaces instead (each is whole): for the plan with its
-// results, whose intent (the same attachments, without results) was saved
-// before the first delegate ran. DEL of either deletes every attachment.
+// Update records p, a plan whose entry Save made durable before its
+// delegates ran, now with their results, as the container's completed
+// record: atomic for readers on this node, but synced neither as a file nor
+// in the directory, which saves an ADD both syncs. After a crash of the
+// node the record may be gone or broken; Load then returns the entry,
+// whose attachments DEL deletes just the same.
 func (s *Store) Update(p *plan.Plan) error {
 	data, err := p.Marshal()
 	if err != nil {
 		return err
 	}
-	path, err := s.path(p.ContainerID)
+	path, err := s.completedPath(p.ContainerID)
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Update(path, data, 0o600); err != nil {
-		return fmt.Errorf("journal: write %q: %w", p.ContainerID, err)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("journal: write completed %q: %w", p.ContainerID, err)
+	}
+	if err := atomicfile.Replace(path, data, 0o600); err != nil {
+		return fmt.Errorf("journal: write completed %q: %w", p.ContainerID, err)
 	}
 	return nil
 }
 
-// Load reads the journaled plan of a container. A missing entry's error
-// satisfies errors.Is(err, fs.ErrNotExist); an entry that does not decode
-// as a plan of this version is an error naming the container.
+// Load reads the journaled plan of a container: its completed record when
+// that is whole and agrees with the entry, else the entry. A missing
+// entry's error satisfies errors.Is(err, fs.ErrNotExist); an entry that
+// does not decode as a plan of this version is an error naming the
+// container.
 func (s *Store) Load(id string) (*plan.Plan, error) {
 	data, err := s.Read(id)
 	if err != nil {
@@ -75,7 +94,38 @@ func (s *Store) Load(id string) (*plan.Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: entry %q: %w", id, err)
 	}
+	if done := s.completed(p); done != nil {
+		return done, nil
+	}
 	return p, nil
+}
+
+// completed returns the completed record of entry's container if it
+// decodes and agrees with entry: the same container, and each of its
+// attachments one of entry's (the same interface, network and config).
+// It may lack some of entry's, which hot-plug deleted after saving entry.
+// Anything else (no record, one cut short by a crash of the node) is nil.
+func (s *Store) completed(entry *plan.Plan) *plan.Plan {
+	path, err := s.completedPath(entry.ContainerID)
+	if err != nil {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	p, err := plan.Unmarshal(data)
+	if err != nil || p.ContainerID != entry.ContainerID {
+		return nil
+	}
+	for _, att := range p.Attachments {
+		if !slices.ContainsFunc(entry.Attachments, func(e plan.Attachment) bool {
+			return e.IfName == att.IfName && e.Network == att.Network && bytes.Equal(e.Config, att.Config)
+		}) {
+			return nil
+		}
+	}
+	return p
 }
 
 // Write stores data for id atomically: a crash at any point leaves either
@@ -110,14 +160,23 @@ func (s *Store) Read(id string) ([]byte, error) {
 	return data, nil
 }
 
-// Remove deletes the entry for id and syncs the directory, so that a crash
-// after a DEL cannot bring the entry back. A missing entry is not an error:
-// DEL is retried by runtimes and must succeed when a previous DEL already
-// ran.
+// Remove deletes the completed record and the entry for id and syncs the
+// entry's directory, so that a crash after a DEL cannot bring the entry
+// back. (A completed record a crash brings back agrees with no entry, so
+// Load never returns it; Prune deletes it.) A missing entry is not an
+// error: DEL is retried by runtimes and must succeed when a previous DEL
+// already ran.
 func (s *Store) Remove(id string) error {
 	path, err := s.path(id)
 	if err != nil {
 		return err
+	}
+	completed, err := s.completedPath(id)
+	if err != nil {
+		return err
+	}
+	if err := removeIfExists(completed); err != nil {
+		return fmt.Errorf("journal: remove %q: %w", id, err)
 	}
 	if err := atomicfile.Remove(path); err != nil {
 		return fmt.Errorf("journal: remove %q: %w", id, err)
@@ -159,6 +218,69 @@ func (s *Store) path(id string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(s.Dir, id), nil
+}
+
+// completedDir is where completed records are kept, beside the entries: a
+// hidden directory, which List skips.
+const completedDir = ".completed"
+
+// completedPath returns the file that holds id's completed record.
+func (s *Store) completedPath(id string) (string, error) {
+	if _, err := s.path(id); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.Dir, completedDir, id), nil
+}
+
+// dropCompleted removes id's completed record, durably: a crash must not
+// bring back results the entry Save is about to write no longer has.
+func (s *Store) dropCompleted(id string) error {
+	path, err := s.completedPath(id)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil // the usual case: no sync needed
+	}
+	if err := atomicfile.Remove(path); err != nil {
+		return fmt.Errorf("journal: drop completed %q: %w", id, err)
+	}
+	return nil
+}
+
+// Prune deletes the completed records whose entry is gone (a crash of the
+// node during DEL can leave one) and returns their ids.
+func (s *Store) Prune() ([]string, error) {
+	dir := filepath.Join(s.Dir, completedDir)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: prune %s: %w", dir, err)
+	}
+	var pruned []string
+	for _, e := range entries {
+		id := e.Name()
+		if !e.Type().IsRegular() || validateID(id) != nil {
+			continue // a temp file being written, or not ours
+		}
+		if _, err := os.Lstat(filepath.Join(s.Dir, id)); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := removeIfExists(filepath.Join(dir, id)); err != nil {
+			return pruned, fmt.Errorf("journal: prune %q: %w", id, err)
+		}
+		pruned = append(pruned, id)
+	}
+	return pruned, nil
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // validateID returns an error unless id can name a journal entry: a single,

@@ -311,22 +311,13 @@ func touch(t *testing.T, path string) {
 // fs.ErrNotExist, a broken one an error.
 func TestSaveLoad(t *testing.T) {
 	store := New(t.TempDir())
-	p := &plan.Plan{Version: plan.Version, ContainerID: "c1", IfName: "eth0", Attachments: []plan.Attachment{{IfName: "eth0", Network: "cluster", Cluster: true, Config: json.RawMessage(`{"type":"ptp"}`)}}}
+	p := intent("c1")
 	if err := store.Save(p); err != nil {
 		t.Fatal(err)
 	}
 	got, err := store.Load("c1")
 	if err != nil || !reflect.DeepEqual(got, p) {
 		t.Errorf("Load = %+v, %v; want %+v", got, err, p)
-	}
-	// Update replaces the entry: the plan with its results.
-	p.Attachments[0].Result = json.RawMessage(`{"cniVersion":"1.0.0"}`)
-	if err := store.Update(p); err != nil {
-		t.Fatal(err)
-	}
-	got, err = store.Load("c1")
-	if err != nil || !reflect.DeepEqual(got, p) {
-		t.Errorf("Load after Update = %+v, %v; want %+v", got, err, p)
 	}
 	if _, err := store.Load("c2"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Load of a missing entry = %v, want fs.ErrNotExist", err)
@@ -337,4 +328,175 @@ func TestSaveLoad(t *testing.T) {
 	if _, err := store.Load("c3"); err == nil {
 		t.Error("Load of a plan without container ID succeeded")
 	}
+}
+
+// intent is a plan of two attachments without results, as ADD saves it
+// before the first delegate runs.
+func intent(id string) *plan.Plan {
+	return &plan.Plan{Version: plan.Version, ContainerID: id, IfName: "eth0", Attachments: []plan.Attachment{
+		{IfName: "eth0", Network: "cluster", Cluster: true, Config: json.RawMessage(`{"type":"ptp"}`)},
+		{IfName: "net1", Network: "ns/blue", Selected: true, Config: json.RawMessage(`{"type":"bridge"}`)},
+	}}
+}
+
+// completed is p with a result on every attachment.
+func completed(p *plan.Plan) *plan.Plan {
+	q := *p
+	q.Attachments = slices.Clone(p.Attachments)
+	for i := range q.Attachments {
+		q.Attachments[i].Result = json.RawMessage(fmt.Sprintf(`{"cniVersion":"1.0.0","interfaces":[{"name":%q}]}`, q.Attachments[i].IfName))
+	}
+	return &q
+}
+
+// TestCompleted: the plan with results that Update records is what Load
+// returns while it agrees with the entry; a record a crash of the node cut
+// short, or one that names an attachment the entry lacks, gives way to the
+// entry, which keeps every attachment DEL must delete. Save drops the
+// record; Remove and Prune delete it.
+func TestCompleted(t *testing.T) {
+	tests := []struct {
+		name string
+		// after Save(intent) and Update(completed(intent)), change what is
+		// on disk; it returns what Load must return then.
+		change func(t *testing.T, s *Store, entry, done *plan.Plan) *plan.Plan
+	}{
+		{
+			name:   "recorded",
+			change: func(t *testing.T, s *Store, entry, done *plan.Plan) *plan.Plan { return done },
+		},
+		{
+			name: "hot-plug dropped an attachment",
+			change: func(t *testing.T, s *Store, entry, done *plan.Plan) *plan.Plan {
+				fewer := *done
+				fewer.Attachments = done.Attachments[:1]
+				if err := s.Update(&fewer); err != nil {
+					t.Fatal(err)
+				}
+				return &fewer
+			},
+		},
+		{
+			name: "cut short by a crash",
+			change: func(t *testing.T, s *Store, entry, done *plan.Plan) *plan.Plan {
+				writeCompleted(t, s, entry.ContainerID, marshal(t, done)[:40])
+				return entry
+			},
+		},
+		{
+			name: "empty after a crash",
+			change: func(t *testing.T, s *Store, entry, done *plan.Plan) *plan.Plan {
+				writeCompleted(t, s, entry.ContainerID, nil)
+				return entry
+			},
+		},
+		{
+			name: "an attachment the entry lacks",
+			change: func(t *testing.T, s *Store, entry, done *plan.Plan) *plan.Plan {
+				other := completed(entry)
+				other.Attachments[1].Config = json.RawMessage(`{"type":"macvlan"}`)
+				writeCompleted(t, s, entry.ContainerID, marshal(t, other))
+				return entry
+			},
+		},
+		{
+			name: "another container's",
+			change: func(t *testing.T, s *Store, entry, done *plan.Plan) *plan.Plan {
+				writeCompleted(t, s, entry.ContainerID, marshal(t, completed(intent("other"))))
+				return entry
+			},
+		},
+		{
+			name: "saved again",
+			change: func(t *testing.T, s *Store, entry, done *plan.Plan) *plan.Plan {
+				again := intent(entry.ContainerID)
+				again.Attachments = again.Attachments[:1]
+				if err := s.Save(again); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := os.Stat(filepath.Join(s.Dir, completedDir, entry.ContainerID)); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("completed record after Save: %v, want it dropped", err)
+				}
+				return again
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(t.TempDir())
+			entry := intent(cid)
+			if err := s.Save(entry); err != nil {
+				t.Fatal(err)
+			}
+			done := completed(entry)
+			if err := s.Update(done); err != nil {
+				t.Fatal(err)
+			}
+			want := tt.change(t, s, entry, done)
+			got, err := s.Load(cid)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Errorf("Load = %+v, %v; want %+v", got, err, want)
+			}
+			// The entry on disk is what Save wrote; Update never touches it.
+			if raw, err := s.Read(cid); err != nil || bytes.Contains(raw, []byte(`"result"`)) {
+				t.Errorf("entry = %s, %v; want the intent", raw, err)
+			}
+			if ids, err := s.List(); err != nil || !slices.Equal(ids, []string{cid}) {
+				t.Errorf("List = %q, %v; want only %s", ids, err, cid)
+			}
+			if err := s.Remove(cid); err != nil {
+				t.Fatal(err)
+			}
+			if names := testutil.DirNames(t, filepath.Join(s.Dir, completedDir)); len(names) != 0 {
+				t.Errorf("completed records after Remove: %q", names)
+			}
+		})
+	}
+}
+
+// TestPrune: completed records whose entry is gone are deleted, the others
+// kept.
+func TestPrune(t *testing.T) {
+	s := New(t.TempDir())
+	if pruned, err := s.Prune(); err != nil || len(pruned) != 0 {
+		t.Errorf("Prune without records = %q, %v; want none", pruned, err)
+	}
+	for _, id := range []string{"kept", "orphan"} {
+		if err := s.Save(intent(id)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Update(completed(intent(id))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What a crash during DEL may leave: the entry's removal made durable,
+	// the record's not.
+	if err := os.Remove(filepath.Join(s.Dir, "orphan")); err != nil {
+		t.Fatal(err)
+	}
+	touch(t, filepath.Join(s.Dir, completedDir, ".kept.tmp42")) // being written
+	pruned, err := s.Prune()
+	if err != nil || !slices.Equal(pruned, []string{"orphan"}) {
+		t.Errorf("Prune = %q, %v; want [orphan]", pruned, err)
+	}
+	want := []string{".kept.tmp42", "kept"}
+	if names := testutil.DirNames(t, filepath.Join(s.Dir, completedDir)); !slices.Equal(names, want) {
+		t.Errorf("completed records = %q, want %q", names, want)
+	}
+}
+
+func writeCompleted(t *testing.T, s *Store, id string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(s.Dir, completedDir, id), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func marshal(t *testing.T, p *plan.Plan) []byte {
+	t.Helper()
+	data, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
