@@ -195,10 +195,14 @@ func (e *env) installPlugin(pkg, name string) {
 	e.t.Cleanup(func() { _ = os.Remove(dst) })
 }
 
-// hostVeth creates a veth pair whose end named id is the device; the peer
-// stays on the host.
+// hostVeth creates a veth pair on the host, id and id+"p", and deletes it
+// when t ends. A pair of those names that a killed run left (the node's
+// recovery undoes the node, not the links a scenario made) is deleted
+// first.
 func hostVeth(t *testing.T, id string) {
 	t.Helper()
+	deleteLink(id)
+	deleteLink(id + "p")
 	la := netlink.NewLinkAttrs()
 	la.Name = id
 	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: id + "p"}); err != nil {

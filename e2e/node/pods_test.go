@@ -71,13 +71,7 @@ func (e *env) bridgeNAD(name, bridge, subnet string) {
 // dummy links).
 func (e *env) macvlanNAD(name, master, subnet string) {
 	e.t.Helper()
-	la := netlink.NewLinkAttrs()
-	la.Name = master
-	veth := &netlink.Veth{LinkAttrs: la, PeerName: master + "p"}
-	if err := netlink.LinkAdd(veth); err != nil {
-		e.t.Fatalf("create veth %s: %v", master, err)
-	}
-	e.t.Cleanup(func() { deleteLink(master) })
+	hostVeth(e.t, master)
 	for _, l := range []string{master, master + "p"} {
 		if link, err := netlink.LinkByName(l); err == nil {
 			_ = netlink.LinkSetUp(link)
