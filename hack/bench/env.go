@@ -33,6 +33,7 @@ type env struct {
 	dataDir     string   // host-local leases of every network
 	clusterConf string   // the cluster network's conflist
 	auditLog    string   // kube-apiserver's audit log; empty without one
+	multusDir   string   // where libcni finds Multus; empty without it
 	cp          *framework.ControlPlane
 	kube        kubernetes.Interface
 	nads        nadclientset.Interface
@@ -45,10 +46,12 @@ type envOptions struct {
 	maxN     int    // secondary networks created
 	baseline string // a git revision whose binaries are built too, or empty
 	audit    bool   // kube-apiserver keeps an audit log
+	multus   bool   // Multus is measured if its binary is found
 }
 
 // setUp builds the binaries (also the baseline's), starts the control plane
-// and installs what braid needs, and creates the networks. On error it
+// and installs what braid needs, creates the networks and, if asked and its
+// binary is found, readies Multus. On error it
 // undoes what it did.
 func setUp(ctx context.Context, o envOptions) (_ *env, err error) {
 	root, err := framework.RepoRoot()
@@ -82,6 +85,11 @@ func setUp(ctx context.Context, o envOptions) (_ *env, err error) {
 	}
 	if err := e.writeNetworks(ctx, o.maxN); err != nil {
 		return nil, err
+	}
+	if o.multus {
+		if err := e.setUpMultus(ctx, os.Stderr); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
 }

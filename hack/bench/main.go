@@ -130,7 +130,7 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 	if o.wants(benchLatency) || o.wants(benchBurst) || o.wants(benchHotplug) || o.wants(benchProfile) {
 		eo := envOptions{maxN: maxSecondaries}
 		if o.wants(benchLatency) {
-			eo.baseline = o.baseline
+			eo.baseline, eo.multus = o.baseline, true
 		}
 		errs = append(errs, withEnv(ctx, eo, func(e *env) error {
 			var errs []error

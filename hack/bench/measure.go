@@ -117,6 +117,8 @@ func (e *env) measureN(ctx context.Context, o options, n int, pods map[string]*c
 			attachers[k], err = e.newFloor(pods[id(n, mode)], n)
 		case modeNoop:
 			attachers[k], err = e.newNoop(pods[id(n, mode)], n)
+		case modeMultus:
+			attachers[k], err = e.newMultus(pods[id(n, mode)])
 		default:
 			attachers[k], err = e.newBraid(mode, pods[id(n, mode)], sockets[mode])
 		}
