@@ -52,6 +52,9 @@ func runLatency(ctx context.Context, e *env, o options, w io.Writer) error {
 		fmt.Fprintf(w, "(%s and %s: braid, braid-shim and braidd of %s)\n", modeThinBase, modeThickBase, e.baseRev)
 	}
 	printTable(w, results)
+	if e.multusDir != "" {
+		printAgainstMultus(w, results)
+	}
 	if e.baseRev != "" {
 		printAgainstBaseline(w, e.baseRev, results)
 	}
