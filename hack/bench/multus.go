@@ -66,7 +66,7 @@ func multusBinary() (string, error) {
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		return "", nil
+		return "", nil // neither $XDG_CACHE_HOME nor $HOME: no cache to look in
 	}
 	path := filepath.Join(cache, "braid", "multus-"+multusVersion, "multus")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
