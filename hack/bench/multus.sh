@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds upstream Multus's thin plugin (multus-cni, from the Go module
-# proxy) for hack/bench's optional multus mode, into the cache outside the
-# clone: ${XDG_CACHE_HOME:-$HOME/.cache}/braid/multus-<version>/multus,
-# where the bench looks for it. Nothing of Multus enters the repository.
-# A binary already there is kept. MULTUS_VERSION picks another release
-# (the proxy serves v4.3.0, v4.2.3, v4.2.2); prints the binary's path.
+# Builds upstream Multus (multus-cni, from the Go module proxy) for
+# hack/bench's optional multus modes, into the cache outside the clone:
+# ${XDG_CACHE_HOME:-$HOME/.cache}/braid/multus-<version>/, where the bench
+# looks for them: multus (the thin plugin), multus-daemon and multus-shim
+# (thick). Nothing of Multus enters the repository. Binaries already there
+# are kept. MULTUS_VERSION picks another release (the proxy serves v4.3.0,
+# v4.2.3, v4.2.2); prints the directory.
 #
 # `go install <module>/cmd/multus@<version>` is refused (it asks the proxy
 # for the module's version list to look for a deprecation, and the proxy
@@ -15,9 +16,14 @@ set -euo pipefail
 
 version="${MULTUS_VERSION:-v4.3.0}"
 module=gopkg.in/k8snetworkplumbingwg/multus-cni.v4
-out="${XDG_CACHE_HOME:-$HOME/.cache}/braid/multus-${version}/multus"
+out="${XDG_CACHE_HOME:-$HOME/.cache}/braid/multus-${version}"
+programs=(multus multus-daemon multus-shim)
 
-if [[ -x "$out" ]]; then
+missing=()
+for p in "${programs[@]}"; do
+	[[ -x "$out/$p" ]] || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
 	echo "$out"
 	exit 0
 fi
@@ -35,12 +41,14 @@ fi
 
 cp -r "$dir" "$tmp/src"
 chmod -R u+w "$tmp/src"
-mkdir -p "$(dirname "$out")"
-(
-	cd "$tmp/src"
-	CGO_ENABLED=0 go build \
-		-ldflags "-X $module/pkg/multus.version=$version -X $module/pkg/multus.releaseStatus=,released" \
-		-o "$out.tmp" ./cmd/multus
-)
-mv "$out.tmp" "$out"
+mkdir -p "$out"
+for p in "${missing[@]}"; do
+	(
+		cd "$tmp/src"
+		CGO_ENABLED=0 go build \
+			-ldflags "-X $module/pkg/multus.version=$version -X $module/pkg/multus.releaseStatus=,released" \
+			-o "$out/$p.tmp" "./cmd/$p"
+	)
+	mv "$out/$p.tmp" "$out/$p"
+done
 echo "$out"
