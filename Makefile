@@ -63,9 +63,11 @@ bench: tools build
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
 	$(GO) run ./hack/bench $(if $(BASELINE),-baseline $(BASELINE))
 
-# Upstream Multus's thin plugin (multus-cni v4.3.0 from the Go module proxy)
-# built into ~/.cache/braid/multus-v4.3.0, outside the clone; while it is
-# there, `make bench` measures it in the latency rounds as mode multus.
+# Upstream Multus (multus-cni v4.3.0 from the Go module proxy: the thin
+# plugin, multus-daemon and multus-shim) built into
+# ~/.cache/braid/multus-v4.3.0, outside the clone; while they are there,
+# `make bench` measures them in the latency rounds as modes multus and
+# multus-thick.
 bench-multus:
 	bash hack/bench/multus.sh
 

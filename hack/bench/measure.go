@@ -89,6 +89,13 @@ func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
 		}
 		sockets[m] = d.SocketDir
 	}
+	if e.multusThick {
+		dir, err := e.startMultusDaemon(ctx)
+		if err != nil {
+			return nil, err
+		}
+		sockets[modeMultusThick] = dir
+	}
 	var results []result
 	for _, n := range secondaryCounts(o.maxN) {
 		rs, err := e.measureN(ctx, o, n, pods, sockets)
@@ -122,6 +129,8 @@ func (e *env) measureN(ctx context.Context, o options, n int, pods map[string]*c
 			attachers[k], err = e.newNoop(pods[id(n, mode)], n)
 		case modeMultus:
 			attachers[k], err = e.newMultus(pods[id(n, mode)])
+		case modeMultusThick:
+			attachers[k], err = e.newMultusThick(pods[id(n, mode)], sockets[mode])
 		default:
 			attachers[k], err = e.newBraid(mode, pods[id(n, mode)], sockets[mode])
 		}

@@ -27,7 +27,8 @@ const (
 
 // modes are the modes measured, in the order they take their turns and are
 // printed; with a baseline its thin and thick each follow their own
-// binaries' mode, and Multus, when found, follows thin.
+// binaries' mode, Multus thin, when found, follows thin and Multus thick
+// comes last.
 func (e *env) modes() []string {
 	m := []string{modeFloor, modeNoop, modeThin}
 	if e.baseRev != "" {
@@ -40,7 +41,11 @@ func (e *env) modes() []string {
 	if e.baseRev != "" {
 		m = append(m, modeThickBase)
 	}
-	return append(m, modeParallel)
+	m = append(m, modeParallel)
+	if e.multusThick {
+		m = append(m, modeMultusThick)
+	}
+	return m
 }
 
 // thickModes maps each thick mode measured to its braidd's parallelAttach.
@@ -53,12 +58,12 @@ func (e *env) thickModes() map[string]bool {
 }
 
 // binariesOf returns the programs a mode runs: the baseline's in the @base
-// modes, Multus's directory (no braidd) in the multus mode.
+// modes, Multus's directory (no braidd) in the Multus modes.
 func (e *env) binariesOf(mode string) binaries {
 	switch mode {
 	case modeThinBase, modeThickBase:
 		return e.base
-	case modeMultus:
+	case modeMultus, modeMultusThick:
 		return binaries{dir: e.multusDir}
 	}
 	return e.bin

@@ -96,6 +96,18 @@ func (e *env) setUpMultus(ctx context.Context, w io.Writer) error {
 	if err := os.Symlink(path, filepath.Join(dir, "multus")); err != nil {
 		return fmt.Errorf("link multus %s: %w", path, err)
 	}
+	// Multus thick, if its two programs are next to the thin plugin.
+	thick := true
+	for _, p := range []string{"multus-daemon", "multus-shim"} {
+		src := filepath.Join(filepath.Dir(path), p)
+		if _, err := os.Stat(src); err != nil {
+			thick = false
+			break
+		}
+		if err := os.Symlink(src, filepath.Join(dir, p)); err != nil {
+			return fmt.Errorf("link %s: %w", src, err)
+		}
+	}
 	rbac := filepath.Join(e.work, "multus-rbac.yaml")
 	if err := os.WriteFile(rbac, []byte(multusRBAC), 0o644); err != nil {
 		return fmt.Errorf("multus RBAC: %w", err)
@@ -103,8 +115,8 @@ func (e *env) setUpMultus(ctx context.Context, w io.Writer) error {
 	if err := framework.EnsureObjects(ctx, e.cp.AdminConfig(), rbac); err != nil {
 		return fmt.Errorf("multus RBAC: %w", err)
 	}
-	fmt.Fprintf(w, "bench: multus: %s\n", path)
-	e.multusDir = dir
+	fmt.Fprintf(w, "bench: multus: %s (thick: %v)\n", path, thick)
+	e.multusDir, e.multusThick = dir, thick
 	return nil
 }
 
