@@ -13,9 +13,12 @@
 //     thin plugin in braid's place, measured when its binary is found:
 //     the file $BRAID_BENCH_MULTUS names, else
 //     ${XDG_CACHE_HOME:-~/.cache}/braid/multus-v4.3.0/multus, which `make
-//     bench-multus` (hack/bench/multus.sh) builds from the Go module proxy.
-//     It runs as braid's user (with the rights Multus adds), on the same
-//     NADs and delegates, its status write and events on. It prints the
+//     bench-multus` (hack/bench/multus.sh) builds from the Go module proxy;
+//     a seventh, multus-thick, is multus-shim forwarding to multus-daemon,
+//     when both are next to it (multus.sh builds them too; the daemon runs
+//     in a mount namespace of its own, see multusDaemonScript). Multus
+//     runs as braid's user (with the rights Multus adds), on the same NADs
+//     and delegates, its status write and events on. It prints the
 //     median ADD and DEL per N and mode, with ADD's ratio to and excess
 //     over the floor and ADD and DEL over noop's, with Multus thin's ADD
 //     over the floor against thin's, and plots ADD against N (-out). After
