@@ -6,7 +6,7 @@ GO ?= go
 # (make tools), the braid binary and root.
 UNIT_PKGS = $$($(GO) list ./... | grep -v /e2e)
 
-.PHONY: tools build unit fuzz e2e e2e-node test vet fmt-check bench demo demo-down clean
+.PHONY: tools build unit fuzz e2e e2e-node test vet fmt-check bench bench-multus demo demo-down clean
 
 tools:
 	bash hack/install-tools.sh
@@ -62,6 +62,14 @@ test: vet fmt-check unit fuzz e2e
 bench: tools build
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
 	$(GO) run ./hack/bench $(if $(BASELINE),-baseline $(BASELINE))
+
+# Upstream Multus (multus-cni v4.3.0 from the Go module proxy: the thin
+# plugin, multus-daemon and multus-shim) built into
+# ~/.cache/braid/multus-v4.3.0, outside the clone; while they are there,
+# `make bench` measures them in the latency rounds as modes multus and
+# multus-thick.
+bench-multus:
+	bash hack/bench/multus.sh
 
 # A single-node cluster with braid installed from deployments/ (thick mode;
 # MODE=thin for the plugin alone) and the examples/ applied, left running;

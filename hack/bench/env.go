@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -23,21 +24,24 @@ const (
 
 // env is the bench's world: a control plane, the binaries, the networks.
 type env struct {
-	root        string
-	work        string
-	pluginsDir  string
-	bin         binaries // this tree's
-	base        binaries // -baseline's; zero without it
-	baseRev     string   // -baseline's commit, short; empty without it
-	kubeconfig  string   // braid's least-privilege kubeconfig
-	dataDir     string   // host-local leases of every network
-	clusterConf string   // the cluster network's conflist
-	auditLog    string   // kube-apiserver's audit log; empty without one
-	cp          *framework.ControlPlane
-	kube        kubernetes.Interface
-	nads        nadclientset.Interface
-	nadConfs    [][]byte // the NADs' configs, NAD i+1 at i
-	daemons     []*framework.Braidd
+	root         string
+	work         string
+	pluginsDir   string
+	bin          binaries // this tree's
+	base         binaries // -baseline's; zero without it
+	baseRev      string   // -baseline's commit, short; empty without it
+	kubeconfig   string   // braid's least-privilege kubeconfig
+	dataDir      string   // host-local leases of every network
+	clusterConf  string   // the cluster network's conflist
+	auditLog     string   // kube-apiserver's audit log; empty without one
+	multusDir    string   // where libcni finds Multus; empty without it
+	multusThick  bool     // multus-daemon and multus-shim are in multusDir
+	cp           *framework.ControlPlane
+	kube         kubernetes.Interface
+	nads         nadclientset.Interface
+	nadConfs     [][]byte // the NADs' configs, NAD i+1 at i
+	daemons      []*framework.Braidd
+	multusDaemon *exec.Cmd // multus-daemon, while it runs
 }
 
 // envOptions are what a benchmark needs of its env.
@@ -45,10 +49,12 @@ type envOptions struct {
 	maxN     int    // secondary networks created
 	baseline string // a git revision whose binaries are built too, or empty
 	audit    bool   // kube-apiserver keeps an audit log
+	multus   bool   // Multus is measured if its binary is found
 }
 
 // setUp builds the binaries (also the baseline's), starts the control plane
-// and installs what braid needs, and creates the networks. On error it
+// and installs what braid needs, creates the networks and, if asked and its
+// binary is found, readies Multus. On error it
 // undoes what it did.
 func setUp(ctx context.Context, o envOptions) (_ *env, err error) {
 	root, err := framework.RepoRoot()
@@ -82,6 +88,11 @@ func setUp(ctx context.Context, o envOptions) (_ *env, err error) {
 	}
 	if err := e.writeNetworks(ctx, o.maxN); err != nil {
 		return nil, err
+	}
+	if o.multus {
+		if err := e.setUpMultus(ctx, os.Stderr); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
 }
@@ -136,6 +147,7 @@ func (e *env) tearDown() {
 	for _, d := range e.daemons {
 		d.Stop()
 	}
+	e.stopMultusDaemon()
 	if e.kube != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := framework.DeleteNamespaceObjects(ctx, e.kube, e.nads, namespace); err != nil {

@@ -12,13 +12,15 @@ import (
 
 // leftovers lists what the DELs of mode's sandboxes should have removed
 // and did not, one description each: files in braid's cniDir (journal
-// entries, cached delegate results) and in the runtime's libcni cache,
+// entries, cached delegate results), Multus's cniDir (cached delegates
+// and results), noop's delegate cache and the runtime's libcni cache,
 // host-local leases held by a container whose ID starts with idPrefix,
 // and ports on the bridges of the cluster network and the first nads NADs.
 func (e *env) leftovers(mode, idPrefix string, nads int) ([]string, error) {
 	var out []string
-	// newBraid's layout: braid's cniDir and the runtime's cache.
-	for _, dir := range []string{"braid", "runtime-cache"} {
+	// The layouts of newBraid, newMultus and newNoop; a mode has only its
+	// own of the first three.
+	for _, dir := range []string{"braid", "cni", "delegate-cache", "runtime-cache"} {
 		files, err := filesUnder(filepath.Join(e.work, mode, dir))
 		if err != nil {
 			return nil, err

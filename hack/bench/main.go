@@ -9,12 +9,24 @@
 //     that execs those delegates: the least any exec'd meta-plugin costs),
 //     thin (the braid plugin talking to the API server itself), thick (the
 //     braid shim forwarding to braidd) and thick+parallel (the same with
-//     braidd's "parallelAttach"). It prints the median ADD and DEL per N and
-//     mode, with ADD's ratio to and excess over the floor and braid's ADD
-//     and DEL over noop's, and plots ADD against N (-out). With -baseline
-//     REV it also builds braid, braid-shim and braidd of git revision REV
-//     and measures them in the same rounds as thin@base and thick@base, and
-//     compares thin and thick with them round by round.
+//     braidd's "parallelAttach"). A sixth, multus, is upstream Multus's
+//     thin plugin in braid's place, measured when its binary is found:
+//     the file $BRAID_BENCH_MULTUS names, else
+//     ${XDG_CACHE_HOME:-~/.cache}/braid/multus-v4.3.0/multus, which `make
+//     bench-multus` (hack/bench/multus.sh) builds from the Go module proxy;
+//     a seventh, multus-thick, is multus-shim forwarding to multus-daemon,
+//     when both are next to it (multus.sh builds them too; the daemon runs
+//     in a mount namespace of its own, see multusDaemonScript). Multus
+//     runs as braid's user (with the rights Multus adds), on the same NADs
+//     and delegates, its status write and events on. It prints the
+//     median ADD and DEL per N and mode, with ADD's ratio to and excess
+//     over the floor and ADD and DEL over noop's, with Multus thin's ADD
+//     over the floor against thin's, and plots ADD against N (-out). After
+//     each N, anything the DELs left (cached results, journals, leases,
+//     bridge ports) fails the run. With -baseline REV it also builds braid,
+//     braid-shim and braidd of git revision REV and measures them in the
+//     same rounds as thin@base and thick@base, and compares thin and thick
+//     with them round by round.
 //   - requests: for 0, 4 and 8 secondary networks, thin and then thick, one
 //     at a time, it runs -requests-rounds ADDs and DELs of one pod and
 //     counts the API requests braid made meanwhile (braidd's queued writes
@@ -130,7 +142,7 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 	if o.wants(benchLatency) || o.wants(benchBurst) || o.wants(benchHotplug) || o.wants(benchProfile) {
 		eo := envOptions{maxN: maxSecondaries}
 		if o.wants(benchLatency) {
-			eo.baseline = o.baseline
+			eo.baseline, eo.multus = o.baseline, true
 		}
 		errs = append(errs, withEnv(ctx, eo, func(e *env) error {
 			var errs []error

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ func runLatency(ctx context.Context, e *env, o options, w io.Writer) error {
 		fmt.Fprintf(w, "(%s and %s: braid, braid-shim and braidd of %s)\n", modeThinBase, modeThickBase, e.baseRev)
 	}
 	printTable(w, results)
+	if e.multusDir != "" {
+		printAgainstMultus(w, results)
+	}
 	if e.baseRev != "" {
 		printAgainstBaseline(w, e.baseRev, results)
 	}
@@ -85,6 +89,13 @@ func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
 		}
 		sockets[m] = d.SocketDir
 	}
+	if e.multusThick {
+		dir, err := e.startMultusDaemon(ctx)
+		if err != nil {
+			return nil, err
+		}
+		sockets[modeMultusThick] = dir
+	}
 	var results []result
 	for _, n := range secondaryCounts(o.maxN) {
 		rs, err := e.measureN(ctx, o, n, pods, sockets)
@@ -103,6 +114,7 @@ func measureAll(ctx context.Context, e *env, o options) ([]result, error) {
 // running after its call (braidd's status and event writes, the API
 // server's work on a thin plugin's writes, braidd's informers seeing them)
 // falls on every mode in turn, not always on the one that follows it.
+// Anything the DELs left behind (see leftovers) fails the N.
 func (e *env) measureN(ctx context.Context, o options, n int, pods map[string]*corev1.Pod, sockets map[string]string) ([]result, error) {
 	all := e.modes()
 	results := make([]result, len(all))
@@ -115,6 +127,10 @@ func (e *env) measureN(ctx context.Context, o options, n int, pods map[string]*c
 			attachers[k], err = e.newFloor(pods[id(n, mode)], n)
 		case modeNoop:
 			attachers[k], err = e.newNoop(pods[id(n, mode)], n)
+		case modeMultus:
+			attachers[k], err = e.newMultus(pods[id(n, mode)])
+		case modeMultusThick:
+			attachers[k], err = e.newMultusThick(pods[id(n, mode)], sockets[mode])
 		default:
 			attachers[k], err = e.newBraid(mode, pods[id(n, mode)], sockets[mode])
 		}
@@ -138,7 +154,29 @@ func (e *env) measureN(ctx context.Context, o options, n int, pods map[string]*c
 	for _, r := range results {
 		fmt.Fprintf(os.Stderr, "bench: N=%-2d %-14s ADD %6.1f ms  DEL %6.1f ms\n", n, r.mode, ms(median(r.add)), ms(median(r.del)))
 	}
+	left, err := e.leftoversOfN(n)
+	if err != nil {
+		return nil, err
+	}
+	if len(left) > 0 {
+		return nil, fmt.Errorf("%d things left after the DELs, the first: %s", len(left), left[0])
+	}
 	return results, nil
+}
+
+// leftoversOfN lists what the DELs of every mode's rounds for n secondary
+// networks left behind (see leftovers), each once.
+func (e *env) leftoversOfN(n int) ([]string, error) {
+	var out []string
+	for _, m := range e.modes() {
+		left, err := e.leftovers(m, fmt.Sprintf("bench-%d-", n), n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, left...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // round is one ADD then DEL on a fresh network namespace. A failed ADD is

@@ -27,12 +27,25 @@ const (
 
 // modes are the modes measured, in the order they take their turns and are
 // printed; with a baseline its thin and thick each follow their own
-// binaries' mode.
+// binaries' mode, Multus thin, when found, follows thin and Multus thick
+// comes last.
 func (e *env) modes() []string {
-	if e.baseRev == "" {
-		return []string{modeFloor, modeNoop, modeThin, modeThick, modeParallel}
+	m := []string{modeFloor, modeNoop, modeThin}
+	if e.baseRev != "" {
+		m = append(m, modeThinBase)
 	}
-	return []string{modeFloor, modeNoop, modeThin, modeThinBase, modeThick, modeThickBase, modeParallel}
+	if e.multusDir != "" {
+		m = append(m, modeMultus)
+	}
+	m = append(m, modeThick)
+	if e.baseRev != "" {
+		m = append(m, modeThickBase)
+	}
+	m = append(m, modeParallel)
+	if e.multusThick {
+		m = append(m, modeMultusThick)
+	}
+	return m
 }
 
 // thickModes maps each thick mode measured to its braidd's parallelAttach.
@@ -44,11 +57,14 @@ func (e *env) thickModes() map[string]bool {
 	return m
 }
 
-// binariesOf returns the braid programs a mode runs: the baseline's in
-// the @base modes.
+// binariesOf returns the programs a mode runs: the baseline's in the @base
+// modes, Multus's directory (no braidd) in the Multus modes.
 func (e *env) binariesOf(mode string) binaries {
-	if mode == modeThinBase || mode == modeThickBase {
+	switch mode {
+	case modeThinBase, modeThickBase:
 		return e.base
+	case modeMultus, modeMultusThick:
+		return binaries{dir: e.multusDir}
 	}
 	return e.bin
 }
