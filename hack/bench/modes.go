@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/braid-cni/braid/e2e/framework"
@@ -216,5 +218,11 @@ func (e *env) meta(mode string, pod *corev1.Pod, conf map[string]any) (attacher,
 
 // cniConfig is a libcni client with the runtime's own cache per mode.
 func (e *env) cniConfig(mode, binDir string) *libcni.CNIConfig {
-	return libcni.NewCNIConfigWithCacheDir([]string{binDir}, filepath.Join(e.work, mode, "runtime-cache"), nil)
+	var exec invoke.Exec // libcni's default: plugins' stderr is the bench's
+	if mode == modeMultus || mode == modeMultusThick {
+		// Multus's event recorder logs every event through klog to
+		// stderr; its errors come back on stdout, as every plugin's.
+		exec = &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: io.Discard}}
+	}
+	return libcni.NewCNIConfigWithCacheDir([]string{binDir}, filepath.Join(e.work, mode, "runtime-cache"), exec)
 }
