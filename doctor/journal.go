@@ -19,8 +19,34 @@ const nameJournal = "journal"
 // the runtime never sent their DEL (or it failed), so their IPs and host
 // interfaces are still held. With o.Fix it releases each through braid's
 // own DEL, as the runtime would have. An entry whose namespace it cannot
-// see as the runtime does (judgeNetNS) is named and never released.
+// see as the runtime does (judgeNetNS) is named and never released. It
+// also counts completed records without an entry (harmless: nothing reads
+// them), and deletes them with o.Fix, for runtimes that never send GC.
 func CheckJournal(ctx context.Context, conf *netconf.NetConf, o Options) Result {
+	return withOrphans(checkEntries(ctx, conf, o), journal.New(conf.CNIDir), o.Fix)
+}
+
+// withOrphans adds the completed records without an entry to r's detail,
+// deleting them first when fix.
+func withOrphans(r Result, store *journal.Store, fix bool) Result {
+	list := store.Orphans
+	if fix {
+		list = store.Prune
+	}
+	ids, err := list()
+	switch {
+	case err != nil:
+		r.Detail += "; " + err.Error()
+	case len(ids) > 0 && fix:
+		r.Detail += fmt.Sprintf("; deleted %d completed records without an entry (%s)", len(ids), strings.Join(ids, ", "))
+	case len(ids) > 0:
+		r.Detail += fmt.Sprintf("; %d completed records without an entry, left by a crash during DEL and never read (--fix deletes them): %s", len(ids), strings.Join(ids, ", "))
+	}
+	return r
+}
+
+// checkEntries is CheckJournal's look at the entries.
+func checkEntries(ctx context.Context, conf *netconf.NetConf, o Options) Result {
 	store := journal.New(conf.CNIDir)
 	ids, err := store.List()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -203,5 +204,44 @@ func TestCheckJournalUnseen(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCheckJournalOrphans: a completed record whose entry a crash during
+// DEL removed is named, and deleted with --fix; the check's status stays
+// what the entries make it.
+func TestCheckJournalOrphans(t *testing.T) {
+	store := journal.New(filepath.Join(t.TempDir(), "braid"))
+	for _, id := range []string{"live", "crashed"} {
+		p := &plan.Plan{Version: plan.Version, ContainerID: id, NetNS: "/proc/self/ns/net", IfName: "eth0",
+			Attachments: []plan.Attachment{{IfName: "eth0", Network: "cluster", Cluster: true, Config: json.RawMessage(`{"type":"bridge"}`)}}}
+		if err := store.Save(p); err != nil {
+			t.Fatal(err)
+		}
+		p.Attachments[0].Result = json.RawMessage(`{"cniVersion":"1.0.0"}`)
+		if err := store.Update(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(store.Dir, "crashed")); err != nil {
+		t.Fatal(err)
+	}
+	conf := &netconf.NetConf{CNIDir: store.Dir}
+	got := CheckJournal(context.Background(), conf, Options{HostView: onHost})
+	if got.Status != OK || !strings.Contains(got.Detail, "1 completed records without an entry") || !strings.Contains(got.Detail, "crashed") {
+		t.Errorf("CheckJournal = %+v, want ok naming the orphan", got)
+	}
+	if ids, err := store.Orphans(); err != nil || !slices.Equal(ids, []string{"crashed"}) {
+		t.Errorf("orphans without --fix = %q, %v; want [crashed] kept", ids, err)
+	}
+	got = CheckJournal(context.Background(), conf, Options{Fix: true, HostView: onHost})
+	if got.Status != OK || !strings.Contains(got.Detail, "deleted 1 completed records without an entry (crashed)") {
+		t.Errorf("CheckJournal --fix = %+v, want the orphan deleted", got)
+	}
+	if ids, err := store.Orphans(); err != nil || len(ids) != 0 {
+		t.Errorf("orphans after --fix = %q, %v; want none", ids, err)
+	}
+	if p, err := store.Load("live"); err != nil || len(p.Attachments[0].Result) == 0 {
+		t.Errorf("live's plan after --fix = %+v, %v; want it with its result", p, err)
 	}
 }

@@ -248,32 +248,44 @@ func (s *Store) dropCompleted(id string) error {
 	return nil
 }
 
-// Prune deletes the completed records whose entry is gone (a crash of the
-// node during DEL can leave one) and returns their ids.
-func (s *Store) Prune() ([]string, error) {
+// Orphans returns the ids of completed records whose entry is gone (a
+// crash of the node during DEL can leave one), sorted. Load never returns
+// them; Prune deletes them.
+func (s *Store) Orphans() ([]string, error) {
 	dir := filepath.Join(s.Dir, completedDir)
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("journal: prune %s: %w", dir, err)
+		return nil, fmt.Errorf("journal: list %s: %w", dir, err)
 	}
-	var pruned []string
+	var ids []string
 	for _, e := range entries {
 		id := e.Name()
 		if !e.Type().IsRegular() || validateID(id) != nil {
 			continue // a temp file being written, or not ours
 		}
-		if _, err := os.Lstat(filepath.Join(s.Dir, id)); !errors.Is(err, fs.ErrNotExist) {
-			continue
+		if _, err := os.Lstat(filepath.Join(s.Dir, id)); errors.Is(err, fs.ErrNotExist) {
+			ids = append(ids, id)
 		}
-		if err := removeIfExists(filepath.Join(dir, id)); err != nil {
-			return pruned, fmt.Errorf("journal: prune %q: %w", id, err)
-		}
-		pruned = append(pruned, id)
 	}
-	return pruned, nil
+	return ids, nil
+}
+
+// Prune deletes the completed records whose entry is gone (Orphans) and
+// returns their ids.
+func (s *Store) Prune() ([]string, error) {
+	ids, err := s.Orphans()
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		if err := removeIfExists(filepath.Join(s.Dir, completedDir, id)); err != nil {
+			return ids[:i], fmt.Errorf("journal: prune %q: %w", id, err)
+		}
+	}
+	return ids, nil
 }
 
 func removeIfExists(path string) error {

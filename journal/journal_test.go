@@ -454,8 +454,8 @@ func TestCompleted(t *testing.T) {
 	}
 }
 
-// TestPrune: completed records whose entry is gone are deleted, the others
-// kept.
+// TestPrune: Orphans names the completed records whose entry is gone, and
+// Prune deletes them and keeps the others.
 func TestPrune(t *testing.T) {
 	s := New(t.TempDir())
 	if pruned, err := s.Prune(); err != nil || len(pruned) != 0 {
@@ -475,6 +475,13 @@ func TestPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	touch(t, filepath.Join(s.Dir, completedDir, ".kept.tmp42")) // being written
+	orphans, err := s.Orphans()
+	if err != nil || !slices.Equal(orphans, []string{"orphan"}) {
+		t.Errorf("Orphans = %q, %v; want [orphan]", orphans, err)
+	}
+	if names := testutil.DirNames(t, filepath.Join(s.Dir, completedDir)); len(names) != 3 {
+		t.Errorf("Orphans deleted something: %q left", names)
+	}
 	pruned, err := s.Prune()
 	if err != nil || !slices.Equal(pruned, []string{"orphan"}) {
 		t.Errorf("Prune = %q, %v; want [orphan]", pruned, err)
