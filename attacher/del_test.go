@@ -3,7 +3,11 @@ package attacher
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -32,17 +36,32 @@ func TestDel(t *testing.T) {
 	tests := []struct {
 		name  string
 		netns string // what the runtime passes on DEL
+		// crashed empties the journal's completed record, as a crash of
+		// the node may leave it (it is never synced): DEL works from the
+		// intent, which names every attachment.
+		crashed bool
 	}{
-		{"netns still there", "/var/run/netns/c1"},
-		{"netns already gone", ""},
+		{name: "netns still there", netns: "/var/run/netns/c1"},
+		{name: "netns already gone"},
+		{name: "completed record lost in a crash", crashed: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			added(t, f, "c1")
+			// The journal keeps completed records in .completed/<id>.
+			completed := filepath.Join(f.journal.Dir, ".completed", "c1")
+			if tt.crashed {
+				if err := os.Truncate(completed, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
 			p, err := f.journal.Load("c1")
 			if err != nil {
 				t.Fatalf("Load: %v", err)
+			}
+			if got := len(p.Attachments[0].Result) > 0; got == tt.crashed {
+				t.Errorf("loaded plan has results: %v, want %v", got, !tt.crashed)
 			}
 			if err := f.attacher.delPlan(context.Background(), p, tt.netns); err != nil {
 				t.Fatalf("Del: %v", err)
@@ -56,6 +75,9 @@ func TestDel(t *testing.T) {
 				}
 			}
 			f.assertNoJournal(t, "c1")
+			if _, err := os.Stat(completed); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("completed record after DEL: %v, want it removed", err)
+			}
 		})
 	}
 }
