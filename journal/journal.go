@@ -9,9 +9,9 @@
 // Update). Load returns the completed record when it is whole and agrees
 // with the entry, else the entry: a crash of the node may lose the
 // results, never the attachments DEL must delete. Save, Update and Load are
-// the one writing and reading of a plan;
-// Write and Read move an entry's raw bytes (a planted or broken entry in
-// tests, doctor's view of what is on disk).
+// the one writing and reading of a plan; Write and Read move an entry's raw
+// bytes (a planted or broken entry in tests, doctor's view of what is on
+// disk).
 package journal
 
 import (
